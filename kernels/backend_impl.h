@@ -1,0 +1,16 @@
+/* Private to kernels/: what a backend handle holds. */
+#ifndef MU_KERNELS_BACKEND_IMPL_H
+#define MU_KERNELS_BACKEND_IMPL_H
+
+#include "kernels/ops.h"
+
+struct mu_backend {
+    const struct mu_kernel_ops *ops;
+    void *state; /* owned by the backend: created by ops->init, freed by ops->fini */
+};
+
+/* The compiled-in backends' tables. */
+extern const struct mu_kernel_ops mu_reference_ops;
+extern const struct mu_kernel_ops mu_cpu_ops;
+
+#endif

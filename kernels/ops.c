@@ -1,0 +1,213 @@
+/* Validation and dispatch for the kernel ops table (see kernels/ops.h). */
+#include "kernels/backend_impl.h"
+
+static mu_status_t check_backend(const mu_backend_t *be, const char *op)
+{
+    if (!be || !be->ops)
+        return mu_error(MU_ERR_INVALID, "%s: null backend", op);
+    return MU_OK;
+}
+
+static mu_status_t check_mat(const mu_mat_t *m, const char *op, const char *arg)
+{
+    if (!m)
+        return mu_error(MU_ERR_INVALID, "%s: %s is null", op, arg);
+    if (m->rows < 0 || m->cols < 0 || m->ld < m->cols || m->ld < 1)
+        return mu_error(MU_ERR_INVALID, "%s: %s has a bad shape (%lld x %lld, ld %lld)", op, arg,
+                        (long long)m->rows, (long long)m->cols, (long long)m->ld);
+    if (!m->data && m->rows > 0 && m->cols > 0)
+        return mu_error(MU_ERR_INVALID, "%s: %s has no data", op, arg);
+    if (m->dtype != MU_DTYPE_F32 && m->dtype != MU_DTYPE_F64)
+        return mu_error(MU_ERR_INVALID, "%s: %s has an unknown dtype", op, arg);
+    return MU_OK;
+}
+
+static mu_status_t check_same_dtype(const mu_mat_t *a, const mu_mat_t *b, const char *op)
+{
+    if (a->dtype != b->dtype)
+        return mu_error(MU_ERR_INVALID, "%s: operands mix %s and %s", op, mu_dtype_name(a->dtype),
+                        mu_dtype_name(b->dtype));
+    return MU_OK;
+}
+
+static mu_status_t check_same_shape(const mu_mat_t *a, const mu_mat_t *b, const char *op)
+{
+    if (a->rows != b->rows || a->cols != b->cols)
+        return mu_error(MU_ERR_INVALID, "%s: shapes differ (%lld x %lld vs %lld x %lld)", op,
+                        (long long)a->rows, (long long)a->cols, (long long)b->rows,
+                        (long long)b->cols);
+    return MU_OK;
+}
+
+static mu_status_t check_square(const mu_mat_t *m, const char *op)
+{
+    if (m->rows != m->cols)
+        return mu_error(MU_ERR_INVALID, "%s: matrix must be square, is %lld x %lld", op,
+                        (long long)m->rows, (long long)m->cols);
+    return MU_OK;
+}
+
+mu_status_t mu_k_alloc(mu_backend_t *be, int64_t rows, int64_t cols, mu_dtype_t dtype,
+                       mu_mat_t *out)
+{
+    MU_CHECK(check_backend(be, "alloc"));
+    if (!out || rows < 0 || cols < 0)
+        return mu_error(MU_ERR_INVALID, "alloc: bad shape %lld x %lld", (long long)rows,
+                        (long long)cols);
+    return be->ops->alloc(be, rows, cols, dtype, out);
+}
+
+void mu_k_release(mu_backend_t *be, mu_mat_t *mat)
+{
+    if (be && be->ops && mat && mat->data)
+        be->ops->release(be, mat);
+}
+
+mu_status_t mu_k_upload(mu_backend_t *be, const void *host, mu_dtype_t host_dtype,
+                        int64_t host_ld, mu_mat_t *dst)
+{
+    MU_CHECK(check_backend(be, "upload"));
+    MU_CHECK(check_mat(dst, "upload", "dst"));
+    if ((!host && dst->rows * dst->cols > 0) || host_ld < dst->cols)
+        return mu_error(MU_ERR_INVALID, "upload: bad host buffer");
+    return be->ops->upload(be, host, host_dtype, host_ld, dst);
+}
+
+mu_status_t mu_k_download(mu_backend_t *be, const mu_mat_t *src, void *host,
+                          mu_dtype_t host_dtype, int64_t host_ld)
+{
+    MU_CHECK(check_backend(be, "download"));
+    MU_CHECK(check_mat(src, "download", "src"));
+    if ((!host && src->rows * src->cols > 0) || host_ld < src->cols)
+        return mu_error(MU_ERR_INVALID, "download: bad host buffer");
+    return be->ops->download(be, src, host, host_dtype, host_ld);
+}
+
+mu_status_t mu_k_copy(mu_backend_t *be, const mu_mat_t *src, mu_mat_t *dst)
+{
+    MU_CHECK(check_backend(be, "copy"));
+    MU_CHECK(check_mat(src, "copy", "src"));
+    MU_CHECK(check_mat(dst, "copy", "dst"));
+    MU_CHECK(check_same_shape(src, dst, "copy"));
+    return be->ops->copy(be, src, dst);
+}
+
+static void op_shape(const mu_mat_t *m, mu_trans_t t, int64_t *rows, int64_t *cols)
+{
+    *rows = t == MU_TRANS ? m->cols : m->rows;
+    *cols = t == MU_TRANS ? m->rows : m->cols;
+}
+
+mu_status_t mu_k_gemm(mu_backend_t *be, mu_trans_t trans_a, mu_trans_t trans_b, double alpha,
+                      const mu_mat_t *a, const mu_mat_t *b, double beta, mu_mat_t *c)
+{
+    MU_CHECK(check_backend(be, "gemm"));
+    MU_CHECK(check_mat(a, "gemm", "A"));
+    MU_CHECK(check_mat(b, "gemm", "B"));
+    MU_CHECK(check_mat(c, "gemm", "C"));
+    MU_CHECK(check_same_dtype(a, b, "gemm"));
+    MU_CHECK(check_same_dtype(a, c, "gemm"));
+    int64_t am, ak, bk, bn;
+    op_shape(a, trans_a, &am, &ak);
+    op_shape(b, trans_b, &bk, &bn);
+    if (ak != bk || c->rows != am || c->cols != bn)
+        return mu_error(MU_ERR_INVALID, "gemm: %lldx%lld times %lldx%lld into %lldx%lld",
+                        (long long)am, (long long)ak, (long long)bk, (long long)bn,
+                        (long long)c->rows, (long long)c->cols);
+    if (a->data == c->data || b->data == c->data)
+        return mu_error(MU_ERR_INVALID, "gemm: output aliases an input");
+    return be->ops->gemm(be, trans_a, trans_b, alpha, a, b, beta, c);
+}
+
+mu_status_t mu_k_syrk(mu_backend_t *be, mu_trans_t trans, double alpha, const mu_mat_t *a,
+                      double beta, mu_mat_t *c)
+{
+    MU_CHECK(check_backend(be, "syrk"));
+    MU_CHECK(check_mat(a, "syrk", "A"));
+    MU_CHECK(check_mat(c, "syrk", "C"));
+    MU_CHECK(check_same_dtype(a, c, "syrk"));
+    MU_CHECK(check_square(c, "syrk"));
+    const int64_t n = trans == MU_TRANS ? a->cols : a->rows;
+    if (c->rows != n)
+        return mu_error(MU_ERR_INVALID, "syrk: A gives %lldx%lld, C is %lldx%lld", (long long)n,
+                        (long long)n, (long long)c->rows, (long long)c->cols);
+    if (a->data == c->data)
+        return mu_error(MU_ERR_INVALID, "syrk: output aliases the input");
+    return be->ops->syrk(be, trans, alpha, a, beta, c);
+}
+
+mu_status_t mu_k_symmetrize(mu_backend_t *be, mu_mat_t *c)
+{
+    MU_CHECK(check_backend(be, "symmetrize"));
+    MU_CHECK(check_mat(c, "symmetrize", "C"));
+    MU_CHECK(check_square(c, "symmetrize"));
+    return be->ops->symmetrize(be, c);
+}
+
+mu_status_t mu_k_axpby(mu_backend_t *be, double alpha, const mu_mat_t *x, double beta,
+                       mu_mat_t *y)
+{
+    MU_CHECK(check_backend(be, "axpby"));
+    MU_CHECK(check_mat(x, "axpby", "X"));
+    MU_CHECK(check_mat(y, "axpby", "Y"));
+    MU_CHECK(check_same_dtype(x, y, "axpby"));
+    MU_CHECK(check_same_shape(x, y, "axpby"));
+    return be->ops->axpby(be, alpha, x, beta, y);
+}
+
+mu_status_t mu_k_scale(mu_backend_t *be, double alpha, mu_mat_t *x)
+{
+    MU_CHECK(check_backend(be, "scale"));
+    MU_CHECK(check_mat(x, "scale", "X"));
+    return be->ops->scale(be, alpha, x);
+}
+
+mu_status_t mu_k_add_identity(mu_backend_t *be, double alpha, mu_mat_t *x)
+{
+    MU_CHECK(check_backend(be, "add_identity"));
+    MU_CHECK(check_mat(x, "add_identity", "X"));
+    MU_CHECK(check_square(x, "add_identity"));
+    return be->ops->add_identity(be, alpha, x);
+}
+
+mu_status_t mu_k_set_identity(mu_backend_t *be, double alpha, mu_mat_t *x)
+{
+    MU_CHECK(check_backend(be, "set_identity"));
+    MU_CHECK(check_mat(x, "set_identity", "X"));
+    MU_CHECK(check_square(x, "set_identity"));
+    return be->ops->set_identity(be, alpha, x);
+}
+
+mu_status_t mu_k_norm_frob(mu_backend_t *be, const mu_mat_t *x, double *out)
+{
+    MU_CHECK(check_backend(be, "norm_frob"));
+    MU_CHECK(check_mat(x, "norm_frob", "X"));
+    if (!out)
+        return mu_error(MU_ERR_INVALID, "norm_frob: null output");
+    return be->ops->norm_frob(be, x, out);
+}
+
+mu_status_t mu_k_dist_identity(mu_backend_t *be, const mu_mat_t *x, double *out)
+{
+    MU_CHECK(check_backend(be, "dist_identity"));
+    MU_CHECK(check_mat(x, "dist_identity", "X"));
+    MU_CHECK(check_square(x, "dist_identity"));
+    if (!out)
+        return mu_error(MU_ERR_INVALID, "dist_identity: null output");
+    return be->ops->dist_identity(be, x, out);
+}
+
+mu_status_t mu_k_count_nonfinite(mu_backend_t *be, const mu_mat_t *x, int64_t *out)
+{
+    MU_CHECK(check_backend(be, "count_nonfinite"));
+    MU_CHECK(check_mat(x, "count_nonfinite", "X"));
+    if (!out)
+        return mu_error(MU_ERR_INVALID, "count_nonfinite: null output");
+    return be->ops->count_nonfinite(be, x, out);
+}
+
+mu_status_t mu_k_synchronize(mu_backend_t *be)
+{
+    MU_CHECK(check_backend(be, "synchronize"));
+    return be->ops->synchronize(be);
+}

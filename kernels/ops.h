@@ -1,0 +1,132 @@
+/*
+ * The kernels layer's backend interface: a table of matrix operations that every backend
+ * (reference, cpu, cuda) fills, and the wrappers through which all algorithms call it.
+ *
+ * The algorithms (Polar Express, NS5, Gram inverse root, SPD roots, residual checks) are
+ * written once over these wrappers; they never touch backend memory directly.
+ *
+ * Conventions for every operation:
+ *  - Matrices are row-major views (kernels/matrix.h) allocated by the same backend.
+ *  - Operands of one call share a dtype, except copy/upload/download, which convert.
+ *  - Shapes and dtypes are validated once, in the wrappers (kernels/ops.c), so backends
+ *    receive only consistent arguments; a mismatch returns MU_ERR_INVALID naming the call.
+ *  - beta == 0 means "do not read the output": NaN in an uninitialised C never leaks through,
+ *    as in BLAS.
+ *  - Operations may run asynchronously; mu_k_synchronize waits for all issued work.
+ */
+#ifndef MU_KERNELS_OPS_H
+#define MU_KERNELS_OPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/status.h"
+#include "kernels/matrix.h"
+
+typedef struct mu_backend mu_backend_t; /* opaque; see kernels/backend_impl.h */
+
+typedef enum mu_trans { MU_NO_TRANS = 0, MU_TRANS = 1 } mu_trans_t;
+
+/* ---- one typedef per kernel: a backend with a mismatched signature does not compile ---- */
+
+/* out = a new rows x cols matrix (ld == cols), contents undefined. */
+typedef mu_status_t mu_k_alloc_fn(mu_backend_t *be, int64_t rows, int64_t cols, mu_dtype_t dtype,
+                                  mu_mat_t *out);
+/* Releases what alloc gave and zeroes the view; a zeroed view is accepted and ignored. */
+typedef void mu_k_release_fn(mu_backend_t *be, mu_mat_t *mat);
+/* dst = host matrix (row-major, host_ld elements per row, host_dtype), converting dtypes. */
+typedef mu_status_t mu_k_upload_fn(mu_backend_t *be, const void *host, mu_dtype_t host_dtype,
+                                   int64_t host_ld, mu_mat_t *dst);
+/* host = src, converting to host_dtype. */
+typedef mu_status_t mu_k_download_fn(mu_backend_t *be, const mu_mat_t *src, void *host,
+                                     mu_dtype_t host_dtype, int64_t host_ld);
+/* dst = src (same shape; converts when the dtypes differ). */
+typedef mu_status_t mu_k_copy_fn(mu_backend_t *be, const mu_mat_t *src, mu_mat_t *dst);
+/* c = alpha * op(a) * op(b) + beta * c. */
+typedef mu_status_t mu_k_gemm_fn(mu_backend_t *be, mu_trans_t trans_a, mu_trans_t trans_b,
+                                 double alpha, const mu_mat_t *a, const mu_mat_t *b, double beta,
+                                 mu_mat_t *c);
+/* Upper triangle of c = alpha * op(a) * op(a)^T + beta * c; op(a) = a or a^T.
+ * The strict lower triangle of c is left untouched. */
+typedef mu_status_t mu_k_syrk_fn(mu_backend_t *be, mu_trans_t trans, double alpha,
+                                 const mu_mat_t *a, double beta, mu_mat_t *c);
+/* Copies the upper triangle of square c onto its lower triangle. */
+typedef mu_status_t mu_k_symmetrize_fn(mu_backend_t *be, mu_mat_t *c);
+/* y = alpha * x + beta * y. */
+typedef mu_status_t mu_k_axpby_fn(mu_backend_t *be, double alpha, const mu_mat_t *x, double beta,
+                                  mu_mat_t *y);
+/* x = alpha * x. */
+typedef mu_status_t mu_k_scale_fn(mu_backend_t *be, double alpha, mu_mat_t *x);
+/* x += alpha * I (square x). */
+typedef mu_status_t mu_k_add_identity_fn(mu_backend_t *be, double alpha, mu_mat_t *x);
+/* x = alpha * I (square x). */
+typedef mu_status_t mu_k_set_identity_fn(mu_backend_t *be, double alpha, mu_mat_t *x);
+/* *out = ||x||_F, accumulated in double precision without overflow. */
+typedef mu_status_t mu_k_norm_fn(mu_backend_t *be, const mu_mat_t *x, double *out);
+/* *out = ||x - I||_F for square x. */
+typedef mu_status_t mu_k_dist_identity_fn(mu_backend_t *be, const mu_mat_t *x, double *out);
+/* *out = number of NaN or infinite entries of x. */
+typedef mu_status_t mu_k_count_nonfinite_fn(mu_backend_t *be, const mu_mat_t *x, int64_t *out);
+/* Waits for all work issued so far (a no-op on synchronous backends). */
+typedef mu_status_t mu_k_synchronize_fn(mu_backend_t *be);
+
+struct mu_kernel_ops {
+    const char *name;
+    /* Whether this backend can run here; on false, writes the reason into why. */
+    bool (*can_use)(char *why, size_t why_len);
+    mu_status_t (*init)(mu_backend_t *be); /* sets be->state */
+    void (*fini)(mu_backend_t *be);
+    void (*describe)(const mu_backend_t *be, char *out, size_t out_len);
+
+    mu_k_alloc_fn *alloc;
+    mu_k_release_fn *release;
+    mu_k_upload_fn *upload;
+    mu_k_download_fn *download;
+    mu_k_copy_fn *copy;
+    mu_k_gemm_fn *gemm;
+    mu_k_syrk_fn *syrk;
+    mu_k_symmetrize_fn *symmetrize;
+    mu_k_axpby_fn *axpby;
+    mu_k_scale_fn *scale;
+    mu_k_add_identity_fn *add_identity;
+    mu_k_set_identity_fn *set_identity;
+    mu_k_norm_fn *norm_frob;
+    mu_k_dist_identity_fn *dist_identity;
+    mu_k_count_nonfinite_fn *count_nonfinite;
+    mu_k_synchronize_fn *synchronize;
+};
+
+/* ---- the wrappers every algorithm calls (validate, then dispatch) ---------------------- */
+
+mu_k_alloc_fn mu_k_alloc;
+mu_k_release_fn mu_k_release;
+mu_k_upload_fn mu_k_upload;
+mu_k_download_fn mu_k_download;
+mu_k_copy_fn mu_k_copy;
+mu_k_gemm_fn mu_k_gemm;
+mu_k_syrk_fn mu_k_syrk;
+mu_k_symmetrize_fn mu_k_symmetrize;
+mu_k_axpby_fn mu_k_axpby;
+mu_k_scale_fn mu_k_scale;
+mu_k_add_identity_fn mu_k_add_identity;
+mu_k_set_identity_fn mu_k_set_identity;
+mu_k_norm_fn mu_k_norm_frob;
+mu_k_dist_identity_fn mu_k_dist_identity;
+mu_k_count_nonfinite_fn mu_k_count_nonfinite;
+mu_k_synchronize_fn mu_k_synchronize;
+
+/* ---- backend registry ----------------------------------------------------------------- */
+
+/* Creates a backend by name: "auto" (or NULL) picks the first usable one in priority order
+ * (cuda, cpu, reference), unless the MUOND_BACKEND environment variable names one.
+ * The choice, and why higher-priority backends were passed over, is logged. */
+mu_status_t mu_backend_create(const char *name, mu_backend_t **out);
+void mu_backend_destroy(mu_backend_t **be);
+const char *mu_backend_name(const mu_backend_t *be);
+void mu_backend_describe(const mu_backend_t *be, char *out, size_t out_len);
+
+/* Names of all compiled-in backends in priority order; returns how many. */
+int mu_backend_list(const char **names, int capacity);
+
+#endif

@@ -1,0 +1,190 @@
+/* Plans, argument checks, normalization and dispatch for kernels/orth.h. */
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/orth_impl.h"
+
+static const char *const method_names[MU_ORTH_METHOD_COUNT] = {
+    [MU_ORTH_POLAR_EXPRESS] = "polar-express",
+    [MU_ORTH_NS5] = "ns5",
+    [MU_ORTH_GRAM] = "gram",
+    [MU_ORTH_SVD] = "svd",
+};
+
+void mu_orth_opts_default(mu_orth_opts_t *opts)
+{
+    *opts = (mu_orth_opts_t){
+        .method = MU_ORTH_POLAR_EXPRESS,
+        .dtype = MU_DTYPE_F32,
+        .iters = 0,
+        .lower = MU_PE_DEFAULT_LOWER,
+        .cushion = MU_PE_DEFAULT_CUSHION,
+        .safety = MU_PE_DEFAULT_SAFETY,
+        .ns5_set = MU_NS5_JORDAN,
+        .gram_dtype = MU_DTYPE_F32,
+    };
+}
+
+const char *mu_orth_method_name(mu_orth_method_t method)
+{
+    if ((int)method < 0 || method >= MU_ORTH_METHOD_COUNT)
+        return "unknown";
+    return method_names[method];
+}
+
+mu_status_t mu_orth_method_parse(const char *name, mu_orth_method_t *out)
+{
+    for (int m = 0; m < MU_ORTH_METHOD_COUNT; m++) {
+        if (name && strcmp(name, method_names[m]) == 0) {
+            *out = (mu_orth_method_t)m;
+            return MU_OK;
+        }
+    }
+    return mu_error(MU_ERR_INVALID,
+                    "unknown method '%s' (polar-express, ns5, gram or svd)", name ? name : "(null)");
+}
+
+/* NS5 normalizes by ||G||_F exactly, as Jordan's reference does; only Polar Express (and the
+ * gram route, which runs its polynomials) uses the safety factor. */
+static double normalization_safety(const mu_orth_opts_t *opts)
+{
+    return (opts->method == MU_ORTH_POLAR_EXPRESS || opts->method == MU_ORTH_GRAM) ? opts->safety
+                                                                                   : 1.0;
+}
+
+static mu_status_t build_schedule(mu_orth_plan_t *plan)
+{
+    mu_orth_opts_t *o = &plan->opts;
+    switch (o->method) {
+    case MU_ORTH_POLAR_EXPRESS:
+    case MU_ORTH_GRAM:
+        if (o->iters == 0)
+            o->iters = MU_PE_DEFAULT_ITERS;
+        return mu_schedule_polar_express(o->lower, o->iters, o->cushion, o->safety,
+                                         &plan->schedule);
+    case MU_ORTH_NS5:
+        if (o->iters == 0)
+            o->iters = MU_NS5_DEFAULT_ITERS;
+        return mu_schedule_ns5(o->ns5_set, o->iters, &plan->schedule);
+    case MU_ORTH_SVD:
+        o->iters = 0;
+        plan->schedule.iters = 0;
+        return MU_OK;
+    default:
+        return mu_error(MU_ERR_INVALID, "orth: unknown method %d", (int)o->method);
+    }
+}
+
+static const struct mu_orth_method_ops *method_ops(mu_orth_method_t method)
+{
+    switch (method) {
+    case MU_ORTH_GRAM:
+        return &mu_orth_gram_ops;
+    case MU_ORTH_SVD:
+        return &mu_orth_svd_ops;
+    default:
+        return &mu_orth_poly_ops;
+    }
+}
+
+mu_status_t mu_orth_alloc_work(mu_orth_plan_t *plan, int slot, int64_t rows, int64_t cols,
+                               mu_dtype_t dtype)
+{
+    return mu_k_alloc(plan->be, rows, cols, dtype, &plan->work[slot]);
+}
+
+mu_status_t mu_orth_plan_create(mu_backend_t *be, int64_t rows, int64_t cols,
+                                const mu_orth_opts_t *opts, mu_orth_plan_t **out)
+{
+    if (!be || !opts || !out)
+        return mu_error(MU_ERR_INVALID, "orth: null argument");
+    *out = NULL;
+    if (rows <= 0 || cols <= 0)
+        return mu_error(MU_ERR_INVALID, "orth: empty shape %lld x %lld", (long long)rows,
+                        (long long)cols);
+    if (rows > INT_MAX || cols > INT_MAX) /* BLAS takes int dimensions */
+        return mu_error(MU_ERR_INVALID, "orth: %lld x %lld exceeds BLAS's int dimensions",
+                        (long long)rows, (long long)cols);
+    mu_orth_plan_t *plan = calloc(1, sizeof *plan);
+    if (!plan)
+        return mu_error(MU_ERR_NOMEM, "orth: cannot allocate a plan");
+    plan->be = be;
+    plan->opts = *opts;
+    plan->rows = rows;
+    plan->cols = cols;
+    plan->wide = rows <= cols;
+    plan->short_side = plan->wide ? rows : cols;
+    plan->long_side = plan->wide ? cols : rows;
+    plan->method = method_ops(opts->method);
+
+    mu_status_t status;
+    MU_CHECK_GOTO(status, build_schedule(plan), out_with_plan);
+    MU_CHECK_GOTO(status, plan->method->prepare(plan), out_with_plan);
+    *out = plan;
+    return MU_OK;
+out_with_plan:
+    mu_orth_plan_destroy(&plan);
+    return status;
+}
+
+void mu_orth_plan_destroy(mu_orth_plan_t **plan)
+{
+    if (!plan || !*plan)
+        return;
+    for (int i = 0; i < ORTH_MAX_WORK; i++)
+        mu_k_release((*plan)->be, &(*plan)->work[i]);
+    free(*plan);
+    *plan = NULL;
+}
+
+static mu_status_t check_operand(const mu_orth_plan_t *plan, const mu_mat_t *m, const char *name)
+{
+    if (!m)
+        return mu_error(MU_ERR_INVALID, "orth: %s is null", name);
+    if (m->rows != plan->rows || m->cols != plan->cols || m->dtype != plan->opts.dtype)
+        return mu_error(MU_ERR_INVALID, "orth: %s is %lldx%lld %s, the plan is for %lldx%lld %s",
+                        name, (long long)m->rows, (long long)m->cols, mu_dtype_name(m->dtype),
+                        (long long)plan->rows, (long long)plan->cols,
+                        mu_dtype_name(plan->opts.dtype));
+    return MU_OK;
+}
+
+mu_status_t mu_orth_execute(mu_orth_plan_t *plan, const mu_mat_t *g, mu_mat_t *q,
+                            mu_orth_report_t *report)
+{
+    mu_orth_report_t local;
+    mu_orth_report_t *r = report ? report : &local;
+    memset(r, 0, sizeof *r);
+    if (!plan)
+        return mu_error(MU_ERR_INVALID, "orth: null plan");
+    MU_CHECK(check_operand(plan, g, "G"));
+    MU_CHECK(check_operand(plan, q, "Q"));
+    if (g->data == q->data)
+        return mu_error(MU_ERR_INVALID, "orth: Q must not alias G");
+
+    MU_CHECK(mu_k_count_nonfinite(plan->be, g, &r->nonfinite));
+    if (r->nonfinite > 0)
+        return mu_error(MU_ERR_NUMERIC, "orth: G has %lld non-finite entries",
+                        (long long)r->nonfinite);
+    MU_CHECK(mu_k_norm_frob(plan->be, g, &r->input_norm));
+    if (r->input_norm == 0.0) {
+        r->zero_input = true;
+        /* 0 * G rather than scaling Q: Q may hold garbage, and 0 * NaN is NaN. */
+        return mu_k_axpby(plan->be, 0.0, g, 0.0, q);
+    }
+    r->scale = r->input_norm * normalization_safety(&plan->opts);
+    r->iters = plan->schedule.iters;
+    return plan->method->run(plan, g, q, 1.0 / r->scale);
+}
+
+const mu_schedule_t *mu_orth_plan_schedule(const mu_orth_plan_t *plan)
+{
+    return plan && plan->opts.method != MU_ORTH_SVD ? &plan->schedule : NULL;
+}
+
+double mu_orth_plan_flops(const mu_orth_plan_t *plan)
+{
+    return plan ? plan->method->flops(plan) : 0.0;
+}

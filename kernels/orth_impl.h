@@ -1,0 +1,36 @@
+/* Private to kernels/: the plan and the per-method operations table behind kernels/orth.h. */
+#ifndef MU_KERNELS_ORTH_IMPL_H
+#define MU_KERNELS_ORTH_IMPL_H
+
+#include "kernels/orth.h"
+
+enum { ORTH_MAX_WORK = 8 };
+
+struct mu_orth_method_ops {
+    /* Allocates plan->work (and anything else the method keeps between executions). */
+    mu_status_t (*prepare)(mu_orth_plan_t *plan);
+    /* Q = orth(G) for a finite, non-zero G; X_0 = G * inv_scale. */
+    mu_status_t (*run)(mu_orth_plan_t *plan, const mu_mat_t *g, mu_mat_t *q, double inv_scale);
+    double (*flops)(const mu_orth_plan_t *plan);
+};
+
+struct mu_orth_plan {
+    mu_backend_t *be;
+    mu_orth_opts_t opts;
+    int64_t rows, cols;
+    int64_t short_side, long_side;
+    bool wide; /* rows <= cols: iterate on X X^T; otherwise on X^T X */
+    mu_schedule_t schedule;
+    const struct mu_orth_method_ops *method;
+    mu_mat_t work[ORTH_MAX_WORK]; /* released by mu_orth_plan_destroy */
+};
+
+extern const struct mu_orth_method_ops mu_orth_poly_ops; /* polar-express and ns5 */
+extern const struct mu_orth_method_ops mu_orth_gram_ops;
+extern const struct mu_orth_method_ops mu_orth_svd_ops;
+
+/* Allocates plan->work[slot] as rows x cols of dtype. */
+mu_status_t mu_orth_alloc_work(mu_orth_plan_t *plan, int slot, int64_t rows, int64_t cols,
+                               mu_dtype_t dtype);
+
+#endif

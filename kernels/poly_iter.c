@@ -1,0 +1,71 @@
+/*
+ * Polar Express and NS5 applied directly to X (kernels/orth.h). One step of
+ * p(X) = a X + b (X X^T) X + c (X X^T)^2 X, grouped for BLAS-3:
+ *     A = X X^T                    SYRK,  s^2 l
+ *     B = c A^2 + b A + a I        SYRK of the symmetric A (A A^T = A^2), s^3
+ *     X <- B X                     GEMM,  2 s^2 l
+ * for a wide s x l matrix; a tall one uses X^T X and X B instead, with no transposed copy.
+ * Folding a I into B saves the separate X copy that "a X + B X" would need.
+ */
+#include "kernels/orth_impl.h"
+
+enum { WORK_X = 0, WORK_A = 1, WORK_B = 2 };
+
+static mu_status_t poly_prepare(mu_orth_plan_t *plan)
+{
+    const mu_dtype_t dt = plan->opts.dtype;
+    const int64_t s = plan->short_side;
+    MU_CHECK(mu_orth_alloc_work(plan, WORK_X, plan->rows, plan->cols, dt));
+    MU_CHECK(mu_orth_alloc_work(plan, WORK_A, s, s, dt));
+    MU_CHECK(mu_orth_alloc_work(plan, WORK_B, s, s, dt));
+    return MU_OK;
+}
+
+/* B = c A^2 + b A + a I from X (A and B are s x s work matrices). */
+static mu_status_t step_polynomial(mu_orth_plan_t *plan, const mu_coeff_t *p, const mu_mat_t *x)
+{
+    mu_backend_t *be = plan->be;
+    mu_mat_t *a = &plan->work[WORK_A], *b = &plan->work[WORK_B];
+    MU_CHECK(mu_k_syrk(be, plan->wide ? MU_NO_TRANS : MU_TRANS, 1.0, x, 0.0, a));
+    MU_CHECK(mu_k_symmetrize(be, a));
+    MU_CHECK(mu_k_copy(be, a, b));
+    MU_CHECK(mu_k_syrk(be, MU_NO_TRANS, p->c, a, p->b, b));
+    MU_CHECK(mu_k_symmetrize(be, b));
+    MU_CHECK(mu_k_add_identity(be, p->a, b));
+    return MU_OK;
+}
+
+static mu_status_t poly_run(mu_orth_plan_t *plan, const mu_mat_t *g, mu_mat_t *q,
+                            double inv_scale)
+{
+    mu_backend_t *be = plan->be;
+    const mu_schedule_t *sched = &plan->schedule;
+    /* Ping-pong between Q and one work matrix, starting where the last step lands in Q. */
+    mu_mat_t *cur = (sched->iters % 2 == 0) ? q : &plan->work[WORK_X];
+    mu_mat_t *next = (cur == q) ? &plan->work[WORK_X] : q;
+    MU_CHECK(mu_k_axpby(be, inv_scale, g, 0.0, cur));
+    for (int t = 0; t < sched->iters; t++) {
+        MU_CHECK(step_polynomial(plan, &sched->step[t], cur));
+        const mu_mat_t *b = &plan->work[WORK_B];
+        if (plan->wide)
+            MU_CHECK(mu_k_gemm(be, MU_NO_TRANS, MU_NO_TRANS, 1.0, b, cur, 0.0, next));
+        else
+            MU_CHECK(mu_k_gemm(be, MU_NO_TRANS, MU_NO_TRANS, 1.0, cur, b, 0.0, next));
+        mu_mat_t *t_swap = cur;
+        cur = next;
+        next = t_swap;
+    }
+    return MU_OK;
+}
+
+static double poly_flops(const mu_orth_plan_t *plan)
+{
+    const double s = (double)plan->short_side, l = (double)plan->long_side;
+    return plan->schedule.iters * (3.0 * s * s * l + s * s * s);
+}
+
+const struct mu_orth_method_ops mu_orth_poly_ops = {
+    .prepare = poly_prepare,
+    .run = poly_run,
+    .flops = poly_flops,
+};

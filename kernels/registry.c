@@ -1,0 +1,120 @@
+/* The kernel backends in priority order, and how one is chosen (see kernels/ops.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "kernels/backend_impl.h"
+#ifdef MUOND_HAVE_CUDA
+#include "kernels/cuda/device.h"
+#endif
+
+static const struct mu_kernel_ops *const registry[] = {
+    &mu_cpu_ops,
+    &mu_reference_ops,
+};
+enum { REGISTRY_SIZE = sizeof registry / sizeof registry[0] };
+
+int mu_backend_list(const char **names, int capacity)
+{
+    for (int i = 0; i < REGISTRY_SIZE && i < capacity; i++)
+        names[i] = registry[i]->name;
+    return REGISTRY_SIZE;
+}
+
+static void log_gpu_presence(void)
+{
+#ifdef MUOND_HAVE_CUDA
+    char why[256] = "";
+    const int devices = mu_cuda_device_count(why, sizeof why);
+    if (devices > 0)
+        MU_LOG(MU_LOG_INFO, MU_SUB_KERNELS, "CUDA runtime: %d device(s); this build has no CUDA "
+               "kernel backend yet, using the CPU", devices);
+    else
+        MU_LOG(MU_LOG_INFO, MU_SUB_KERNELS, "CUDA runtime compiled in, no GPU here (%s)", why);
+#endif
+}
+
+static mu_status_t start_backend(const struct mu_kernel_ops *ops, mu_backend_t **out)
+{
+    mu_backend_t *be = calloc(1, sizeof *be);
+    if (!be)
+        return mu_error(MU_ERR_NOMEM, "cannot allocate a backend handle");
+    be->ops = ops;
+    const mu_status_t status = ops->init(be);
+    if (status != MU_OK) {
+        free(be);
+        MU_CHECK(status);
+    }
+    char description[256];
+    ops->describe(be, description, sizeof description);
+    MU_LOG(MU_LOG_INFO, MU_SUB_KERNELS, "kernel backend: %s", description);
+    *out = be;
+    return MU_OK;
+}
+
+static mu_status_t create_named(const char *name, mu_backend_t **out)
+{
+    for (int i = 0; i < REGISTRY_SIZE; i++) {
+        if (strcmp(registry[i]->name, name) != 0)
+            continue;
+        char why[256] = "unknown reason";
+        if (!registry[i]->can_use(why, sizeof why))
+            return mu_error(MU_ERR_NOTSUP, "backend '%s' cannot run here: %s", name, why);
+        return start_backend(registry[i], out);
+    }
+    char known[256] = "";
+    for (int i = 0; i < REGISTRY_SIZE; i++) {
+        strncat(known, i ? ", " : "", sizeof known - strlen(known) - 1);
+        strncat(known, registry[i]->name, sizeof known - strlen(known) - 1);
+    }
+    return mu_error(MU_ERR_INVALID, "unknown kernel backend '%s' (known: auto, %s)", name, known);
+}
+
+static mu_status_t create_auto(mu_backend_t **out)
+{
+    for (int i = 0; i < REGISTRY_SIZE; i++) {
+        char why[256] = "unknown reason";
+        if (registry[i]->can_use(why, sizeof why))
+            return start_backend(registry[i], out);
+        MU_LOG(MU_LOG_INFO, MU_SUB_KERNELS, "backend %s unavailable: %s", registry[i]->name, why);
+    }
+    return mu_error(MU_ERR_NOTSUP, "no kernel backend can run here");
+}
+
+mu_status_t mu_backend_create(const char *name, mu_backend_t **out)
+{
+    if (!out)
+        return mu_error(MU_ERR_INVALID, "backend: null output");
+    *out = NULL;
+    const char *env = getenv("MUOND_BACKEND");
+    if ((!name || strcmp(name, "auto") == 0) && env && *env) {
+        MU_LOG(MU_LOG_INFO, MU_SUB_KERNELS, "MUOND_BACKEND=%s chooses the kernel backend", env);
+        name = env;
+    }
+    log_gpu_presence();
+    if (!name || strcmp(name, "auto") == 0)
+        return create_auto(out);
+    return create_named(name, out);
+}
+
+void mu_backend_destroy(mu_backend_t **be)
+{
+    if (!be || !*be)
+        return;
+    (*be)->ops->fini(*be);
+    free(*be);
+    *be = NULL;
+}
+
+const char *mu_backend_name(const mu_backend_t *be)
+{
+    return be ? be->ops->name : "(none)";
+}
+
+void mu_backend_describe(const mu_backend_t *be, char *out, size_t out_len)
+{
+    if (be)
+        be->ops->describe(be, out, out_len);
+    else
+        snprintf(out, out_len, "(none)");
+}

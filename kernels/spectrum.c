@@ -1,0 +1,160 @@
+#include "kernels/spectrum.h"
+
+#include <cblas.h>
+#include <float.h>
+#include <lapacke.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/rng.h"
+
+static int64_t min64(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+static mu_status_t lapack_status(lapack_int info, const char *routine)
+{
+    if (info < 0) /* an illegal argument: our bug, never the data's */
+        return mu_error(MU_ERR_SCALAPACK, "%s: argument %d is illegal", routine, (int)-info);
+    if (info > 0)
+        return mu_error(MU_ERR_NUMERIC, "%s: did not converge (info %d)", routine, (int)info);
+    return MU_OK;
+}
+
+static mu_status_t duplicate(const double *a, size_t count, double **out)
+{
+    *out = malloc((count ? count : 1) * sizeof **out);
+    if (!*out)
+        return mu_error(MU_ERR_NOMEM, "cannot allocate %zu doubles", count);
+    memcpy(*out, a, count * sizeof **out);
+    return MU_OK;
+}
+
+mu_status_t mu_host_singular_values(const double *a, int64_t rows, int64_t cols, double *sigma)
+{
+    double *work;
+    MU_CHECK(duplicate(a, (size_t)(rows * cols), &work));
+    /* No vectors are computed, but LAPACKE 3.11 still checks ldu/ldvt against the matrix. */
+    const lapack_int unused_ld = (lapack_int)(rows > cols ? rows : cols);
+    const lapack_int info = LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'N', (lapack_int)rows,
+                                           (lapack_int)cols, work, (lapack_int)cols, sigma, NULL,
+                                           unused_ld, NULL, unused_ld);
+    free(work);
+    return lapack_status(info, "dgesdd");
+}
+
+mu_status_t mu_host_orthogonality(const double *q, int64_t rows, int64_t cols,
+                                  double *max_sigma_error, double *max_gram_error)
+{
+    const int64_t k = min64(rows, cols);
+    double *sigma = malloc((size_t)k * sizeof *sigma);
+    if (!sigma)
+        return mu_error(MU_ERR_NOMEM, "cannot allocate %lld singular values", (long long)k);
+    const mu_status_t status = mu_host_singular_values(q, rows, cols, sigma);
+    double worst_sigma = 0.0, worst_gram = 0.0;
+    for (int64_t i = 0; status == MU_OK && i < k; i++) {
+        worst_sigma = fmax(worst_sigma, fabs(sigma[i] - 1.0));
+        worst_gram = fmax(worst_gram, fabs(sigma[i] * sigma[i] - 1.0));
+    }
+    free(sigma);
+    MU_CHECK(status);
+    if (max_sigma_error)
+        *max_sigma_error = worst_sigma;
+    if (max_gram_error)
+        *max_gram_error = worst_gram;
+    return MU_OK;
+}
+
+mu_status_t mu_host_spectral_norm(const double *a, int64_t rows, int64_t cols, double *out)
+{
+    const int64_t k = min64(rows, cols);
+    double *sigma = malloc((size_t)(k ? k : 1) * sizeof *sigma);
+    if (!sigma)
+        return mu_error(MU_ERR_NOMEM, "cannot allocate %lld singular values", (long long)k);
+    const mu_status_t status = k ? mu_host_singular_values(a, rows, cols, sigma) : MU_OK;
+    *out = (status == MU_OK && k) ? sigma[0] : 0.0;
+    free(sigma);
+    return status;
+}
+
+typedef struct svd_factors {
+    double *u, *sigma, *vt; /* rows x k, k, k x cols */
+    int64_t k;
+} svd_factors_t;
+
+static void free_factors(svd_factors_t *f)
+{
+    free(f->u);
+    free(f->sigma);
+    free(f->vt);
+}
+
+static mu_status_t thin_svd(const double *g, int64_t rows, int64_t cols, svd_factors_t *f)
+{
+    f->k = min64(rows, cols);
+    f->u = malloc((size_t)(rows * f->k) * sizeof *f->u);
+    f->sigma = malloc((size_t)f->k * sizeof *f->sigma);
+    f->vt = malloc((size_t)(f->k * cols) * sizeof *f->vt);
+    double *work = NULL;
+    if (!f->u || !f->sigma || !f->vt)
+        return mu_error(MU_ERR_NOMEM, "svd: cannot allocate factors of %lldx%lld",
+                        (long long)rows, (long long)cols);
+    MU_CHECK(duplicate(g, (size_t)(rows * cols), &work));
+    const lapack_int info = LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'S', (lapack_int)rows,
+                                           (lapack_int)cols, work, (lapack_int)cols, f->sigma,
+                                           f->u, (lapack_int)f->k, f->vt, (lapack_int)cols);
+    free(work);
+    return lapack_status(info, "dgesdd");
+}
+
+mu_status_t mu_host_polar(const double *g, int64_t rows, int64_t cols, double *q)
+{
+    svd_factors_t f = {0};
+    mu_status_t status;
+    MU_CHECK_GOTO(status, thin_svd(g, rows, cols, &f), out_with_factors);
+    const double rank_tol = (double)(rows > cols ? rows : cols) * DBL_EPSILON * f.sigma[0];
+    int64_t r = 0;
+    while (r < f.k && f.sigma[r] > rank_tol)
+        r++;
+    memset(q, 0, (size_t)(rows * cols) * sizeof *q);
+    if (r > 0) /* Q = U[:, :r] V^T[:r, :] */
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)cols, (int)r, 1.0,
+                    f.u, (int)f.k, f.vt, (int)cols, 0.0, q, (int)cols);
+out_with_factors:
+    free_factors(&f);
+    return status;
+}
+
+mu_status_t mu_host_random_orthonormal(int64_t rows, int64_t cols, uint64_t seed,
+                                       uint64_t stream, double *out)
+{
+    if (rows < cols)
+        return mu_error(MU_ERR_INVALID, "random orthonormal: need rows >= cols, got %lldx%lld",
+                        (long long)rows, (long long)cols);
+    for (int64_t i = 0; i < rows * cols; i++)
+        out[i] = mu_rng_normal(seed, stream, (uint64_t)i);
+    double *tau = malloc((size_t)(cols ? cols : 1) * sizeof *tau);
+    if (!tau)
+        return mu_error(MU_ERR_NOMEM, "random orthonormal: cannot allocate");
+    lapack_int info = LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, (lapack_int)rows, (lapack_int)cols, out,
+                                     (lapack_int)cols, tau);
+    if (info == 0)
+        info = LAPACKE_dorgqr(LAPACK_ROW_MAJOR, (lapack_int)rows, (lapack_int)cols,
+                              (lapack_int)cols, out, (lapack_int)cols, tau);
+    free(tau);
+    return lapack_status(info, "dgeqrf/dorgqr");
+}
+
+void mu_host_compose_svd(int64_t rows, int64_t cols, int64_t r, const double *u,
+                         const double *sigma, const double *v, double *out)
+{
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < cols; j++) {
+            double sum = 0.0;
+            for (int64_t k = 0; k < r; k++)
+                sum += u[i * r + k] * sigma[k] * v[j * r + k];
+            out[i * cols + j] = sum;
+        }
+}

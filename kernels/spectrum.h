@@ -1,0 +1,37 @@
+/*
+ * Host-side fp64 dense linear algebra on LAPACK(E): the exact references that the tests,
+ * the benchmark's accuracy column and the svd method are built on. All matrices are
+ * row-major double arrays owned by the caller.
+ */
+#ifndef MU_KERNELS_SPECTRUM_H
+#define MU_KERNELS_SPECTRUM_H
+
+#include <stdint.h>
+
+#include "core/status.h"
+
+/* sigma[0..min(rows,cols)) = singular values of a, descending. */
+mu_status_t mu_host_singular_values(const double *a, int64_t rows, int64_t cols, double *sigma);
+
+/* For a (nominally) orthogonal q: max_i |sigma_i - 1| and max_i |sigma_i^2 - 1|, the latter
+ * being ||Q Q^T - I||_2 on the short side. Either output may be NULL. */
+mu_status_t mu_host_orthogonality(const double *q, int64_t rows, int64_t cols,
+                                  double *max_sigma_error, double *max_gram_error);
+
+/* ||a||_2 (largest singular value). */
+mu_status_t mu_host_spectral_norm(const double *a, int64_t rows, int64_t cols, double *out);
+
+/* The canonical polar factor U_r V_r^T of g, where r counts the singular values above
+ * max(rows, cols) * eps * sigma_max (LAPACK's numerical-rank convention): directions g does
+ * not have stay zero instead of receiving an arbitrary orthonormal completion. */
+mu_status_t mu_host_polar(const double *g, int64_t rows, int64_t cols, double *q);
+
+/* out (rows x cols, rows >= cols) with orthonormal columns: QR of a seeded Gaussian matrix. */
+mu_status_t mu_host_random_orthonormal(int64_t rows, int64_t cols, uint64_t seed,
+                                       uint64_t stream, double *out);
+
+/* out = U diag(sigma) V^T with U rows x r, V cols x r (both row-major). */
+void mu_host_compose_svd(int64_t rows, int64_t cols, int64_t r, const double *u,
+                         const double *sigma, const double *v, double *out);
+
+#endif
