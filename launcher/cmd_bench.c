@@ -1,0 +1,57 @@
+/* muond bench: dispatch to the benchmarks, plus their shared timing helpers. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "launcher/bench.h"
+#include "launcher/commands.h"
+
+double mu_bench_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int compare_doubles(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double mu_bench_median(double *values, int count)
+{
+    qsort(values, (size_t)count, sizeof *values, compare_doubles);
+    return count % 2 ? values[count / 2] : 0.5 * (values[count / 2 - 1] + values[count / 2]);
+}
+
+mu_status_t mu_bench_parse_shape(const char *text, long *rows, long *cols)
+{
+    char tail;
+    if (sscanf(text, "%ldx%ld%c", rows, cols, &tail) != 2 || *rows < 1 || *cols < 1 ||
+        *rows > (1L << 20) || *cols > (1L << 20))
+        return mu_error(MU_ERR_INVALID, "--shape: '%s' is not ROWSxCOLS with positive sizes",
+                        text);
+    return MU_OK;
+}
+
+static void print_bench_usage(FILE *out)
+{
+    fprintf(out, "usage: muond bench <benchmark> [options]\n\n"
+                 "benchmarks:\n"
+                 "  kernels  time the orthogonalization kernels against the GEMM rate\n");
+}
+
+int mu_cmd_bench(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        print_bench_usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? MU_EXIT_USAGE : MU_EXIT_OK;
+    }
+    if (strcmp(argv[1], "kernels") == 0)
+        return mu_bench_kernels(argc - 1, argv + 1);
+    fprintf(stderr, "muond bench: unknown benchmark '%s'\n\n", argv[1]);
+    print_bench_usage(stderr);
+    return MU_EXIT_USAGE;
+}

@@ -1,0 +1,198 @@
+/* muond orth: orthogonalize one matrix read from a .npy file, write the result as float32. */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "core/npy.h"
+#include "kernels/orth.h"
+#include "kernels/residual.h"
+#include "kernels/spectrum.h"
+#include "launcher/commands.h"
+#include "launcher/options.h"
+
+typedef struct orth_settings {
+    const char *method, *dtype, *gram_dtype, *ns5, *backend;
+    long iters;
+    double lower, cushion, safety;
+    bool residual;
+} orth_settings_t;
+
+#define FIELD(f) offsetof(orth_settings_t, f)
+static const mu_option_t orth_options[] = {
+    {"method", NULL, MU_OPT_CHOICE, "M", "polar-express", 0, 0, "polar-express|ns5|gram|svd",
+     "orthogonalization method", FIELD(method)},
+    {"iters", NULL, MU_OPT_INT, "T", "0", 0, MU_SCHEDULE_MAX_ITERS, NULL,
+     "polynomial steps; 0 = the method's default (polar-express/gram 8, ns5 5)", FIELD(iters)},
+    {"lower", NULL, MU_OPT_DOUBLE, "L", "1e-3", 1e-300, 0.999999, NULL,
+     "Polar Express lower bound l (relative to ||G||_F)", FIELD(lower)},
+    {"cushion", NULL, MU_OPT_DOUBLE, "C", "0.02407327424182761", 0, 0.999999, NULL,
+     "Polar Express cushion", FIELD(cushion)},
+    {"safety", NULL, MU_OPT_DOUBLE, "S", "1.01", 1, 1e6, NULL, "Polar Express safety factor",
+     FIELD(safety)},
+    {"dtype", NULL, MU_OPT_CHOICE, "D", "fp32", 0, 0, "fp32|fp64",
+     "precision of the computation", FIELD(dtype)},
+    {"gram-dtype", NULL, MU_OPT_CHOICE, "D", "fp32", 0, 0, "fp32|fp64",
+     "precision of the Gram-side iteration (gram method)", FIELD(gram_dtype)},
+    {"ns5", NULL, MU_OPT_CHOICE, "SET", "jordan", 0, 0, "jordan|classic",
+     "NS5 coefficient set", FIELD(ns5)},
+    {"backend", "MUOND_BACKEND", MU_OPT_STRING, "B", "auto", 0, 0, NULL,
+     "kernel backend: auto, cpu or reference", FIELD(backend)},
+    {"residual", NULL, MU_OPT_FLAG, NULL, NULL, 0, 0, NULL,
+     "print the cheap residual estimate and the exact ||QQ^T - I||_2 and max|s - 1|",
+     FIELD(residual)},
+};
+#undef FIELD
+
+static const mu_command_spec_t orth_spec = {
+    .name = "orth",
+    .usage = "IN.npy OUT.npy [options]",
+    .summary = "Reads a 2-D float32/float64 matrix G (C or Fortran order) from IN.npy and writes\n"
+               "an approximation of its orthogonal polar factor U V^T (G = U S V^T) to OUT.npy as\n"
+               "float32 of the same shape. A zero matrix gives a zero result. A bad, truncated or\n"
+               "non-finite input is an error naming the file (exit status 2); OUT is then not\n"
+               "touched.",
+    .min_positional = 2,
+    .max_positional = 2,
+    .options = orth_options,
+    .option_count = sizeof orth_options / sizeof orth_options[0],
+};
+
+typedef struct orth_job {
+    const char *in_path, *out_path;
+    double *host;  /* row-major fp64, rows x cols */
+    int64_t rows, cols;
+    mu_orth_opts_t opts;
+    mu_backend_t *be;
+    mu_mat_t g, q;
+} orth_job_t;
+
+static mu_status_t settings_to_opts(const orth_settings_t *s, mu_orth_opts_t *o)
+{
+    mu_orth_opts_default(o);
+    MU_CHECK(mu_orth_method_parse(s->method, &o->method));
+    MU_CHECK(mu_dtype_parse(s->dtype, &o->dtype));
+    MU_CHECK(mu_dtype_parse(s->gram_dtype, &o->gram_dtype));
+    MU_CHECK(mu_ns5_set_parse(s->ns5, &o->ns5_set));
+    o->iters = (int)s->iters;
+    o->lower = s->lower;
+    o->cushion = s->cushion;
+    o->safety = s->safety;
+    return MU_OK;
+}
+
+static mu_status_t load_input(orth_job_t *job)
+{
+    MU_CHECK(mu_npy_read_matrix(job->in_path, &job->host, &job->rows, &job->cols));
+    if (job->rows == 0 || job->cols == 0)
+        return mu_error(MU_ERR_INVALID, "%s: the matrix is empty (%lld x %lld)", job->in_path,
+                        (long long)job->rows, (long long)job->cols);
+    return MU_OK;
+}
+
+static double seconds_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static mu_status_t orthogonalize(orth_job_t *job)
+{
+    mu_orth_plan_t *plan = NULL;
+    MU_CHECK(mu_orth_plan_create(job->be, job->rows, job->cols, &job->opts, &plan));
+    mu_status_t status;
+    mu_orth_report_t report;
+    MU_CHECK_GOTO(status, mu_k_upload(job->be, job->host, MU_DTYPE_F64, job->cols, &job->g),
+                  out_with_plan);
+    const double start = seconds_now();
+    status = mu_orth_execute(plan, &job->g, &job->q, &report);
+    if (status == MU_ERR_NUMERIC && report.nonfinite > 0) {
+        status = mu_error(MU_ERR_INVALID, "%s: the matrix has %lld NaN or infinite entries",
+                          job->in_path, (long long)report.nonfinite);
+        goto out_with_plan;
+    }
+    MU_CHECK_GOTO(status, status, out_with_plan);
+    MU_CHECK_GOTO(status, mu_k_synchronize(job->be), out_with_plan);
+    MU_LOG(MU_LOG_INFO, MU_SUB_LAUNCHER, "%s %lldx%lld %s, %d steps: %.3f ms%s",
+           mu_orth_method_name(job->opts.method), (long long)job->rows, (long long)job->cols,
+           mu_dtype_name(job->opts.dtype), report.iters, 1e3 * (seconds_now() - start),
+           report.zero_input ? " (zero input: zero result)" : "");
+out_with_plan:
+    mu_orth_plan_destroy(&plan);
+    return status;
+}
+
+static mu_status_t print_residual(orth_job_t *job, const double *q_host)
+{
+    double estimate = 0.0, sigma_err, gram_err;
+    MU_CHECK(mu_residual_estimate(job->be, &job->q, NULL, &estimate));
+    MU_CHECK(mu_host_orthogonality(q_host, job->rows, job->cols, &sigma_err, &gram_err));
+    printf("residual ||QQ^T - I||_2: estimate %.6e, exact %.6e; max|s - 1| %.6e\n", estimate,
+           gram_err, sigma_err);
+    return MU_OK;
+}
+
+/* Downloads Q, optionally reports its residual, and writes it as float32. */
+static mu_status_t store_output(orth_job_t *job, bool residual)
+{
+    const size_t count = (size_t)(job->rows * job->cols);
+    float *out = malloc(count * sizeof *out);
+    double *q_host = malloc(count * sizeof *q_host);
+    mu_status_t status = MU_OK;
+    if (!out || !q_host) {
+        status = mu_error(MU_ERR_NOMEM, "cannot allocate the %lldx%lld result",
+                          (long long)job->rows, (long long)job->cols);
+        goto out_with_buffers;
+    }
+    MU_CHECK_GOTO(status, mu_k_download(job->be, &job->q, q_host, MU_DTYPE_F64, job->cols),
+                  out_with_buffers);
+    if (residual)
+        MU_CHECK_GOTO(status, print_residual(job, q_host), out_with_buffers);
+    for (size_t i = 0; i < count; i++)
+        out[i] = (float)q_host[i];
+    MU_CHECK_GOTO(status,
+                  mu_npy_write_matrix(job->out_path, out, MU_NPY_F32, job->rows, job->cols),
+                  out_with_buffers);
+out_with_buffers:
+    free(out);
+    free(q_host);
+    return status;
+}
+
+static mu_status_t run_job(orth_job_t *job, bool residual)
+{
+    MU_CHECK(load_input(job));
+    MU_CHECK(mu_k_alloc(job->be, job->rows, job->cols, job->opts.dtype, &job->g));
+    MU_CHECK(mu_k_alloc(job->be, job->rows, job->cols, job->opts.dtype, &job->q));
+    MU_CHECK(orthogonalize(job));
+    return store_output(job, residual);
+}
+
+int mu_cmd_orth(int argc, char **argv)
+{
+    orth_settings_t s = {0};
+    mu_parsed_t parsed;
+    orth_job_t job = {0};
+    mu_status_t status = mu_options_parse(&orth_spec, argc, argv, &s, &parsed);
+    if (status == MU_OK && parsed.help) {
+        mu_options_print_help(&orth_spec, stdout);
+        return MU_EXIT_OK;
+    }
+    if (status == MU_OK)
+        status = settings_to_opts(&s, &job.opts);
+    if (status == MU_OK)
+        status = mu_backend_create(s.backend, &job.be);
+    if (status == MU_OK) {
+        job.in_path = parsed.positional[0];
+        job.out_path = parsed.positional[1];
+        status = run_job(&job, s.residual);
+    }
+    mu_k_release(job.be, &job.g);
+    mu_k_release(job.be, &job.q);
+    mu_backend_destroy(&job.be);
+    free(job.host);
+    return status == MU_OK ? MU_EXIT_OK : mu_command_fail("orth", status);
+}

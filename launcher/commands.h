@@ -1,0 +1,19 @@
+/* The muond subcommands and their shared exit-status convention. */
+#ifndef MU_LAUNCHER_COMMANDS_H
+#define MU_LAUNCHER_COMMANDS_H
+
+#include "core/status.h"
+
+/* Exit statuses: 2 means the input or the invocation was wrong (a bad file, option or
+ * layout), so retrying the same command cannot help; 1 is any other failure. */
+enum { MU_EXIT_OK = 0, MU_EXIT_FAILURE = 1, MU_EXIT_USAGE = 2 };
+
+/* Reports the error (message and trail) on stderr and returns the exit status for it. */
+int mu_command_fail(const char *command, mu_status_t status);
+
+/* Each takes argv[0] = the subcommand's own name. */
+int mu_cmd_orth(int argc, char **argv);
+int mu_cmd_coeffs(int argc, char **argv);
+int mu_cmd_bench(int argc, char **argv);
+
+#endif

@@ -1,0 +1,67 @@
+/* muond: the command-line entry point. Dispatches to subcommands (launcher/cmd_*.c). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "launcher/commands.h"
+
+typedef struct subcommand {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv);
+} subcommand_t;
+
+static const subcommand_t subcommands[] = {
+    {"orth", "orthogonalize one matrix from a .npy file (polar-express, ns5, gram, svd)",
+     mu_cmd_orth},
+    {"coeffs", "print the Polar Express coefficient schedule", mu_cmd_coeffs},
+    {"bench", "benchmarks: 'bench kernels' times the orthogonalization kernels", mu_cmd_bench},
+};
+enum { SUBCOMMAND_COUNT = sizeof subcommands / sizeof subcommands[0] };
+
+int mu_command_fail(const char *command, mu_status_t status)
+{
+    char prog[64];
+    snprintf(prog, sizeof prog, "muond %s", command);
+    mu_error_report(stderr, prog, status);
+    return (status == MU_ERR_INVALID || status == MU_ERR_IO) ? MU_EXIT_USAGE : MU_EXIT_FAILURE;
+}
+
+static void print_usage(FILE *out)
+{
+    fprintf(out, "usage: muond <command> [options]   (muond <command> --help for details)\n\n"
+                 "muond is a sharded optimizer daemon for Muon-style orthogonalized updates.\n\n"
+                 "commands:\n");
+    for (int i = 0; i < SUBCOMMAND_COUNT; i++)
+        fprintf(out, "  %-8s %s\n", subcommands[i].name, subcommands[i].summary);
+    fprintf(out, "\nenvironment:\n"
+                 "  MUOND_LOG      log levels, e.g. 'info' or 'warn,kernels=debug'\n"
+                 "  MUOND_BACKEND  kernel backend: auto, cpu or reference\n");
+}
+
+int main(int argc, char **argv)
+{
+    const char *log_spec = getenv("MUOND_LOG");
+    if (log_spec && mu_log_configure(log_spec) != MU_OK)
+        return mu_command_fail("(MUOND_LOG)", MU_ERR_INVALID);
+    if (argc < 2) {
+        print_usage(stderr);
+        return MU_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        print_usage(stdout);
+        return MU_EXIT_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("muond %s\n", MUOND_VERSION);
+        return MU_EXIT_OK;
+    }
+    for (int i = 0; i < SUBCOMMAND_COUNT; i++)
+        if (strcmp(argv[1], subcommands[i].name) == 0)
+            return subcommands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "muond: unknown command '%s'\n\n", argv[1]);
+    print_usage(stderr);
+    return MU_EXIT_USAGE;
+}
