@@ -1,0 +1,41 @@
+/*
+ * Test support: matrices with known singular value decompositions and fp64 LAPACK error
+ * measures. Failures inside the harness abort the calling Criterion test.
+ */
+#ifndef MU_TESTS_HARNESS_H
+#define MU_TESTS_HARNESS_H
+
+#include <stdint.h>
+
+#include "kernels/orth.h"
+
+/* G = U diag(sigma) V^T with sigma log-spaced over [1/kappa, 1] (sigma_0 = 1). */
+typedef struct th_known {
+    int64_t rows, cols, r;
+    double *g;     /* rows x cols */
+    double *u;     /* rows x r */
+    double *sigma; /* r, descending */
+    double *v;     /* cols x r */
+} th_known_t;
+
+void th_known_make(int64_t rows, int64_t cols, double kappa, uint64_t seed, th_known_t *out);
+void th_known_free(th_known_t *m);
+
+/* ||Q - U V^T||_2. */
+double th_polar_error(const th_known_t *m, const double *q);
+
+/* ||Q - U f(Sigma / scale) V^T||_2 for the schedule's scalar map f: how far the matrix
+ * iteration strays from its own scalar model. */
+double th_model_error(const th_known_t *m, const double *q, const mu_schedule_t *s, double scale);
+
+/* ||a - b||_2 for two rows x cols matrices. */
+double th_spectral_distance(const double *a, const double *b, int64_t rows, int64_t cols);
+
+/* Runs one orthogonalization on the backend and returns Q (fp64, malloc'ed). */
+double *th_orth(mu_backend_t *be, const mu_orth_opts_t *opts, const double *g, int64_t rows,
+                int64_t cols, mu_orth_report_t *report);
+
+/* A backend for tests: "cpu" or "reference"; aborts the test if it cannot be created. */
+mu_backend_t *th_backend(const char *name);
+
+#endif
