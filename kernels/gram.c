@@ -69,7 +69,9 @@ static mu_status_t advance_z(mu_orth_plan_t *plan, int step)
     return MU_OK;
 }
 
-/* R <- P R P, kept exactly symmetric. */
+/* R <- P R P, kept exactly symmetric. (Recomputing R = Z A Z from the Gram matrix instead
+ * costs the same, but it is unstable: Z's rounding error does not commute with A, and the
+ * polynomials amplify it without bound outside their interval; fp32 at kappa 100 diverged.) */
 static mu_status_t advance_r(mu_orth_plan_t *plan)
 {
     mu_backend_t *be = plan->be;

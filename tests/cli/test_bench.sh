@@ -1,0 +1,27 @@
+#!/bin/sh
+# muond bench kernels: a smoke test of both output formats on small shapes (no timings are
+# asserted; speed is measured by running the benchmark, not by tests).
+. "$(dirname "$0")/lib.sh"
+
+run_capture "$MUOND" bench kernels --shape 48x96 --shape 80x40 \
+    --method polar-express,ns5,gram,svd --runs 5 --json
+expect_status 0 "bench --json"
+lines=$(grep -c '"bench":"kernels"' "$SCRATCH/out" || true)
+[ "$lines" -eq 8 ] || fail "expected 8 JSON lines (2 shapes x 4 methods), got $lines"
+expect_in "$SCRATCH/out" '"percent_of_gemm":' "JSON has the GEMM ratio"
+expect_in "$SCRATCH/out" '"speedup_vs_polar_express":' "JSON has the ratio to Polar Express"
+expect_in "$SCRATCH/out" '"max_sigma_error":' "JSON has the accuracy"
+
+run_capture "$MUOND" bench kernels --shape 32x64 --method gram --runs 5
+expect_status 0 "bench table"
+expect_in "$SCRATCH/out" "%gemm" "table header"
+expect_in "$SCRATCH/out" "32x64" "table row"
+
+run_capture "$MUOND" bench kernels --shape 10by20
+expect_status 2 "bad shape"
+expect_in "$SCRATCH/err" "10by20" "bad shape message"
+run_capture "$MUOND" bench kernels --runs 2
+expect_status 2 "fewer than 5 runs"
+run_capture "$MUOND" bench nosuch
+expect_status 2 "unknown benchmark"
+finish
