@@ -11,11 +11,11 @@
 /* Format facts from NumPy's NEP 1 ("A simple file format for NumPy arrays"). */
 static const uint8_t NPY_MAGIC[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
 enum {
-    NPY_PREFIX_V1 = 10,    /* magic, 2 version bytes, uint16 header length */
-    NPY_PREFIX_V2 = 12,    /* magic, 2 version bytes, uint32 header length */
-    NPY_ALIGNMENT = 64,    /* writers pad the header so data starts 64-byte aligned */
-    NPY_MAX_DIMS = 32,     /* NumPy's own limit on array rank */
-    NPY_MAX_TEXT = 256,    /* longest key or string value we accept in the header */
+    NPY_PREFIX_V1 = 10, /* magic, 2 version bytes, uint16 header length */
+    NPY_PREFIX_V2 = 12, /* magic, 2 version bytes, uint32 header length */
+    NPY_ALIGNMENT = 64, /* writers pad the header so data starts 64-byte aligned */
+    NPY_MAX_DIMS = 32,  /* NumPy's own limit on array rank */
+    NPY_MAX_TEXT = 256, /* longest key or string value we accept in the header */
 };
 /* Largest dimension accepted: far above any real weight matrix, and small enough that
  * rows*cols*8 cannot overflow a 64-bit size. */
@@ -183,7 +183,9 @@ static mu_status_t parse_dict(dict_cursor_t *c, mu_npy_header_t *out)
     }
     if (!f.have_descr || !f.have_order || !f.have_shape)
         return mu_error(MU_ERR_INVALID, "%s: header: missing %s", c->what,
-                        !f.have_descr ? "'descr'" : !f.have_order ? "'fortran_order'" : "'shape'");
+                        !f.have_descr   ? "'descr'"
+                        : !f.have_order ? "'fortran_order'"
+                                        : "'shape'");
     MU_CHECK(parse_descr(f.descr, c->what, out));
     if (f.ndim != 2)
         return mu_error(MU_ERR_INVALID, "%s: array has %d dimension(s); a 2-D matrix is required",
@@ -210,8 +212,8 @@ mu_status_t mu_npy_parse_header(const uint8_t *buf, size_t len, const char *what
         if (len < NPY_PREFIX_V2)
             return mu_error(MU_ERR_INVALID, "%s: truncated header", what);
         prefix = NPY_PREFIX_V2;
-        header_len = (size_t)buf[8] | (size_t)buf[9] << 8 | (size_t)buf[10] << 16 |
-                     (size_t)buf[11] << 24;
+        header_len =
+            (size_t)buf[8] | (size_t)buf[9] << 8 | (size_t)buf[10] << 16 | (size_t)buf[11] << 24;
     } else {
         return mu_error(MU_ERR_INVALID, "%s: unsupported .npy format version %d", what, major);
     }
@@ -311,8 +313,7 @@ static mu_status_t check_data_size(const mu_npy_header_t *h, size_t file_len, co
     return MU_OK;
 }
 
-mu_status_t mu_npy_read_matrix(const char *path, double **data_out, int64_t *rows,
-                               int64_t *cols)
+mu_status_t mu_npy_read_matrix(const char *path, double **data_out, int64_t *rows, int64_t *cols)
 {
     if (!path || !data_out || !rows || !cols)
         return mu_error(MU_ERR_INVALID, "npy: null argument");
@@ -349,7 +350,8 @@ out_with_buffer:
 static size_t format_header(char *out, size_t cap, mu_npy_type_t type, int64_t rows, int64_t cols)
 {
     char dict[160];
-    int n = snprintf(dict, sizeof dict, "{'descr': '<%s', 'fortran_order': False, 'shape': (%lld, %lld), }",
+    int n = snprintf(dict, sizeof dict,
+                     "{'descr': '<%s', 'fortran_order': False, 'shape': (%lld, %lld), }",
                      type == MU_NPY_F32 ? "f4" : "f8", (long long)rows, (long long)cols);
     size_t total = NPY_PREFIX_V1 + (size_t)n + 1; /* +1 for the closing newline */
     const size_t padded = (total + NPY_ALIGNMENT - 1) / NPY_ALIGNMENT * NPY_ALIGNMENT;

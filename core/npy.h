@@ -32,8 +32,7 @@ mu_status_t mu_npy_parse_header(const uint8_t *buf, size_t len, const char *what
 
 /* Reads a 2-D float32/float64 .npy into a newly malloc'ed row-major double array
  * (*data_out, rows*cols elements; NULL when the matrix is empty). The caller frees it. */
-mu_status_t mu_npy_read_matrix(const char *path, double **data_out, int64_t *rows,
-                               int64_t *cols);
+mu_status_t mu_npy_read_matrix(const char *path, double **data_out, int64_t *rows, int64_t *cols);
 
 /* Writes a row-major matrix (float when type is MU_NPY_F32, double for MU_NPY_F64) as a
  * little-endian, C-order .npy, atomically. */

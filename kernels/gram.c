@@ -16,13 +16,13 @@
 #include "kernels/orth_impl.h"
 
 enum {
-    WORK_R = 0,     /* R_k (s x s) */
-    WORK_P = 1,     /* P_k */
-    WORK_T = 2,     /* P_k R_k */
-    WORK_Z = 3,     /* Z_k */
+    WORK_R = 0, /* R_k (s x s) */
+    WORK_P = 1, /* P_k */
+    WORK_T = 2, /* P_k R_k */
+    WORK_Z = 3, /* Z_k */
     WORK_Z_NEXT = 4,
-    WORK_G = 5,     /* G in the Gram dtype, when it differs from the plan's dtype */
-    WORK_Q = 6,     /* Q in the Gram dtype, likewise */
+    WORK_G = 5, /* G in the Gram dtype, when it differs from the plan's dtype */
+    WORK_Q = 6, /* Q in the Gram dtype, likewise */
 };
 
 static bool converts(const mu_orth_plan_t *plan)
@@ -82,8 +82,7 @@ static mu_status_t advance_r(mu_orth_plan_t *plan)
     return MU_OK;
 }
 
-static mu_status_t gram_run(mu_orth_plan_t *plan, const mu_mat_t *g, mu_mat_t *q,
-                            double inv_scale)
+static mu_status_t gram_run(mu_orth_plan_t *plan, const mu_mat_t *g, mu_mat_t *q, double inv_scale)
 {
     mu_backend_t *be = plan->be;
     const mu_mat_t *gw = g;
@@ -119,7 +118,7 @@ static double gram_flops(const mu_orth_plan_t *plan)
 {
     const double s = (double)plan->short_side, l = (double)plan->long_side;
     const int iters = plan->schedule.iters;
-    const double per_step = s * s * s;                      /* SYRK for R^2 */
+    const double per_step = s * s * s;                       /* SYRK for R^2 */
     const double z_products = (iters - 1) * 2.0 * s * s * s; /* P Z after the first step */
     const double r_products = (iters - 1) * 4.0 * s * s * s; /* P R P but after the last */
     return s * s * l + iters * per_step + z_products + r_products + 2.0 * s * s * l;

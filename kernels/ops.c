@@ -63,8 +63,8 @@ void mu_k_release(mu_backend_t *be, mu_mat_t *mat)
         be->ops->release(be, mat);
 }
 
-mu_status_t mu_k_upload(mu_backend_t *be, const void *host, mu_dtype_t host_dtype,
-                        int64_t host_ld, mu_mat_t *dst)
+mu_status_t mu_k_upload(mu_backend_t *be, const void *host, mu_dtype_t host_dtype, int64_t host_ld,
+                        mu_mat_t *dst)
 {
     MU_CHECK(check_backend(be, "upload"));
     MU_CHECK(check_mat(dst, "upload", "dst"));
@@ -73,8 +73,8 @@ mu_status_t mu_k_upload(mu_backend_t *be, const void *host, mu_dtype_t host_dtyp
     return be->ops->upload(be, host, host_dtype, host_ld, dst);
 }
 
-mu_status_t mu_k_download(mu_backend_t *be, const mu_mat_t *src, void *host,
-                          mu_dtype_t host_dtype, int64_t host_ld)
+mu_status_t mu_k_download(mu_backend_t *be, const mu_mat_t *src, void *host, mu_dtype_t host_dtype,
+                          int64_t host_ld)
 {
     MU_CHECK(check_backend(be, "download"));
     MU_CHECK(check_mat(src, "download", "src"));
@@ -144,8 +144,7 @@ mu_status_t mu_k_symmetrize(mu_backend_t *be, mu_mat_t *c)
     return be->ops->symmetrize(be, c);
 }
 
-mu_status_t mu_k_axpby(mu_backend_t *be, double alpha, const mu_mat_t *x, double beta,
-                       mu_mat_t *y)
+mu_status_t mu_k_axpby(mu_backend_t *be, double alpha, const mu_mat_t *x, double beta, mu_mat_t *y)
 {
     MU_CHECK(check_backend(be, "axpby"));
     MU_CHECK(check_mat(x, "axpby", "X"));

@@ -42,8 +42,8 @@ mu_status_t mu_orth_method_parse(const char *name, mu_orth_method_t *out)
             return MU_OK;
         }
     }
-    return mu_error(MU_ERR_INVALID,
-                    "unknown method '%s' (polar-express, ns5, gram or svd)", name ? name : "(null)");
+    return mu_error(MU_ERR_INVALID, "unknown method '%s' (polar-express, ns5, gram or svd)",
+                    name ? name : "(null)");
 }
 
 /* NS5 normalizes by ||G||_F exactly, as Jordan's reference does; only Polar Express (and the

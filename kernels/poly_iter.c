@@ -35,8 +35,7 @@ static mu_status_t step_polynomial(mu_orth_plan_t *plan, const mu_coeff_t *p, co
     return MU_OK;
 }
 
-static mu_status_t poly_run(mu_orth_plan_t *plan, const mu_mat_t *g, mu_mat_t *q,
-                            double inv_scale)
+static mu_status_t poly_run(mu_orth_plan_t *plan, const mu_mat_t *g, mu_mat_t *q, double inv_scale)
 {
     mu_backend_t *be = plan->be;
     const mu_schedule_t *sched = &plan->schedule;

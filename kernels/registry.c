@@ -27,8 +27,10 @@ static void log_gpu_presence(void)
     char why[256] = "";
     const int devices = mu_cuda_device_count(why, sizeof why);
     if (devices > 0)
-        MU_LOG(MU_LOG_INFO, MU_SUB_KERNELS, "CUDA runtime: %d device(s); this build has no CUDA "
-               "kernel backend yet, using the CPU", devices);
+        MU_LOG(MU_LOG_INFO, MU_SUB_KERNELS,
+               "CUDA runtime: %d device(s); this build has no CUDA "
+               "kernel backend yet, using the CPU",
+               devices);
     else
         MU_LOG(MU_LOG_INFO, MU_SUB_KERNELS, "CUDA runtime compiled in, no GPU here (%s)", why);
 #endif

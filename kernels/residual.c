@@ -18,7 +18,7 @@ void mu_residual_opts_default(mu_residual_opts_t *opts)
 }
 
 typedef struct probe_work {
-    mu_mat_t v, w, e;  /* s x k probes, l x k intermediate, s x k E v */
+    mu_mat_t v, w, e;        /* s x k probes, l x k intermediate, s x k E v */
     double *host_v, *host_e; /* s x k each */
 } probe_work_t;
 
@@ -40,8 +40,7 @@ static mu_status_t alloc_work(mu_backend_t *be, int64_t s, int64_t l, int k, mu_
     pw->host_v = malloc((size_t)(s * k) * sizeof *pw->host_v);
     pw->host_e = malloc((size_t)(s * k) * sizeof *pw->host_e);
     if (!pw->host_v || !pw->host_e)
-        return mu_error(MU_ERR_NOMEM, "residual: cannot allocate %lld probes",
-                        (long long)(s * k));
+        return mu_error(MU_ERR_NOMEM, "residual: cannot allocate %lld probes", (long long)(s * k));
     return MU_OK;
 }
 

@@ -60,8 +60,7 @@ static void step_image(const mu_coeff_t *p, double lo, double hi, double *img_lo
     *img_hi = vmax;
 }
 
-void mu_schedule_image(const mu_schedule_t *s, double lo, double hi, double *img_lo,
-                       double *img_hi)
+void mu_schedule_image(const mu_schedule_t *s, double lo, double hi, double *img_lo, double *img_hi)
 {
     for (int t = 0; t < s->iters; t++)
         step_image(&s->step[t], lo, hi, &lo, &hi);
@@ -170,7 +169,8 @@ mu_status_t mu_schedule_iters_for(double lower, double cushion, double safety, d
             return MU_OK;
         }
     }
-    return mu_error(MU_ERR_NUMERIC, "polar express: no schedule of at most %d steps reaches %g on "
+    return mu_error(MU_ERR_NUMERIC,
+                    "polar express: no schedule of at most %d steps reaches %g on "
                     "[%g, 1]",
                     MU_SCHEDULE_MAX_ITERS, tol, lower);
 }

@@ -1,5 +1,6 @@
 /*
- * Coefficient schedules for odd degree-5 polynomial iterations X <- a X + b (XX^T) X + c (XX^T)^2 X.
+ * Coefficient schedules for odd degree-5 polynomial iterations X <- a X + b (XX^T) X + c (XX^T)^2
+ * X.
  *
  * Polar Express (Amsel, Persson, Musco, Gower 2025, sec. 4 and App. G): step t uses the odd
  * quintic p_t that minimizes max |1 - p(x)| over the interval [l_t, u_t] known to hold the
@@ -19,9 +20,9 @@
 #include "core/status.h"
 
 /* Defaults of the published Polar Express schedule (Amsel et al. 2025, App. G). */
-#define MU_PE_DEFAULT_LOWER 1e-3
+#define MU_PE_DEFAULT_LOWER   1e-3
 #define MU_PE_DEFAULT_CUSHION 0.02407327424182761
-#define MU_PE_DEFAULT_SAFETY 1.01
+#define MU_PE_DEFAULT_SAFETY  1.01
 
 enum { MU_SCHEDULE_MAX_ITERS = 64 };
 

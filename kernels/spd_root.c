@@ -46,8 +46,8 @@ static mu_status_t check_arguments(const mu_mat_t *a, const mu_mat_t *b, const m
         return mu_error(MU_ERR_INVALID, "spd root: A must be square and non-empty, is %lldx%lld",
                         (long long)a->rows, (long long)a->cols);
     const int64_t k = b ? b->cols : a->rows;
-    if ((b && (b->rows != a->rows || b->dtype != a->dtype)) || y->rows != a->rows ||
-        y->cols != k || y->dtype != a->dtype)
+    if ((b && (b->rows != a->rows || b->dtype != a->dtype)) || y->rows != a->rows || y->cols != k ||
+        y->dtype != a->dtype)
         return mu_error(MU_ERR_INVALID, "spd root: B/Y shapes or dtypes do not match A");
     if (y->data == a->data || (b && y->data == b->data))
         return mu_error(MU_ERR_INVALID, "spd root: Y must not alias A or B");
@@ -85,8 +85,8 @@ static mu_status_t alloc_work(spd_problem_t *pr)
 
 static void release_work(spd_problem_t *pr)
 {
-    mu_mat_t *all[] = {&pr->w.n, &pr->w.n_next, &pr->w.m, &pr->w.m2, &pr->w.m4,
-                       &pr->w.y_next, &pr->w.x, &pr->w.x_next, &pr->w.r};
+    mu_mat_t *all[] = {&pr->w.n,      &pr->w.n_next, &pr->w.m,      &pr->w.m2, &pr->w.m4,
+                       &pr->w.y_next, &pr->w.x,      &pr->w.x_next, &pr->w.r};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         mu_k_release(pr->be, all[i]);
 }
@@ -140,8 +140,8 @@ static mu_status_t newton_step(spd_problem_t *pr)
     MU_CHECK(mu_k_gemm(be, MU_NO_TRANS, MU_NO_TRANS, 1.0, &pr->w.m, pr->y, 0.0, &pr->w.y_next));
     MU_CHECK(mu_k_copy(be, &pr->w.y_next, pr->y));
     if (p == 1) {
-        MU_CHECK(mu_k_gemm(be, MU_NO_TRANS, MU_NO_TRANS, 1.0, &pr->w.x, &pr->w.m, 0.0,
-                           &pr->w.x_next));
+        MU_CHECK(
+            mu_k_gemm(be, MU_NO_TRANS, MU_NO_TRANS, 1.0, &pr->w.x, &pr->w.m, 0.0, &pr->w.x_next));
         swap(&pr->w.x, &pr->w.x_next);
     }
     const mu_mat_t *mp;
@@ -169,8 +169,8 @@ static mu_status_t iterate(spd_problem_t *pr, mu_spd_root_report_t *rep)
             return MU_OK;
         if (rep->iters == pr->opts.max_iters)
             return mu_error(MU_ERR_NUMERIC,
-                            "spd root: no convergence in %d steps (||N - I||_F = %.3g)",
-                            rep->iters, rep->distance);
+                            "spd root: no convergence in %d steps (||N - I||_F = %.3g)", rep->iters,
+                            rep->distance);
         previous = rep->distance;
         MU_CHECK(newton_step(pr));
     }
@@ -223,9 +223,10 @@ mu_status_t mu_spd_inv_root(mu_backend_t *be, const mu_mat_t *a, const mu_mat_t 
     double hi;
     MU_CHECK(mu_k_norm_frob(be, a, &hi));
     if (!(hi > 0.0) || !isfinite(hi))
-        return mu_error(MU_ERR_NUMERIC, "spd root: ||A||_F = %g; A must be finite and non-zero", hi);
-    const double lo = opts->lambda_min > 0.0 ? fmin(opts->lambda_min, hi)
-                                             : hi * MU_SPD_ASSUMED_MIN_RATIO;
+        return mu_error(MU_ERR_NUMERIC, "spd root: ||A||_F = %g; A must be finite and non-zero",
+                        hi);
+    const double lo =
+        opts->lambda_min > 0.0 ? fmin(opts->lambda_min, hi) : hi * MU_SPD_ASSUMED_MIN_RATIO;
     rep->start_c = scaled_start(opts->p, lo, hi);
 
     mu_status_t status;

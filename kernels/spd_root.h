@@ -29,8 +29,8 @@ typedef struct mu_spd_root_opts {
     int p;             /* 1, 2 or 4 */
     double lambda_min; /* a lower bound of A's spectrum if known, else 0 */
     int max_iters;
-    double tol;        /* stop once ||N - I||_F <= tol; 0 picks sqrt(n) * 4u of the dtype */
-    int refine_steps;  /* p = 1 only */
+    double tol;       /* stop once ||N - I||_F <= tol; 0 picks sqrt(n) * 4u of the dtype */
+    int refine_steps; /* p = 1 only */
 } mu_spd_root_opts_t;
 
 typedef struct mu_spd_root_report {

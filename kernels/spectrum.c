@@ -38,9 +38,9 @@ mu_status_t mu_host_singular_values(const double *a, int64_t rows, int64_t cols,
     MU_CHECK(duplicate(a, (size_t)(rows * cols), &work));
     /* No vectors are computed, but LAPACKE 3.11 still checks ldu/ldvt against the matrix. */
     const lapack_int unused_ld = (lapack_int)(rows > cols ? rows : cols);
-    const lapack_int info = LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'N', (lapack_int)rows,
-                                           (lapack_int)cols, work, (lapack_int)cols, sigma, NULL,
-                                           unused_ld, NULL, unused_ld);
+    const lapack_int info =
+        LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'N', (lapack_int)rows, (lapack_int)cols, work,
+                       (lapack_int)cols, sigma, NULL, unused_ld, NULL, unused_ld);
     free(work);
     return lapack_status(info, "dgesdd");
 }
@@ -99,12 +99,12 @@ static mu_status_t thin_svd(const double *g, int64_t rows, int64_t cols, svd_fac
     f->vt = malloc((size_t)(f->k * cols) * sizeof *f->vt);
     double *work = NULL;
     if (!f->u || !f->sigma || !f->vt)
-        return mu_error(MU_ERR_NOMEM, "svd: cannot allocate factors of %lldx%lld",
-                        (long long)rows, (long long)cols);
+        return mu_error(MU_ERR_NOMEM, "svd: cannot allocate factors of %lldx%lld", (long long)rows,
+                        (long long)cols);
     MU_CHECK(duplicate(g, (size_t)(rows * cols), &work));
-    const lapack_int info = LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'S', (lapack_int)rows,
-                                           (lapack_int)cols, work, (lapack_int)cols, f->sigma,
-                                           f->u, (lapack_int)f->k, f->vt, (lapack_int)cols);
+    const lapack_int info =
+        LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'S', (lapack_int)rows, (lapack_int)cols, work,
+                       (lapack_int)cols, f->sigma, f->u, (lapack_int)f->k, f->vt, (lapack_int)cols);
     free(work);
     return lapack_status(info, "dgesdd");
 }
@@ -127,8 +127,8 @@ out_with_factors:
     return status;
 }
 
-mu_status_t mu_host_random_orthonormal(int64_t rows, int64_t cols, uint64_t seed,
-                                       uint64_t stream, double *out)
+mu_status_t mu_host_random_orthonormal(int64_t rows, int64_t cols, uint64_t seed, uint64_t stream,
+                                       double *out)
 {
     if (rows < cols)
         return mu_error(MU_ERR_INVALID, "random orthonormal: need rows >= cols, got %lldx%lld",
@@ -147,14 +147,45 @@ mu_status_t mu_host_random_orthonormal(int64_t rows, int64_t cols, uint64_t seed
     return lapack_status(info, "dgeqrf/dorgqr");
 }
 
-void mu_host_compose_svd(int64_t rows, int64_t cols, int64_t r, const double *u,
-                         const double *sigma, const double *v, double *out)
+mu_status_t mu_host_compose_svd(int64_t rows, int64_t cols, int64_t r, const double *u,
+                                const double *sigma, const double *v, double *out)
 {
+    double *scaled = malloc((size_t)(rows * r + 1) * sizeof *scaled);
+    if (!scaled)
+        return mu_error(MU_ERR_NOMEM, "compose: cannot allocate %lldx%lld", (long long)rows,
+                        (long long)r);
     for (int64_t i = 0; i < rows; i++)
-        for (int64_t j = 0; j < cols; j++) {
-            double sum = 0.0;
-            for (int64_t k = 0; k < r; k++)
-                sum += u[i * r + k] * sigma[k] * v[j * r + k];
-            out[i * cols + j] = sum;
-        }
+        for (int64_t k = 0; k < r; k++)
+            scaled[i * r + k] = u[i * r + k] * sigma[k];
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)cols, (int)r, 1.0, scaled,
+                (int)(r ? r : 1), v, (int)(r ? r : 1), 0.0, out, (int)cols);
+    free(scaled);
+    return MU_OK;
+}
+
+mu_status_t mu_host_random_with_condition(int64_t rows, int64_t cols, double kappa, uint64_t seed,
+                                          double *out)
+{
+    if (!(kappa >= 1.0))
+        return mu_error(MU_ERR_INVALID, "condition number must be >= 1, got %g", kappa);
+    const int64_t r = min64(rows, cols);
+    double *u = malloc((size_t)(rows * r) * sizeof *u);
+    double *v = malloc((size_t)(cols * r) * sizeof *v);
+    double *sigma = malloc((size_t)r * sizeof *sigma);
+    mu_status_t status = MU_OK;
+    if (!u || !v || !sigma) {
+        status = mu_error(MU_ERR_NOMEM, "cannot allocate the factors of a %lldx%lld matrix",
+                          (long long)rows, (long long)cols);
+        goto out_with_factors;
+    }
+    for (int64_t i = 0; i < r; i++)
+        sigma[i] = r == 1 ? 1.0 : pow(kappa, -(double)i / (double)(r - 1));
+    MU_CHECK_GOTO(status, mu_host_random_orthonormal(rows, r, seed, 1, u), out_with_factors);
+    MU_CHECK_GOTO(status, mu_host_random_orthonormal(cols, r, seed, 2, v), out_with_factors);
+    MU_CHECK_GOTO(status, mu_host_compose_svd(rows, cols, r, u, sigma, v, out), out_with_factors);
+out_with_factors:
+    free(u);
+    free(v);
+    free(sigma);
+    return status;
 }

@@ -27,11 +27,16 @@ mu_status_t mu_host_spectral_norm(const double *a, int64_t rows, int64_t cols, d
 mu_status_t mu_host_polar(const double *g, int64_t rows, int64_t cols, double *q);
 
 /* out (rows x cols, rows >= cols) with orthonormal columns: QR of a seeded Gaussian matrix. */
-mu_status_t mu_host_random_orthonormal(int64_t rows, int64_t cols, uint64_t seed,
-                                       uint64_t stream, double *out);
+mu_status_t mu_host_random_orthonormal(int64_t rows, int64_t cols, uint64_t seed, uint64_t stream,
+                                       double *out);
 
 /* out = U diag(sigma) V^T with U rows x r, V cols x r (both row-major). */
-void mu_host_compose_svd(int64_t rows, int64_t cols, int64_t r, const double *u,
-                         const double *sigma, const double *v, double *out);
+mu_status_t mu_host_compose_svd(int64_t rows, int64_t cols, int64_t r, const double *u,
+                                const double *sigma, const double *v, double *out);
+
+/* out (rows x cols) = U diag(sigma) V^T with random orthonormal U, V (seeded) and sigma
+ * log-spaced over [1/kappa, 1]: a matrix of known condition number kappa. */
+mu_status_t mu_host_random_with_condition(int64_t rows, int64_t cols, double kappa, uint64_t seed,
+                                          double *out);
 
 #endif

@@ -13,8 +13,7 @@ static mu_status_t svd_prepare(mu_orth_plan_t *plan)
     return MU_OK;
 }
 
-static mu_status_t svd_run(mu_orth_plan_t *plan, const mu_mat_t *g, mu_mat_t *q,
-                           double inv_scale)
+static mu_status_t svd_run(mu_orth_plan_t *plan, const mu_mat_t *g, mu_mat_t *q, double inv_scale)
 {
     (void)inv_scale; /* the polar factor does not depend on the scale of G */
     const size_t count = (size_t)(plan->rows * plan->cols);
@@ -28,8 +27,7 @@ static mu_status_t svd_run(mu_orth_plan_t *plan, const mu_mat_t *g, mu_mat_t *q,
     }
     MU_CHECK_GOTO(status, mu_k_download(plan->be, g, host_g, MU_DTYPE_F64, plan->cols),
                   out_with_buffers);
-    MU_CHECK_GOTO(status, mu_host_polar(host_g, plan->rows, plan->cols, host_q),
-                  out_with_buffers);
+    MU_CHECK_GOTO(status, mu_host_polar(host_g, plan->rows, plan->cols, host_q), out_with_buffers);
     MU_CHECK_GOTO(status, mu_k_upload(plan->be, host_q, MU_DTYPE_F64, plan->cols, q),
                   out_with_buffers);
 out_with_buffers:

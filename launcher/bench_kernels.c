@@ -24,6 +24,7 @@ typedef struct bench_settings {
     mu_str_list_t shapes, methods;
     const char *dtype, *gram_dtype, *backend;
     long iters, runs, warmup, seed;
+    double kappa;
     bool json;
 } bench_settings_t;
 
@@ -43,6 +44,8 @@ static const mu_option_t bench_options[] = {
     {"warmup", NULL, MU_OPT_INT, "N", "1", 0, 100, NULL, "untimed runs first", FIELD(warmup)},
     {"seed", NULL, MU_OPT_INT, "S", "1", 0, 1e15, NULL, "seed of the random test matrices",
      FIELD(seed)},
+    {"kappa", NULL, MU_OPT_DOUBLE, "K", "0", 0, 1e15, NULL,
+     "0: Gaussian entries; K >= 1: singular values log-spaced over [1/K, 1]", FIELD(kappa)},
     {"backend", "MUOND_BACKEND", MU_OPT_STRING, "B", "auto", 0, 0, NULL,
      "kernel backend: auto, cpu or reference", FIELD(backend)},
     {"json", NULL, MU_OPT_FLAG, NULL, NULL, 0, 0, NULL, "print JSON lines instead of a table",
@@ -53,10 +56,13 @@ static const mu_option_t bench_options[] = {
 static const mu_command_spec_t bench_spec = {
     .name = "bench kernels",
     .usage = "[--shape MxN]... [--method M]... [options]",
-    .summary = "Times each method on a seeded Gaussian matrix of each shape. Rates count the\n"
-               "grouped FLOPs (SYRK as s^2 l); %gemm compares with the GEMM of the same shape\n"
-               "(s x s times s x l) timed in the same run; vs-PE is Polar Express's time over the\n"
-               "method's; max|s-1| is the result's worst singular value error (LAPACK, fp64).",
+    .summary =
+        "Times each method on a seeded random matrix of each shape (Gaussian entries, or\n"
+        "a chosen condition number with --kappa; a square Gaussian matrix has kappa ~ n,\n"
+        "so its smallest singular values lie below l and stay unconverged). Rates count the\n"
+        "grouped FLOPs (SYRK as s^2 l); %gemm compares with the GEMM of the same shape\n"
+        "(s x s times s x l) timed in the same run; vs-PE is Polar Express's time over the\n"
+        "method's; max|s-1| is the result's worst singular value error (LAPACK, fp64).",
     .min_positional = 0,
     .max_positional = 0,
     .options = bench_options,
@@ -119,15 +125,22 @@ static mu_status_t run_orth(const bench_ctx_t *ctx, void *arg)
     return mu_orth_execute(call->plan, &call->shape->g, &call->shape->q, NULL);
 }
 
-static mu_status_t fill_random(const bench_ctx_t *ctx, mu_mat_t *m, uint64_t stream)
+/* Gaussian entries, or (kappa >= 1, for the input matrix only) a known condition number. */
+static mu_status_t fill_random(const bench_ctx_t *ctx, mu_mat_t *m, uint64_t stream, double kappa)
 {
     const size_t count = (size_t)(m->rows * m->cols);
     double *host = malloc(count * sizeof *host);
     if (!host)
         return mu_error(MU_ERR_NOMEM, "bench: cannot allocate %zu elements", count);
-    for (size_t i = 0; i < count; i++)
-        host[i] = mu_rng_normal((uint64_t)ctx->s->seed, stream, i);
-    const mu_status_t status = mu_k_upload(ctx->be, host, MU_DTYPE_F64, m->cols, m);
+    mu_status_t status = MU_OK;
+    if (kappa >= 1.0)
+        status = mu_host_random_with_condition(m->rows, m->cols, kappa,
+                                               (uint64_t)ctx->s->seed + stream, host);
+    else
+        for (size_t i = 0; i < count; i++)
+            host[i] = mu_rng_normal((uint64_t)ctx->s->seed, stream, i);
+    if (status == MU_OK)
+        status = mu_k_upload(ctx->be, host, MU_DTYPE_F64, m->cols, m);
     free(host);
     return status;
 }
@@ -140,8 +153,8 @@ static mu_status_t measure_gemm(const bench_ctx_t *ctx, bench_shape_t *sh)
     MU_CHECK(mu_k_alloc(ctx->be, s, s, ctx->dtype, &sh->gemm_a));
     MU_CHECK(mu_k_alloc(ctx->be, s, l, ctx->dtype, &sh->gemm_b));
     MU_CHECK(mu_k_alloc(ctx->be, s, l, ctx->dtype, &sh->gemm_c));
-    MU_CHECK(fill_random(ctx, &sh->gemm_a, 2));
-    MU_CHECK(fill_random(ctx, &sh->gemm_b, 3));
+    MU_CHECK(fill_random(ctx, &sh->gemm_a, 2, 0.0));
+    MU_CHECK(fill_random(ctx, &sh->gemm_b, 3, 0.0));
     double ms;
     MU_CHECK(time_median(ctx, run_gemm, sh, &ms));
     sh->gemm_gflops = 2.0 * (double)s * (double)s * (double)l / (ms * 1e6);
@@ -212,6 +225,7 @@ static void print_row(const bench_ctx_t *ctx, const bench_shape_t *sh, const ben
     cJSON_AddStringToObject(o, "dtype", mu_dtype_name(ctx->dtype));
     cJSON_AddNumberToObject(o, "iters", row->iters);
     cJSON_AddNumberToObject(o, "runs", (double)ctx->s->runs);
+    cJSON_AddNumberToObject(o, "kappa", ctx->s->kappa);
     cJSON_AddNumberToObject(o, "median_ms", row->ms);
     cJSON_AddNumberToObject(o, "gflops", row->gflops);
     cJSON_AddNumberToObject(o, "gemm_gflops", sh->gemm_gflops);
@@ -250,12 +264,11 @@ static mu_status_t bench_shape(const bench_ctx_t *ctx, bench_shape_t *sh)
 {
     MU_CHECK(mu_k_alloc(ctx->be, sh->rows, sh->cols, ctx->dtype, &sh->g));
     MU_CHECK(mu_k_alloc(ctx->be, sh->rows, sh->cols, ctx->dtype, &sh->q));
-    MU_CHECK(fill_random(ctx, &sh->g, 1));
+    MU_CHECK(fill_random(ctx, &sh->g, 1, ctx->s->kappa));
     MU_CHECK(measure_gemm(ctx, sh));
     if (!ctx->s->json)
         printf("# %ldx%ld: GEMM (%ld x %ld) x (%ld x %ld) %s: %.1f GFLOP/s\n", sh->rows, sh->cols,
-               sh->rows < sh->cols ? sh->rows : sh->cols, sh->rows < sh->cols ? sh->rows : sh->cols,
-               sh->rows < sh->cols ? sh->rows : sh->cols, sh->rows < sh->cols ? sh->cols : sh->rows,
+               sh->gemm_a.rows, sh->gemm_a.cols, sh->gemm_b.rows, sh->gemm_b.cols,
                mu_dtype_name(ctx->dtype), sh->gemm_gflops);
     for (int i = 0; i < ctx->s->methods.count; i++) {
         const char *name = ctx->s->methods.item[method_order(&ctx->s->methods, i)];
@@ -284,9 +297,15 @@ static mu_status_t run_bench(const bench_settings_t *s, bench_ctx_t *ctx)
     MU_CHECK(mu_backend_create(s->backend, &ctx->be));
     char description[256];
     mu_backend_describe(ctx->be, description, sizeof description);
+    if (s->kappa != 0.0 && s->kappa < 1.0)
+        return mu_error(MU_ERR_INVALID, "--kappa: %g is neither 0 nor >= 1", s->kappa);
     if (!s->json) {
-        printf("# muond bench kernels: backend %s; median of %ld runs after %ld warm-up\n",
+        printf("# muond bench kernels: backend %s\n# median of %ld runs after %ld warm-up; ",
                description, s->runs, s->warmup);
+        if (s->kappa >= 1.0)
+            printf("input: singular values log-spaced over [1/%g, 1]\n", s->kappa);
+        else
+            printf("input: Gaussian entries\n");
         print_table_header();
     }
     mu_status_t status = MU_OK;

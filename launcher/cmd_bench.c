@@ -31,8 +31,7 @@ mu_status_t mu_bench_parse_shape(const char *text, long *rows, long *cols)
     char tail;
     if (sscanf(text, "%ldx%ld%c", rows, cols, &tail) != 2 || *rows < 1 || *cols < 1 ||
         *rows > (1L << 20) || *cols > (1L << 20))
-        return mu_error(MU_ERR_INVALID, "--shape: '%s' is not ROWSxCOLS with positive sizes",
-                        text);
+        return mu_error(MU_ERR_INVALID, "--shape: '%s' is not ROWSxCOLS with positive sizes", text);
     return MU_OK;
 }
 

@@ -14,10 +14,10 @@ typedef struct coeffs_settings {
 
 #define FIELD(f) offsetof(coeffs_settings_t, f)
 static const mu_option_t coeffs_options[] = {
-    {"lower", NULL, MU_OPT_DOUBLE, "L", "1e-3", 1e-300, 0.999999,
-     NULL, "lower bound l of the normalized singular values", FIELD(lower)},
-    {"iters", NULL, MU_OPT_INT, "T", "8", 1, MU_SCHEDULE_MAX_ITERS, NULL,
-     "number of steps", FIELD(iters)},
+    {"lower", NULL, MU_OPT_DOUBLE, "L", "1e-3", 1e-300, 0.999999, NULL,
+     "lower bound l of the normalized singular values", FIELD(lower)},
+    {"iters", NULL, MU_OPT_INT, "T", "8", 1, MU_SCHEDULE_MAX_ITERS, NULL, "number of steps",
+     FIELD(iters)},
     {"cushion", NULL, MU_OPT_DOUBLE, "C", "0.02407327424182761", 0, 0.999999, NULL,
      "cushion: each step is optimized on [max(l, C*u), u]", FIELD(cushion)},
     {"safety", NULL, MU_OPT_DOUBLE, "S", "1.01", 1, 1e6, NULL,
@@ -55,7 +55,7 @@ int mu_cmd_coeffs(int argc, char **argv)
         return mu_command_fail("coeffs", status);
     for (int t = 0; t < sched.iters; t++)
         printf("%.17g %.17g %.17g\n", sched.step[t].a, sched.step[t].b, sched.step[t].c);
-    MU_LOG(MU_LOG_INFO, MU_SUB_KERNELS, "max |f(x) - 1| over [%g, 1] after %d steps: %.3e",
-           s.lower, sched.iters, mu_schedule_error_bound(&sched, s.lower, 1.0));
+    MU_LOG(MU_LOG_INFO, MU_SUB_KERNELS, "max |f(x) - 1| over [%g, 1] after %d steps: %.3e", s.lower,
+           sched.iters, mu_schedule_error_bound(&sched, s.lower, 1.0));
     return MU_EXIT_OK;
 }

@@ -32,12 +32,12 @@ static const mu_option_t orth_options[] = {
      "Polar Express cushion", FIELD(cushion)},
     {"safety", NULL, MU_OPT_DOUBLE, "S", "1.01", 1, 1e6, NULL, "Polar Express safety factor",
      FIELD(safety)},
-    {"dtype", NULL, MU_OPT_CHOICE, "D", "fp32", 0, 0, "fp32|fp64",
-     "precision of the computation", FIELD(dtype)},
+    {"dtype", NULL, MU_OPT_CHOICE, "D", "fp32", 0, 0, "fp32|fp64", "precision of the computation",
+     FIELD(dtype)},
     {"gram-dtype", NULL, MU_OPT_CHOICE, "D", "fp32", 0, 0, "fp32|fp64",
      "precision of the Gram-side iteration (gram method)", FIELD(gram_dtype)},
-    {"ns5", NULL, MU_OPT_CHOICE, "SET", "jordan", 0, 0, "jordan|classic",
-     "NS5 coefficient set", FIELD(ns5)},
+    {"ns5", NULL, MU_OPT_CHOICE, "SET", "jordan", 0, 0, "jordan|classic", "NS5 coefficient set",
+     FIELD(ns5)},
     {"backend", "MUOND_BACKEND", MU_OPT_STRING, "B", "auto", 0, 0, NULL,
      "kernel backend: auto, cpu or reference", FIELD(backend)},
     {"residual", NULL, MU_OPT_FLAG, NULL, NULL, 0, 0, NULL,
@@ -62,7 +62,7 @@ static const mu_command_spec_t orth_spec = {
 
 typedef struct orth_job {
     const char *in_path, *out_path;
-    double *host;  /* row-major fp64, rows x cols */
+    double *host; /* row-major fp64, rows x cols */
     int64_t rows, cols;
     mu_orth_opts_t opts;
     mu_backend_t *be;
@@ -153,8 +153,7 @@ static mu_status_t store_output(orth_job_t *job, bool residual)
         MU_CHECK_GOTO(status, print_residual(job, q_host), out_with_buffers);
     for (size_t i = 0; i < count; i++)
         out[i] = (float)q_host[i];
-    MU_CHECK_GOTO(status,
-                  mu_npy_write_matrix(job->out_path, out, MU_NPY_F32, job->rows, job->cols),
+    MU_CHECK_GOTO(status, mu_npy_write_matrix(job->out_path, out, MU_NPY_F32, job->rows, job->cols),
                   out_with_buffers);
 out_with_buffers:
     free(out);

@@ -83,8 +83,8 @@ static mu_status_t set_value(const mu_option_t *opt, const char *text, const cha
     void *dst = field(settings, opt);
     switch (opt->type) {
     case MU_OPT_FLAG:
-        *(bool *)dst = !(strcmp(text, "0") == 0 || strcmp(text, "false") == 0 ||
-                         strcmp(text, "no") == 0);
+        *(bool *)dst =
+            !(strcmp(text, "0") == 0 || strcmp(text, "false") == 0 || strcmp(text, "no") == 0);
         return MU_OK;
     case MU_OPT_INT:
         return parse_long(opt, text, source, (long *)dst);
@@ -121,8 +121,7 @@ static mu_status_t apply_defaults_and_env(const mu_command_spec_t *spec, void *s
 }
 
 /* A list given on the command line replaces its default instead of extending it. */
-static void clear_lists_given(const mu_command_spec_t *spec, int argc, char **argv,
-                              void *settings)
+static void clear_lists_given(const mu_command_spec_t *spec, int argc, char **argv, void *settings)
 {
     for (int i = 0; i < spec->option_count; i++) {
         const mu_option_t *opt = &spec->options[i];
@@ -140,16 +139,15 @@ static void build_long_options(const mu_command_spec_t *spec, struct option *lon
 {
     for (int i = 0; i < spec->option_count; i++) {
         const mu_option_t *opt = &spec->options[i];
-        longopts[i] = (struct option){opt->name,
-                                      opt->type == MU_OPT_FLAG ? no_argument : required_argument,
-                                      NULL, i};
+        longopts[i] = (struct option){
+            opt->name, opt->type == MU_OPT_FLAG ? no_argument : required_argument, NULL, i};
     }
     longopts[spec->option_count] = (struct option){"help", no_argument, NULL, HELP_OPTION};
     longopts[spec->option_count + 1] = (struct option){0};
 }
 
-static mu_status_t parse_argv(const mu_command_spec_t *spec, int argc, char **argv,
-                              void *settings, mu_parsed_t *parsed, struct option *longopts)
+static mu_status_t parse_argv(const mu_command_spec_t *spec, int argc, char **argv, void *settings,
+                              mu_parsed_t *parsed, struct option *longopts)
 {
     opterr = 0;
     optind = 0; /* glibc: 0 restarts the scan from scratch */
@@ -168,8 +166,7 @@ static mu_status_t parse_argv(const mu_command_spec_t *spec, int argc, char **ar
         const mu_option_t *opt = &spec->options[c];
         char source[80];
         snprintf(source, sizeof source, "--%s", opt->name);
-        MU_CHECK(set_value(opt, opt->type == MU_OPT_FLAG ? "1" : optarg, source, settings,
-                           parsed));
+        MU_CHECK(set_value(opt, opt->type == MU_OPT_FLAG ? "1" : optarg, source, settings, parsed));
     }
     for (int a = optind; a < argc; a++) {
         if (parsed->positional_count >= MU_POSITIONAL_MAX)
@@ -179,8 +176,8 @@ static mu_status_t parse_argv(const mu_command_spec_t *spec, int argc, char **ar
     return MU_OK;
 }
 
-mu_status_t mu_options_parse(const mu_command_spec_t *spec, int argc, char **argv,
-                             void *settings, mu_parsed_t *parsed)
+mu_status_t mu_options_parse(const mu_command_spec_t *spec, int argc, char **argv, void *settings,
+                             mu_parsed_t *parsed)
 {
     memset(parsed, 0, sizeof *parsed);
     MU_CHECK(apply_defaults_and_env(spec, settings, parsed));
@@ -238,8 +235,7 @@ void mu_options_dump(const mu_command_spec_t *spec, const void *settings, FILE *
 
 void mu_options_print_help(const mu_command_spec_t *spec, FILE *out)
 {
-    fprintf(out, "usage: muond %s %s\n\n%s\n\noptions:\n", spec->name, spec->usage,
-            spec->summary);
+    fprintf(out, "usage: muond %s %s\n\n%s\n\noptions:\n", spec->name, spec->usage, spec->summary);
     for (int i = 0; i < spec->option_count; i++) {
         const mu_option_t *opt = &spec->options[i];
         char flag[64];

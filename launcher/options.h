@@ -44,9 +44,9 @@ typedef struct mu_option {
 } mu_option_t;
 
 typedef struct mu_command_spec {
-    const char *name;     /* "orth" */
-    const char *usage;    /* "IN.npy OUT.npy [options]" */
-    const char *summary;  /* one paragraph */
+    const char *name;    /* "orth" */
+    const char *usage;   /* "IN.npy OUT.npy [options]" */
+    const char *summary; /* one paragraph */
     int min_positional, max_positional;
     const mu_option_t *options;
     int option_count;
@@ -63,8 +63,8 @@ typedef struct mu_parsed {
 
 /* Fills settings from defaults, the environment and argv (argv[0] is the subcommand name).
  * String settings point into argv, the environment or parsed->storage. */
-mu_status_t mu_options_parse(const mu_command_spec_t *spec, int argc, char **argv,
-                             void *settings, mu_parsed_t *parsed);
+mu_status_t mu_options_parse(const mu_command_spec_t *spec, int argc, char **argv, void *settings,
+                             mu_parsed_t *parsed);
 
 void mu_options_print_help(const mu_command_spec_t *spec, FILE *out);
 

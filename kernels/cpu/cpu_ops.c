@@ -20,9 +20,8 @@ static CBLAS_TRANSPOSE to_cblas(mu_trans_t t)
     return t == MU_TRANS ? CblasTrans : CblasNoTrans;
 }
 
-static mu_status_t cpu_gemm(mu_backend_t *be, mu_trans_t trans_a, mu_trans_t trans_b,
-                            double alpha, const mu_mat_t *a, const mu_mat_t *b, double beta,
-                            mu_mat_t *c)
+static mu_status_t cpu_gemm(mu_backend_t *be, mu_trans_t trans_a, mu_trans_t trans_b, double alpha,
+                            const mu_mat_t *a, const mu_mat_t *b, double beta, mu_mat_t *c)
 {
     (void)be;
     const int m = (int)c->rows, n = (int)c->cols;

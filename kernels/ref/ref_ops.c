@@ -40,8 +40,8 @@ mu_status_t mu_ref_alloc(mu_backend_t *be, int64_t rows, int64_t cols, mu_dtype_
     if (posix_memalign(&data, HOST_ALIGNMENT, bytes ? bytes : HOST_ALIGNMENT) != 0)
         return mu_error(MU_ERR_NOMEM, "cannot allocate a %lldx%lld %s matrix (%zu bytes)",
                         (long long)rows, (long long)cols, mu_dtype_name(dtype), bytes);
-    *out = (mu_mat_t){.rows = rows, .cols = cols, .ld = cols > 0 ? cols : 1, .dtype = dtype,
-                      .data = data};
+    *out = (mu_mat_t){
+        .rows = rows, .cols = cols, .ld = cols > 0 ? cols : 1, .dtype = dtype, .data = data};
     return MU_OK;
 }
 
@@ -92,8 +92,8 @@ mu_status_t mu_ref_download(mu_backend_t *be, const mu_mat_t *src, void *host,
 mu_status_t mu_ref_copy(mu_backend_t *be, const mu_mat_t *src, mu_mat_t *dst)
 {
     (void)be;
-    mu_host_copy_convert(src->data, src->dtype, src->ld, dst->data, dst->dtype, dst->ld,
-                         src->rows, src->cols);
+    mu_host_copy_convert(src->data, src->dtype, src->ld, dst->data, dst->dtype, dst->ld, src->rows,
+                         src->cols);
     return MU_OK;
 }
 

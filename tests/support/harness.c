@@ -28,7 +28,7 @@ void th_known_make(int64_t rows, int64_t cols, double kappa, uint64_t seed, th_k
                  mu_error_message());
     for (int64_t i = 0; i < r; i++)
         out->sigma[i] = r == 1 ? 1.0 : pow(kappa, -(double)i / (double)(r - 1));
-    mu_host_compose_svd(rows, cols, r, out->u, out->sigma, out->v, out->g);
+    cr_assert_eq(mu_host_compose_svd(rows, cols, r, out->u, out->sigma, out->v, out->g), MU_OK);
 }
 
 void th_known_free(th_known_t *m)
@@ -55,7 +55,7 @@ double th_spectral_distance(const double *a, const double *b, int64_t rows, int6
 static double distance_to(const th_known_t *m, const double *q, const double *target)
 {
     double *ref = checked_malloc((size_t)(m->rows * m->cols) * sizeof *ref);
-    mu_host_compose_svd(m->rows, m->cols, m->r, m->u, target, m->v, ref);
+    cr_assert_eq(mu_host_compose_svd(m->rows, m->cols, m->r, m->u, target, m->v, ref), MU_OK);
     const double d = th_spectral_distance(q, ref, m->rows, m->cols);
     free(ref);
     return d;

@@ -36,15 +36,16 @@ static int spectrum(int argc, char **argv)
         st = mu_host_random_orthonormal(cols, r, seed, 2, v);
     for (int64_t i = 0; i < r; i++)
         s[i] = r == 1 ? 1.0 : pow(kappa, -(double)i / (double)(r - 1));
-    if (st == MU_OK) {
-        mu_host_compose_svd(rows, cols, r, u, s, v, g);
+    if (st == MU_OK)
+        st = mu_host_compose_svd(rows, cols, r, u, s, v, g);
+    if (st == MU_OK)
         st = mu_npy_write_matrix(argv[2], g, MU_NPY_F64, rows, cols);
-    }
     if (st == MU_OK && argc > 7) {
         for (int64_t i = 0; i < r; i++)
             s[i] = 1.0;
-        mu_host_compose_svd(rows, cols, r, u, s, v, g);
-        st = mu_npy_write_matrix(argv[7], g, MU_NPY_F64, rows, cols);
+        st = mu_host_compose_svd(rows, cols, r, u, s, v, g);
+        if (st == MU_OK)
+            st = mu_npy_write_matrix(argv[7], g, MU_NPY_F64, rows, cols);
     }
     free(u);
     free(v);

@@ -81,8 +81,8 @@ Test(bad_input, null_and_empty_arguments)
     o.method = (mu_orth_method_t)99;
     cr_expect_eq(mu_orth_plan_create(be, 5, 5, &o, &plan), MU_ERR_INVALID, "unknown method");
     cr_expect_eq(mu_orth_execute(NULL, NULL, NULL, NULL), MU_ERR_INVALID);
-    mu_orth_plan_destroy(NULL);   /* harmless */
-    mu_orth_plan_destroy(&plan);  /* plan is NULL: harmless */
+    mu_orth_plan_destroy(NULL);  /* harmless */
+    mu_orth_plan_destroy(&plan); /* plan is NULL: harmless */
     mu_backend_destroy(&be);
 }
 

@@ -56,7 +56,8 @@ static double max_difference(pair_t *p, const mu_mat_t *a, const mu_mat_t *b)
 
 static double tolerance(mu_dtype_t dt, int64_t k)
 {
-    return 8.0 * (double)k * mu_dtype_unit_roundoff(dt) * 10.0; /* operands are O(1), sums O(sqrt k) */
+    return 8.0 * (double)k * mu_dtype_unit_roundoff(dt) *
+           10.0; /* operands are O(1), sums O(sqrt k) */
 }
 
 Test(ops, gemm_all_transpositions)
@@ -97,7 +98,8 @@ Test(ops, syrk_symmetrize_and_elementwise)
             cr_assert_eq(mu_k_syrk(p.ref, t, 1.3, &a2, 0.5, &c2), MU_OK);
             cr_assert_eq(mu_k_symmetrize(p.cpu, &c1), MU_OK);
             cr_assert_eq(mu_k_symmetrize(p.ref, &c2), MU_OK);
-            cr_expect_leq(max_difference(&p, &c1, &c2), tolerance(dt, 23), "syrk dt %d t %d", dt, t);
+            cr_expect_leq(max_difference(&p, &c1, &c2), tolerance(dt, 23), "syrk dt %d t %d", dt,
+                          t);
             cr_assert_eq(mu_k_add_identity(p.cpu, 2.0, &c1), MU_OK);
             cr_assert_eq(mu_k_add_identity(p.ref, 2.0, &c2), MU_OK);
             cr_assert_eq(mu_k_scale(p.cpu, -0.25, &c1), MU_OK);

@@ -20,14 +20,14 @@ static double *make_defective(int64_t rows, int64_t cols, double worst, double *
     for (int64_t i = 0; i < m.r; i++) /* small defects everywhere, one large one */
         m.sigma[i] = 1.0 + (i == m.r / 3 ? worst : 1e-3 * sin((double)i));
     double *q = malloc(sizeof(double) * (size_t)(rows * cols));
-    mu_host_compose_svd(rows, cols, m.r, m.u, m.sigma, m.v, q);
+    cr_assert_eq(mu_host_compose_svd(rows, cols, m.r, m.u, m.sigma, m.v, q), MU_OK);
     cr_assert_eq(mu_host_orthogonality(q, rows, cols, NULL, exact), MU_OK);
     th_known_free(&m);
     return q;
 }
 
-static double estimate(mu_backend_t *be, const double *q, int64_t rows, int64_t cols,
-                       mu_dtype_t dt, mu_status_t *status)
+static double estimate(mu_backend_t *be, const double *q, int64_t rows, int64_t cols, mu_dtype_t dt,
+                       mu_status_t *status)
 {
     mu_mat_t dq;
     cr_assert_eq(mu_k_alloc(be, rows, cols, dt, &dq), MU_OK);

@@ -84,8 +84,8 @@ Test(minimax, equioscillates)
             const double x = l + (u - l) * k / 100000.0;
             worst = fmax(worst, fabs(1.0 - mu_coeff_eval(&p, x)));
         }
-        cr_expect_leq(worst, e * (1.0 + 1e-9) + 1e-15, "[%g,%g]: max error %.3e exceeds E %.3e",
-                      l, u, worst, e);
+        cr_expect_leq(worst, e * (1.0 + 1e-9) + 1e-15, "[%g,%g]: max error %.3e exceeds E %.3e", l,
+                      u, worst, e);
     }
 }
 

@@ -37,7 +37,7 @@ static void make_case(int n, int k, double kappa, double scale, uint64_t seed, s
     cr_assert_eq(mu_host_random_orthonormal(n, n, seed, 5, c->q), MU_OK);
     for (int i = 0; i < n; i++)
         c->lambda[i] = scale * (n == 1 ? 1.0 : pow(kappa, -(double)i / (n - 1)));
-    mu_host_compose_svd(n, n, n, c->q, c->lambda, c->q, c->a);
+    cr_assert_eq(mu_host_compose_svd(n, n, n, c->q, c->lambda, c->q, c->a), MU_OK);
     for (int i = 0; i < n * k; i++)
         c->b[i] = mu_rng_normal(seed, 6, (uint64_t)i);
 }
@@ -86,8 +86,7 @@ static double relative_error(const double *got, const double *want, size_t count
 
 /* Runs the root on the backend; returns Y (fp64, malloc'ed). */
 static double *run_root(mu_backend_t *be, const spd_case_t *c, const mu_spd_root_opts_t *o,
-                        mu_dtype_t dt, bool with_b, mu_spd_root_report_t *rep,
-                        mu_status_t *status)
+                        mu_dtype_t dt, bool with_b, mu_spd_root_report_t *rep, mu_status_t *status)
 {
     const int n = c->n, k = with_b ? c->k : n;
     mu_mat_t a, b = {0}, y;
@@ -183,7 +182,7 @@ Test(spd_root, indefinite_matrix_is_reported)
     spd_case_t c;
     make_case(16, 3, 10.0, 1.0, 4, &c);
     c.lambda[15] = -0.5; /* one negative eigenvalue */
-    mu_host_compose_svd(16, 16, 16, c.q, c.lambda, c.q, c.a);
+    cr_assert_eq(mu_host_compose_svd(16, 16, 16, c.q, c.lambda, c.q, c.a), MU_OK);
     mu_spd_root_opts_t o;
     mu_spd_root_opts_default(&o, 2);
     mu_status_t status;
