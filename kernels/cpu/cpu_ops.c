@@ -140,24 +140,6 @@ static mu_status_t cpu_norm_frob(mu_backend_t *be, const mu_mat_t *x, double *ou
     return MU_OK;
 }
 
-static bool cpu_can_use(char *why, size_t why_len)
-{
-    (void)why;
-    (void)why_len;
-    return true;
-}
-
-static mu_status_t cpu_init(mu_backend_t *be)
-{
-    be->state = NULL;
-    return MU_OK;
-}
-
-static void cpu_fini(mu_backend_t *be)
-{
-    (void)be;
-}
-
 static void cpu_describe(const mu_backend_t *be, char *out, size_t out_len)
 {
     (void)be;
@@ -167,9 +149,9 @@ static void cpu_describe(const mu_backend_t *be, char *out, size_t out_len)
 
 const struct mu_kernel_ops mu_cpu_ops = {
     .name = "cpu",
-    .can_use = cpu_can_use,
-    .init = cpu_init,
-    .fini = cpu_fini,
+    .can_use = mu_host_backend_can_use,
+    .init = mu_host_backend_init,
+    .fini = mu_host_backend_fini,
     .describe = cpu_describe,
     .alloc = mu_ref_alloc,
     .release = mu_ref_release,

@@ -228,20 +228,20 @@ mu_status_t mu_ref_synchronize(mu_backend_t *be)
     return MU_OK;
 }
 
-static bool ref_can_use(char *why, size_t why_len)
+bool mu_host_backend_can_use(char *why, size_t why_len)
 {
     (void)why;
     (void)why_len;
     return true;
 }
 
-static mu_status_t ref_init(mu_backend_t *be)
+mu_status_t mu_host_backend_init(mu_backend_t *be)
 {
     be->state = NULL;
     return MU_OK;
 }
 
-static void ref_fini(mu_backend_t *be)
+void mu_host_backend_fini(mu_backend_t *be)
 {
     (void)be;
 }
@@ -254,9 +254,9 @@ static void ref_describe(const mu_backend_t *be, char *out, size_t out_len)
 
 const struct mu_kernel_ops mu_reference_ops = {
     .name = "reference",
-    .can_use = ref_can_use,
-    .init = ref_init,
-    .fini = ref_fini,
+    .can_use = mu_host_backend_can_use,
+    .init = mu_host_backend_init,
+    .fini = mu_host_backend_fini,
     .describe = ref_describe,
     .alloc = mu_ref_alloc,
     .release = mu_ref_release,

@@ -26,6 +26,11 @@ mu_k_dist_identity_fn mu_ref_dist_identity;
 mu_k_count_nonfinite_fn mu_ref_count_nonfinite;
 mu_k_synchronize_fn mu_ref_synchronize;
 
+/* Lifecycle of a host backend that keeps no state (reference, cpu). */
+bool mu_host_backend_can_use(char *why, size_t why_len);
+mu_status_t mu_host_backend_init(mu_backend_t *be);
+void mu_host_backend_fini(mu_backend_t *be);
+
 /* Converting copy between two host row-major buffers. */
 void mu_host_copy_convert(const void *src, mu_dtype_t src_dtype, int64_t src_ld, void *dst,
                           mu_dtype_t dst_dtype, int64_t dst_ld, int64_t rows, int64_t cols);
