@@ -114,10 +114,8 @@ static mu_status_t gram_run(mu_orth_plan_t *plan, const mu_mat_t *g, mu_mat_t *q
     return MU_OK;
 }
 
-static double gram_flops(const mu_orth_plan_t *plan)
+static double gram_flops(double s, double l, int iters)
 {
-    const double s = (double)plan->short_side, l = (double)plan->long_side;
-    const int iters = plan->schedule.iters;
     const double per_step = s * s * s;                       /* SYRK for R^2 */
     const double z_products = (iters - 1) * 2.0 * s * s * s; /* P Z after the first step */
     const double r_products = (iters - 1) * 4.0 * s * s * s; /* P R P but after the last */

@@ -17,8 +17,17 @@ static mu_status_t check_mat(const mu_mat_t *m, const char *op, const char *arg)
                         (long long)m->rows, (long long)m->cols, (long long)m->ld);
     if (!m->data && m->rows > 0 && m->cols > 0)
         return mu_error(MU_ERR_INVALID, "%s: %s has no data", op, arg);
-    if (m->dtype != MU_DTYPE_F32 && m->dtype != MU_DTYPE_F64)
+    if (m->dtype != MU_DTYPE_F32 && m->dtype != MU_DTYPE_F64 && m->dtype != MU_DTYPE_BF16)
         return mu_error(MU_ERR_INVALID, "%s: %s has an unknown dtype", op, arg);
+    return MU_OK;
+}
+
+/* Arithmetic runs in fp32 or fp64; bf16 is storage only. */
+static mu_status_t check_compute(const mu_mat_t *m, const char *op, const char *arg)
+{
+    MU_CHECK(check_mat(m, op, arg));
+    if (m->dtype == MU_DTYPE_BF16)
+        return mu_error(MU_ERR_INVALID, "%s: %s is bf16, a storage type; compute in fp32", op, arg);
     return MU_OK;
 }
 
@@ -102,9 +111,9 @@ mu_status_t mu_k_gemm(mu_backend_t *be, mu_trans_t trans_a, mu_trans_t trans_b, 
                       const mu_mat_t *a, const mu_mat_t *b, double beta, mu_mat_t *c)
 {
     MU_CHECK(check_backend(be, "gemm"));
-    MU_CHECK(check_mat(a, "gemm", "A"));
-    MU_CHECK(check_mat(b, "gemm", "B"));
-    MU_CHECK(check_mat(c, "gemm", "C"));
+    MU_CHECK(check_compute(a, "gemm", "A"));
+    MU_CHECK(check_compute(b, "gemm", "B"));
+    MU_CHECK(check_compute(c, "gemm", "C"));
     MU_CHECK(check_same_dtype(a, b, "gemm"));
     MU_CHECK(check_same_dtype(a, c, "gemm"));
     int64_t am, ak, bk, bn;
@@ -123,8 +132,8 @@ mu_status_t mu_k_syrk(mu_backend_t *be, mu_trans_t trans, double alpha, const mu
                       double beta, mu_mat_t *c)
 {
     MU_CHECK(check_backend(be, "syrk"));
-    MU_CHECK(check_mat(a, "syrk", "A"));
-    MU_CHECK(check_mat(c, "syrk", "C"));
+    MU_CHECK(check_compute(a, "syrk", "A"));
+    MU_CHECK(check_compute(c, "syrk", "C"));
     MU_CHECK(check_same_dtype(a, c, "syrk"));
     MU_CHECK(check_square(c, "syrk"));
     const int64_t n = trans == MU_TRANS ? a->cols : a->rows;
@@ -139,7 +148,7 @@ mu_status_t mu_k_syrk(mu_backend_t *be, mu_trans_t trans, double alpha, const mu
 mu_status_t mu_k_symmetrize(mu_backend_t *be, mu_mat_t *c)
 {
     MU_CHECK(check_backend(be, "symmetrize"));
-    MU_CHECK(check_mat(c, "symmetrize", "C"));
+    MU_CHECK(check_compute(c, "symmetrize", "C"));
     MU_CHECK(check_square(c, "symmetrize"));
     return be->ops->symmetrize(be, c);
 }
@@ -147,8 +156,8 @@ mu_status_t mu_k_symmetrize(mu_backend_t *be, mu_mat_t *c)
 mu_status_t mu_k_axpby(mu_backend_t *be, double alpha, const mu_mat_t *x, double beta, mu_mat_t *y)
 {
     MU_CHECK(check_backend(be, "axpby"));
-    MU_CHECK(check_mat(x, "axpby", "X"));
-    MU_CHECK(check_mat(y, "axpby", "Y"));
+    MU_CHECK(check_compute(x, "axpby", "X"));
+    MU_CHECK(check_compute(y, "axpby", "Y"));
     MU_CHECK(check_same_dtype(x, y, "axpby"));
     MU_CHECK(check_same_shape(x, y, "axpby"));
     return be->ops->axpby(be, alpha, x, beta, y);
@@ -157,14 +166,14 @@ mu_status_t mu_k_axpby(mu_backend_t *be, double alpha, const mu_mat_t *x, double
 mu_status_t mu_k_scale(mu_backend_t *be, double alpha, mu_mat_t *x)
 {
     MU_CHECK(check_backend(be, "scale"));
-    MU_CHECK(check_mat(x, "scale", "X"));
+    MU_CHECK(check_compute(x, "scale", "X"));
     return be->ops->scale(be, alpha, x);
 }
 
 mu_status_t mu_k_add_identity(mu_backend_t *be, double alpha, mu_mat_t *x)
 {
     MU_CHECK(check_backend(be, "add_identity"));
-    MU_CHECK(check_mat(x, "add_identity", "X"));
+    MU_CHECK(check_compute(x, "add_identity", "X"));
     MU_CHECK(check_square(x, "add_identity"));
     return be->ops->add_identity(be, alpha, x);
 }
@@ -172,15 +181,22 @@ mu_status_t mu_k_add_identity(mu_backend_t *be, double alpha, mu_mat_t *x)
 mu_status_t mu_k_set_identity(mu_backend_t *be, double alpha, mu_mat_t *x)
 {
     MU_CHECK(check_backend(be, "set_identity"));
-    MU_CHECK(check_mat(x, "set_identity", "X"));
+    MU_CHECK(check_compute(x, "set_identity", "X"));
     MU_CHECK(check_square(x, "set_identity"));
     return be->ops->set_identity(be, alpha, x);
+}
+
+mu_status_t mu_k_fill(mu_backend_t *be, double value, mu_mat_t *x)
+{
+    MU_CHECK(check_backend(be, "fill"));
+    MU_CHECK(check_mat(x, "fill", "X"));
+    return be->ops->fill(be, value, x);
 }
 
 mu_status_t mu_k_norm_frob(mu_backend_t *be, const mu_mat_t *x, double *out)
 {
     MU_CHECK(check_backend(be, "norm_frob"));
-    MU_CHECK(check_mat(x, "norm_frob", "X"));
+    MU_CHECK(check_compute(x, "norm_frob", "X"));
     if (!out)
         return mu_error(MU_ERR_INVALID, "norm_frob: null output");
     return be->ops->norm_frob(be, x, out);
@@ -189,7 +205,7 @@ mu_status_t mu_k_norm_frob(mu_backend_t *be, const mu_mat_t *x, double *out)
 mu_status_t mu_k_dist_identity(mu_backend_t *be, const mu_mat_t *x, double *out)
 {
     MU_CHECK(check_backend(be, "dist_identity"));
-    MU_CHECK(check_mat(x, "dist_identity", "X"));
+    MU_CHECK(check_compute(x, "dist_identity", "X"));
     MU_CHECK(check_square(x, "dist_identity"));
     if (!out)
         return mu_error(MU_ERR_INVALID, "dist_identity: null output");
@@ -209,4 +225,44 @@ mu_status_t mu_k_synchronize(mu_backend_t *be)
 {
     MU_CHECK(check_backend(be, "synchronize"));
     return be->ops->synchronize(be);
+}
+
+mu_status_t mu_k_momentum(mu_backend_t *be, double beta, bool nesterov, const mu_mat_t *g,
+                          mu_mat_t *m, mu_mat_t *u)
+{
+    MU_CHECK(check_backend(be, "momentum"));
+    MU_CHECK(check_compute(g, "momentum", "G"));
+    MU_CHECK(check_compute(m, "momentum", "M"));
+    MU_CHECK(check_compute(u, "momentum", "U"));
+    MU_CHECK(check_same_dtype(g, m, "momentum"));
+    MU_CHECK(check_same_dtype(g, u, "momentum"));
+    MU_CHECK(check_same_shape(g, m, "momentum"));
+    MU_CHECK(check_same_shape(g, u, "momentum"));
+    return be->ops->momentum(be, beta, nesterov, g, m, u);
+}
+
+mu_status_t mu_k_apply_update(mu_backend_t *be, double lr, double wd, double scale,
+                              const mu_mat_t *o, mu_mat_t *w)
+{
+    MU_CHECK(check_backend(be, "apply_update"));
+    MU_CHECK(check_compute(o, "apply_update", "O"));
+    MU_CHECK(check_compute(w, "apply_update", "W"));
+    MU_CHECK(check_same_dtype(o, w, "apply_update"));
+    MU_CHECK(check_same_shape(o, w, "apply_update"));
+    return be->ops->apply_update(be, lr, wd, scale, o, w);
+}
+
+mu_status_t mu_k_adamw(mu_backend_t *be, const mu_adamw_hyper_t *h, const mu_mat_t *g, mu_mat_t *w,
+                       mu_mat_t *m1, mu_mat_t *m2)
+{
+    MU_CHECK(check_backend(be, "adamw"));
+    if (!h || h->step < 1)
+        return mu_error(MU_ERR_INVALID, "adamw: hyper-parameters missing or step < 1");
+    const mu_mat_t *all[] = {g, w, m1, m2};
+    for (int i = 0; i < 4; i++) {
+        MU_CHECK(check_compute(all[i], "adamw", "operand"));
+        MU_CHECK(check_same_dtype(g, all[i], "adamw"));
+        MU_CHECK(check_same_shape(g, all[i], "adamw"));
+    }
+    return be->ops->adamw(be, h, g, w, m1, m2);
 }

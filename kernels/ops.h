@@ -62,6 +62,8 @@ typedef mu_status_t mu_k_scale_fn(mu_backend_t *be, double alpha, mu_mat_t *x);
 typedef mu_status_t mu_k_add_identity_fn(mu_backend_t *be, double alpha, mu_mat_t *x);
 /* x = alpha * I (square x). */
 typedef mu_status_t mu_k_set_identity_fn(mu_backend_t *be, double alpha, mu_mat_t *x);
+/* Every entry of x = value (any dtype, bf16 included). */
+typedef mu_status_t mu_k_fill_fn(mu_backend_t *be, double value, mu_mat_t *x);
 /* *out = ||x||_F, accumulated in double precision without overflow. */
 typedef mu_status_t mu_k_norm_fn(mu_backend_t *be, const mu_mat_t *x, double *out);
 /* *out = ||x - I||_F for square x. */
@@ -71,6 +73,23 @@ typedef mu_status_t mu_k_count_nonfinite_fn(mu_backend_t *be, const mu_mat_t *x,
 /* Waits for all work issued so far (a no-op on synchronous backends). */
 typedef mu_status_t mu_k_synchronize_fn(mu_backend_t *be);
 
+/* Optimizer updates, element by element (all operands one shape and dtype). */
+/* m = beta m + g; u = g + beta m (Nesterov) or u = m. u may alias g. */
+typedef mu_status_t mu_k_momentum_fn(mu_backend_t *be, double beta, bool nesterov,
+                                     const mu_mat_t *g, mu_mat_t *m, mu_mat_t *u);
+/* w = w (1 - lr wd) - lr scale o: decoupled weight decay, then the scaled update. */
+typedef mu_status_t mu_k_apply_update_fn(mu_backend_t *be, double lr, double wd, double scale,
+                                         const mu_mat_t *o, mu_mat_t *w);
+typedef struct mu_adamw_hyper {
+    double lr, beta1, beta2, eps, weight_decay;
+    long step; /* 1-based, for the bias corrections */
+} mu_adamw_hyper_t;
+/* AdamW with decoupled weight decay (Loshchilov & Hutter 2019):
+ * m1 = b1 m1 + (1-b1) g; m2 = b2 m2 + (1-b2) g^2;
+ * w = w (1 - lr wd) - lr (m1 / (1-b1^t)) / (sqrt(m2 / (1-b2^t)) + eps). */
+typedef mu_status_t mu_k_adamw_fn(mu_backend_t *be, const mu_adamw_hyper_t *h, const mu_mat_t *g,
+                                  mu_mat_t *w, mu_mat_t *m1, mu_mat_t *m2);
+
 struct mu_kernel_ops {
     const char *name;
     /* Whether this backend can run here; on false, writes the reason into why. */
@@ -78,6 +97,8 @@ struct mu_kernel_ops {
     mu_status_t (*init)(mu_backend_t *be); /* sets be->state */
     void (*fini)(mu_backend_t *be);
     void (*describe)(const mu_backend_t *be, char *out, size_t out_len);
+    /* Threads the backend may use on the host; NULL when it has no such knob. */
+    mu_status_t (*set_threads)(mu_backend_t *be, int threads);
 
     mu_k_alloc_fn *alloc;
     mu_k_release_fn *release;
@@ -91,10 +112,14 @@ struct mu_kernel_ops {
     mu_k_scale_fn *scale;
     mu_k_add_identity_fn *add_identity;
     mu_k_set_identity_fn *set_identity;
+    mu_k_fill_fn *fill;
     mu_k_norm_fn *norm_frob;
     mu_k_dist_identity_fn *dist_identity;
     mu_k_count_nonfinite_fn *count_nonfinite;
     mu_k_synchronize_fn *synchronize;
+    mu_k_momentum_fn *momentum;
+    mu_k_apply_update_fn *apply_update;
+    mu_k_adamw_fn *adamw;
 };
 
 /* ---- the wrappers every algorithm calls (validate, then dispatch) ---------------------- */
@@ -111,10 +136,14 @@ mu_k_axpby_fn mu_k_axpby;
 mu_k_scale_fn mu_k_scale;
 mu_k_add_identity_fn mu_k_add_identity;
 mu_k_set_identity_fn mu_k_set_identity;
+mu_k_fill_fn mu_k_fill;
 mu_k_norm_fn mu_k_norm_frob;
 mu_k_dist_identity_fn mu_k_dist_identity;
 mu_k_count_nonfinite_fn mu_k_count_nonfinite;
 mu_k_synchronize_fn mu_k_synchronize;
+mu_k_momentum_fn mu_k_momentum;
+mu_k_apply_update_fn mu_k_apply_update;
+mu_k_adamw_fn mu_k_adamw;
 
 /* ---- backend registry ----------------------------------------------------------------- */
 
@@ -125,6 +154,10 @@ mu_status_t mu_backend_create(const char *name, mu_backend_t **out);
 void mu_backend_destroy(mu_backend_t **be);
 const char *mu_backend_name(const mu_backend_t *be);
 void mu_backend_describe(const mu_backend_t *be, char *out, size_t out_len);
+
+/* Host threads for the backend's BLAS. Results depend on it (OpenBLAS rounds differently
+ * for each thread count), so runs that must agree bit for bit use the same value. */
+mu_status_t mu_backend_set_threads(mu_backend_t *be, int threads);
 
 /* Names of all compiled-in backends in priority order; returns how many. */
 int mu_backend_list(const char **names, int capacity);

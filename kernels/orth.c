@@ -104,6 +104,8 @@ mu_status_t mu_orth_plan_create(mu_backend_t *be, int64_t rows, int64_t cols,
     if (rows <= 0 || cols <= 0)
         return mu_error(MU_ERR_INVALID, "orth: empty shape %lld x %lld", (long long)rows,
                         (long long)cols);
+    if (opts->dtype == MU_DTYPE_BF16 || opts->gram_dtype == MU_DTYPE_BF16)
+        return mu_error(MU_ERR_INVALID, "orth: bf16 is a storage type; compute in fp32 or fp64");
     if (rows > INT_MAX || cols > INT_MAX) /* BLAS takes int dimensions */
         return mu_error(MU_ERR_INVALID, "orth: %lld x %lld exceeds BLAS's int dimensions",
                         (long long)rows, (long long)cols);
@@ -186,5 +188,12 @@ const mu_schedule_t *mu_orth_plan_schedule(const mu_orth_plan_t *plan)
 
 double mu_orth_plan_flops(const mu_orth_plan_t *plan)
 {
-    return plan ? plan->method->flops(plan) : 0.0;
+    return plan ? mu_orth_flops(plan->opts.method, plan->rows, plan->cols, plan->schedule.iters)
+                : 0.0;
+}
+
+double mu_orth_flops(mu_orth_method_t method, int64_t rows, int64_t cols, int iters)
+{
+    const double s = (double)(rows < cols ? rows : cols), l = (double)(rows < cols ? cols : rows);
+    return method_ops(method)->flops(s, l, iters);
 }

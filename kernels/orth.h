@@ -81,4 +81,7 @@ const mu_schedule_t *mu_orth_plan_schedule(const mu_orth_plan_t *plan);
  * the kernels do (SYRK counted as s^2 l, not 2 s^2 l). Used by the benchmark. */
 double mu_orth_plan_flops(const mu_orth_plan_t *plan);
 
+/* The same count without a plan: the cost model behind owner assignment. */
+double mu_orth_flops(mu_orth_method_t method, int64_t rows, int64_t cols, int iters);
+
 #endif

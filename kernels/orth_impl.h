@@ -11,7 +11,8 @@ struct mu_orth_method_ops {
     mu_status_t (*prepare)(mu_orth_plan_t *plan);
     /* Q = orth(G) for a finite, non-zero G; X_0 = G * inv_scale. */
     mu_status_t (*run)(mu_orth_plan_t *plan, const mu_mat_t *g, mu_mat_t *q, double inv_scale);
-    double (*flops)(const mu_orth_plan_t *plan);
+    /* Grouped FLOPs for a matrix with short side s and long side l, T steps. */
+    double (*flops)(double s, double l, int iters);
 };
 
 struct mu_orth_plan {

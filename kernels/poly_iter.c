@@ -57,10 +57,9 @@ static mu_status_t poly_run(mu_orth_plan_t *plan, const mu_mat_t *g, mu_mat_t *q
     return MU_OK;
 }
 
-static double poly_flops(const mu_orth_plan_t *plan)
+static double poly_flops(double s, double l, int iters)
 {
-    const double s = (double)plan->short_side, l = (double)plan->long_side;
-    return plan->schedule.iters * (3.0 * s * s * l + s * s * s);
+    return iters * (3.0 * s * s * l + s * s * s);
 }
 
 const struct mu_orth_method_ops mu_orth_poly_ops = {

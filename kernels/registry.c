@@ -120,3 +120,12 @@ void mu_backend_describe(const mu_backend_t *be, char *out, size_t out_len)
     else
         snprintf(out, out_len, "(none)");
 }
+
+mu_status_t mu_backend_set_threads(mu_backend_t *be, int threads)
+{
+    if (!be || threads < 1)
+        return mu_error(MU_ERR_INVALID, "backend: bad thread count %d", threads);
+    if (!be->ops->set_threads)
+        return MU_OK; /* nothing to set: the backend runs the same way regardless */
+    return be->ops->set_threads(be, threads);
+}

@@ -12,5 +12,6 @@ double mu_bench_median(double *values, int count); /* sorts values in place */
 mu_status_t mu_bench_parse_shape(const char *text, long *rows, long *cols);
 
 int mu_bench_kernels(int argc, char **argv);
+int mu_bench_step(int argc, char **argv);
 
 #endif

@@ -11,6 +11,9 @@ enum { MU_EXIT_OK = 0, MU_EXIT_FAILURE = 1, MU_EXIT_USAGE = 2 };
 /* Reports the error (message and trail) on stderr and returns the exit status for it. */
 int mu_command_fail(const char *command, mu_status_t status);
 
+int mu_cmd_run(int argc, char **argv);
+int mu_cmd_check(int argc, char **argv);
+
 /* Each takes argv[0] = the subcommand's own name. */
 int mu_cmd_orth(int argc, char **argv);
 int mu_cmd_coeffs(int argc, char **argv);

@@ -13,10 +13,13 @@ typedef struct subcommand {
 } subcommand_t;
 
 static const subcommand_t subcommands[] = {
+    {"run", "the optimizer daemon (one rank per trainer, under mpiexec or srun)", mu_cmd_run},
+    {"check", "validate a layout and print its owner plan", mu_cmd_check},
     {"orth", "orthogonalize one matrix from a .npy file (polar-express, ns5, gram, svd)",
      mu_cmd_orth},
     {"coeffs", "print the Polar Express coefficient schedule", mu_cmd_coeffs},
-    {"bench", "benchmarks: 'bench kernels' times the orthogonalization kernels", mu_cmd_bench},
+    {"bench", "benchmarks: 'bench kernels' (orthogonalization), 'bench step' (distributed step)",
+     mu_cmd_bench},
 };
 enum { SUBCOMMAND_COUNT = sizeof subcommands / sizeof subcommands[0] };
 
@@ -37,7 +40,8 @@ static void print_usage(FILE *out)
         fprintf(out, "  %-8s %s\n", subcommands[i].name, subcommands[i].summary);
     fprintf(out, "\nenvironment:\n"
                  "  MUOND_LOG      log levels, e.g. 'info' or 'warn,kernels=debug'\n"
-                 "  MUOND_BACKEND  kernel backend: auto, cpu or reference\n");
+                 "  MUOND_BACKEND  kernel backend: auto, cpu or reference\n"
+                 "  MUOND_COMM     communicator: auto, mpi or loopback\n");
 }
 
 int main(int argc, char **argv)

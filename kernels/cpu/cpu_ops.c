@@ -140,6 +140,13 @@ static mu_status_t cpu_norm_frob(mu_backend_t *be, const mu_mat_t *x, double *ou
     return MU_OK;
 }
 
+static mu_status_t cpu_set_threads(mu_backend_t *be, int threads)
+{
+    (void)be;
+    openblas_set_num_threads(threads);
+    return MU_OK;
+}
+
 static void cpu_describe(const mu_backend_t *be, char *out, size_t out_len)
 {
     (void)be;
@@ -153,6 +160,7 @@ const struct mu_kernel_ops mu_cpu_ops = {
     .init = mu_host_backend_init,
     .fini = mu_host_backend_fini,
     .describe = cpu_describe,
+    .set_threads = cpu_set_threads,
     .alloc = mu_ref_alloc,
     .release = mu_ref_release,
     .upload = mu_ref_upload,
@@ -165,8 +173,12 @@ const struct mu_kernel_ops mu_cpu_ops = {
     .scale = cpu_scale,
     .add_identity = mu_ref_add_identity,
     .set_identity = mu_ref_set_identity,
+    .fill = mu_ref_fill,
     .norm_frob = cpu_norm_frob,
     .dist_identity = mu_ref_dist_identity,
     .count_nonfinite = mu_ref_count_nonfinite,
     .synchronize = mu_ref_synchronize,
+    .momentum = mu_ref_momentum,
+    .apply_update = mu_ref_apply_update,
+    .adamw = mu_ref_adamw,
 };

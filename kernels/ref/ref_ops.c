@@ -9,20 +9,42 @@
 
 enum { HOST_ALIGNMENT = 64 }; /* one cache line; also what AVX-512 loads prefer */
 
+/* Element k of a buffer of any dtype, as double (exact for all three). */
+static inline double load(const void *data, mu_dtype_t dtype, int64_t k)
+{
+    switch (dtype) {
+    case MU_DTYPE_F32:
+        return ((const float *)data)[k];
+    case MU_DTYPE_BF16:
+        return mu_bf16_to_f32(((const uint16_t *)data)[k]);
+    default:
+        return ((const double *)data)[k];
+    }
+}
+
+/* Stores v; to bf16 it rounds through fp32 (exact when v came from fp32 or bf16). */
+static inline void store(void *data, mu_dtype_t dtype, int64_t k, double v)
+{
+    switch (dtype) {
+    case MU_DTYPE_F32:
+        ((float *)data)[k] = (float)v;
+        break;
+    case MU_DTYPE_BF16:
+        ((uint16_t *)data)[k] = mu_bf16_from_f32((float)v);
+        break;
+    default:
+        ((double *)data)[k] = v;
+    }
+}
+
 static inline double get(const mu_mat_t *m, int64_t i, int64_t j)
 {
-    const int64_t k = i * m->ld + j;
-    return m->dtype == MU_DTYPE_F32 ? (double)((const float *)m->data)[k]
-                                    : ((const double *)m->data)[k];
+    return load(m->data, m->dtype, i * m->ld + j);
 }
 
 static inline void put(mu_mat_t *m, int64_t i, int64_t j, double v)
 {
-    const int64_t k = i * m->ld + j;
-    if (m->dtype == MU_DTYPE_F32)
-        ((float *)m->data)[k] = (float)v;
-    else
-        ((double *)m->data)[k] = v;
+    store(m->data, m->dtype, i * m->ld + j, v);
 }
 
 /* Element (i, j) of op(m). */
@@ -61,12 +83,12 @@ void mu_host_copy_convert(const void *src, mu_dtype_t src_dtype, int64_t src_ld,
         char *d = (char *)dst + (size_t)(i * dst_ld) * dst_size;
         if (src_dtype == dst_dtype) {
             memmove(d, s, (size_t)cols * src_size);
-        } else if (src_dtype == MU_DTYPE_F32) {
-            for (int64_t j = 0; j < cols; j++)
-                ((double *)d)[j] = ((const float *)s)[j];
+        } else if (src_dtype == MU_DTYPE_F32 && dst_dtype == MU_DTYPE_BF16) {
+            for (int64_t j = 0; j < cols; j++) /* the exchange's hot path */
+                ((uint16_t *)d)[j] = mu_bf16_from_f32(((const float *)s)[j]);
         } else {
             for (int64_t j = 0; j < cols; j++)
-                ((float *)d)[j] = (float)((const double *)s)[j];
+                store(d, dst_dtype, j, load(s, src_dtype, j));
         }
     }
 }
@@ -178,6 +200,22 @@ mu_status_t mu_ref_set_identity(mu_backend_t *be, double alpha, mu_mat_t *x)
     return MU_OK;
 }
 
+mu_status_t mu_ref_fill(mu_backend_t *be, double value, mu_mat_t *x)
+{
+    (void)be;
+    const size_t row_bytes = (size_t)x->cols * mu_dtype_size(x->dtype);
+    for (int64_t i = 0; i < x->rows; i++) {
+        char *row = (char *)x->data + (size_t)(i * x->ld) * mu_dtype_size(x->dtype);
+        if (value == 0.0 && !signbit(value)) { /* all-zero bits in every dtype */
+            memset(row, 0, row_bytes);
+            continue;
+        }
+        for (int64_t j = 0; j < x->cols; j++)
+            store(row, x->dtype, j, value);
+    }
+    return MU_OK;
+}
+
 /* sqrt(sum of squares) of x - shift*I, scaled by the largest magnitude so that fp64 data near
  * the overflow threshold does not overflow while squaring (LAPACK's dlassq idea, two passes). */
 static double norm_of_shifted(const mu_mat_t *x, double shift)
@@ -270,8 +308,12 @@ const struct mu_kernel_ops mu_reference_ops = {
     .scale = mu_ref_scale,
     .add_identity = mu_ref_add_identity,
     .set_identity = mu_ref_set_identity,
+    .fill = mu_ref_fill,
     .norm_frob = mu_ref_norm_frob,
     .dist_identity = mu_ref_dist_identity,
     .count_nonfinite = mu_ref_count_nonfinite,
     .synchronize = mu_ref_synchronize,
+    .momentum = mu_ref_momentum,
+    .apply_update = mu_ref_apply_update,
+    .adamw = mu_ref_adamw,
 };

@@ -21,10 +21,14 @@ mu_k_axpby_fn mu_ref_axpby;
 mu_k_scale_fn mu_ref_scale;
 mu_k_add_identity_fn mu_ref_add_identity;
 mu_k_set_identity_fn mu_ref_set_identity;
+mu_k_fill_fn mu_ref_fill;
 mu_k_norm_fn mu_ref_norm_frob;
 mu_k_dist_identity_fn mu_ref_dist_identity;
 mu_k_count_nonfinite_fn mu_ref_count_nonfinite;
 mu_k_synchronize_fn mu_ref_synchronize;
+mu_k_momentum_fn mu_ref_momentum;
+mu_k_apply_update_fn mu_ref_apply_update;
+mu_k_adamw_fn mu_ref_adamw;
 
 /* Lifecycle of a host backend that keeps no state (reference, cpu). */
 bool mu_host_backend_can_use(char *why, size_t why_len);

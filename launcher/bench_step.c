@@ -1,0 +1,204 @@
+/*
+ * muond bench step: the optimizer step of a layout on synthetic gradients, under mpiexec.
+ * Reports, over the timed steps, the median of the slowest rank's time per phase; the owner
+ * imbalance (planned FLOPs, and measured compute time, max/mean over ranks); and the bytes each
+ * rank sends per step against the ideal (twice its own matrix-shard bytes in sharded mode).
+ */
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core/log.h"
+#include "launcher/bench.h"
+#include "launcher/commands.h"
+#include "launcher/options.h"
+#include "launcher/runtime.h"
+
+typedef struct step_settings {
+    const char *layout, *comm, *backend;
+    long steps, warmup, seed, blas_threads;
+    bool json;
+} step_settings_t;
+
+#define FIELD(f) offsetof(step_settings_t, f)
+static const mu_option_t step_options[] = {
+    {"layout", "MUOND_LAYOUT", MU_OPT_STRING, "FILE", NULL, 0, 0, NULL, "the model layout",
+     FIELD(layout)},
+    {"steps", NULL, MU_OPT_INT, "N", "5", MU_BENCH_MIN_RUNS, 1000, NULL,
+     "timed steps (the median is reported)", FIELD(steps)},
+    {"warmup", NULL, MU_OPT_INT, "N", "1", 0, 100, NULL, "untimed steps first", FIELD(warmup)},
+    {"seed", NULL, MU_OPT_INT, "S", "1", 0, 1e15, NULL, "seed of the synthetic data", FIELD(seed)},
+    {"blas-threads", "MUOND_BLAS_THREADS", MU_OPT_INT, "N", "1", 1, 1024, NULL,
+     "BLAS threads per rank", FIELD(blas_threads)},
+    {"comm", "MUOND_COMM", MU_OPT_CHOICE, "C", "auto", 0, 0, "auto|mpi|loopback",
+     "communicator backend", FIELD(comm)},
+    {"backend", "MUOND_BACKEND", MU_OPT_STRING, "B", "auto", 0, 0, NULL,
+     "kernel backend: auto, cpu or reference", FIELD(backend)},
+    {"json", NULL, MU_OPT_FLAG, NULL, NULL, 0, 0, NULL, "print JSON lines instead of tables",
+     FIELD(json)},
+};
+#undef FIELD
+
+static const mu_command_spec_t step_spec = {
+    .name = "bench step",
+    .usage = "--layout FILE [--steps N] [--warmup N] [--json] [options]",
+    .summary = "Times the optimizer step of a layout on synthetic gradients (run it under\n"
+               "mpiexec -n P). Phase times are the slowest rank's, median over the timed steps;\n"
+               "imbalance is max/mean over ranks of the planned FLOPs and of the measured\n"
+               "compute time; bytes are what each rank sends per step, against the ideal of\n"
+               "twice its own matrix-shard bytes (to itself included).",
+    .min_positional = 0,
+    .max_positional = 0,
+    .options = step_options,
+    .option_count = sizeof step_options / sizeof step_options[0],
+};
+
+enum { PHASES = 5, MAX_TIMED = 1000 };
+static const char *const phase_names[PHASES] = {"momentum", "exchange", "compute", "apply",
+                                                "total"};
+
+typedef struct step_results {
+    double phase_ms[PHASES][MAX_TIMED]; /* slowest rank per timed step */
+    double compute_ratio[MAX_TIMED];    /* max / mean compute time over ranks */
+    int64_t bytes_sent, bytes_remote;   /* this rank's, per step */
+} step_results_t;
+
+static mu_status_t timed_step(mu_runtime_t *rt, const step_settings_t *s, step_results_t *res,
+                              int index)
+{
+    MU_CHECK(mu_synthetic_fill(rt, (uint64_t)s->seed));
+    mu_step_stats_t st;
+    MU_CHECK(mu_optimizer_step(rt->opt, &st));
+    if (index < 0)
+        return MU_OK;
+    double t[PHASES] = {st.momentum_s, st.exchange_s, st.compute_s, st.apply_s, st.total_s};
+    double compute_sum = st.compute_s;
+    MU_CHECK(mu_comm_allreduce(rt->comm, t, PHASES, MU_COMM_F64, MU_COMM_MAX));
+    MU_CHECK(mu_comm_allreduce(rt->comm, &compute_sum, 1, MU_COMM_F64, MU_COMM_SUM));
+    for (int p = 0; p < PHASES; p++)
+        res->phase_ms[p][index] = 1e3 * t[p];
+    const double mean = compute_sum / rt->ranks;
+    res->compute_ratio[index] = mean > 0.0 ? t[2] / mean : 0.0;
+    res->bytes_sent = st.bytes_sent;
+    res->bytes_remote = st.bytes_sent_remote;
+    return MU_OK;
+}
+
+static void print_phases(const mu_runtime_t *rt, const step_settings_t *s, step_results_t *res)
+{
+    const double planned = mu_shard_plan_imbalance(mu_optimizer_plan(rt->opt));
+    const double measured = mu_bench_median(res->compute_ratio, (int)s->steps);
+    double median[PHASES];
+    for (int p = 0; p < PHASES; p++)
+        median[p] = mu_bench_median(res->phase_ms[p], (int)s->steps);
+    if (s->json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "bench", "step");
+        cJSON_AddStringToObject(o, "layout", rt->layout->name);
+        cJSON_AddNumberToObject(o, "ranks", rt->ranks);
+        cJSON_AddNumberToObject(o, "steps", (double)s->steps);
+        for (int p = 0; p < PHASES; p++) {
+            char key[32];
+            snprintf(key, sizeof key, "%s_ms", phase_names[p]);
+            cJSON_AddNumberToObject(o, key, median[p]);
+        }
+        cJSON_AddNumberToObject(o, "imbalance_planned", planned);
+        cJSON_AddNumberToObject(o, "imbalance_measured", measured);
+        char *text = cJSON_PrintUnformatted(o);
+        printf("%s\n", text ? text : "{}");
+        cJSON_free(text);
+        cJSON_Delete(o);
+        return;
+    }
+    printf("# muond bench step: layout %s, %d rank(s), median of %ld steps after %ld warm-up "
+           "(slowest rank per phase)\n",
+           rt->layout->name, rt->ranks, s->steps, s->warmup);
+    for (int p = 0; p < PHASES; p++)
+        printf("%-10s %10.1f ms\n", phase_names[p], median[p]);
+    printf("owner imbalance (max/mean): planned FLOPs %.4f, measured compute time %.4f\n", planned,
+           measured);
+}
+
+/* Rank 0 prints every rank's bytes against its ideal. */
+static mu_status_t print_bytes(mu_runtime_t *rt, const step_settings_t *s,
+                               const step_results_t *res)
+{
+    int64_t mine[3] = {res->bytes_sent, res->bytes_remote, mu_optimizer_ideal_bytes(rt->opt)};
+    int64_t *all = rt->rank == 0 ? calloc((size_t)rt->ranks * 3, sizeof *all) : NULL;
+    int64_t *counts = calloc((size_t)rt->ranks, sizeof *counts);
+    int64_t *displs = calloc((size_t)rt->ranks, sizeof *displs);
+    mu_status_t status = (!counts || !displs || (rt->rank == 0 && !all))
+                             ? mu_error(MU_ERR_NOMEM, "bench step: cannot allocate")
+                             : MU_OK;
+    status = mu_comm_agree(rt->comm, status);
+    for (int r = 0; status == MU_OK && r < rt->ranks; r++) {
+        counts[r] = sizeof mine;
+        displs[r] = (int64_t)sizeof mine * r;
+    }
+    if (status == MU_OK)
+        status = mu_comm_gatherv(rt->comm, mine, sizeof mine, all, counts, displs, 0);
+    for (int r = 0; status == MU_OK && rt->rank == 0 && r < rt->ranks; r++) {
+        const int64_t *b = all + 3 * r;
+        const double ratio = b[2] > 0 ? (double)b[0] / (double)b[2] : 0.0;
+        if (s->json)
+            printf("{\"bench\":\"step\",\"rank\":%d,\"bytes_sent\":%lld,\"bytes_sent_remote\":%lld,"
+                   "\"ideal_bytes\":%lld,\"ratio_to_ideal\":%.6f}\n",
+                   r, (long long)b[0], (long long)b[1], (long long)b[2], ratio);
+        else
+            printf("rank %d: sent %.2f MiB per step (%.2f MiB to other ranks), ideal %.2f MiB, "
+                   "ratio %.4f\n",
+                   r, (double)b[0] / 1048576.0, (double)b[1] / 1048576.0, (double)b[2] / 1048576.0,
+                   ratio);
+    }
+    free(all);
+    free(counts);
+    free(displs);
+    return status;
+}
+
+static mu_status_t bench(mu_runtime_t *rt, const step_settings_t *s)
+{
+    step_results_t *res = calloc(1, sizeof *res);
+    mu_status_t status = mu_comm_agree(
+        rt->comm, res ? MU_OK : mu_error(MU_ERR_NOMEM, "bench step: cannot allocate"));
+    if (status == MU_OK)
+        status = mu_synthetic_init(rt, (uint64_t)s->seed);
+    for (long i = 0; status == MU_OK && i < s->warmup + s->steps; i++) {
+        if (rt->rank == 0)
+            MU_LOG(MU_LOG_INFO, MU_SUB_LAUNCHER, "bench step: %s step %ld of %ld",
+                   i < s->warmup ? "warm-up" : "timed", i < s->warmup ? i + 1 : i - s->warmup + 1,
+                   i < s->warmup ? s->warmup : s->steps);
+        status = timed_step(rt, s, res, i < s->warmup ? -1 : (int)(i - s->warmup));
+    }
+    if (status == MU_OK && rt->rank == 0)
+        print_phases(rt, s, res);
+    if (status == MU_OK)
+        status = print_bytes(rt, s, res);
+    free(res);
+    return status;
+}
+
+int mu_bench_step(int argc, char **argv)
+{
+    step_settings_t s = {0};
+    mu_parsed_t parsed;
+    mu_status_t status = mu_options_parse(&step_spec, argc, argv, &s, &parsed);
+    if (status == MU_OK && parsed.help) {
+        mu_options_print_help(&step_spec, stdout);
+        return MU_EXIT_OK;
+    }
+    if (status == MU_OK && !s.layout)
+        status = mu_error(MU_ERR_INVALID, "--layout FILE is required");
+    if (status != MU_OK)
+        return mu_command_fail("bench step", status);
+    const mu_runtime_opts_t o = {s.layout, s.comm, s.backend, (int)s.blas_threads};
+    mu_runtime_t rt;
+    status = mu_runtime_start(&o, &argc, &argv, &rt);
+    if (status == MU_OK)
+        status = bench(&rt, &s);
+    const int code =
+        status == MU_OK ? MU_EXIT_OK : mu_runtime_fail(&rt, "muond bench step", status);
+    mu_runtime_stop(&rt);
+    return code;
+}

@@ -1,0 +1,96 @@
+#include "launcher/runtime.h"
+
+#include <mpi.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "launcher/commands.h"
+#include "shard/synthetic.h"
+
+/* A loopback run is one process without MPI: no runtime to start, nothing to leak. */
+static bool wants_mpi(const mu_runtime_opts_t *o)
+{
+    return !(o->comm && strcmp(o->comm, "loopback") == 0);
+}
+
+static mu_status_t start_mpi(int *argc, char ***argv, mu_runtime_t *rt)
+{
+    int initialized = 0;
+    MPI_Initialized(&initialized);
+    if (!initialized && MPI_Init(argc, argv) != MPI_SUCCESS)
+        return mu_error(MU_ERR_MPI, "MPI_Init failed");
+    rt->mpi_started = !initialized;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rt->rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &rt->ranks);
+    mu_log_set_rank(rt->rank);
+    return MU_OK;
+}
+
+/* The steps every rank takes locally; their outcome is agreed afterwards. */
+static mu_status_t load_local(const mu_runtime_opts_t *o, mu_runtime_t *rt)
+{
+    MU_CHECK(mu_layout_load(o->layout_path, &rt->layout));
+    MU_CHECK(mu_backend_create(o->backend, &rt->be));
+    return mu_backend_set_threads(rt->be, o->blas_threads);
+}
+
+mu_status_t mu_runtime_start(const mu_runtime_opts_t *o, int *argc, char ***argv, mu_runtime_t *rt)
+{
+    *rt = (mu_runtime_t){.ranks = 1};
+    if (wants_mpi(o))
+        MU_CHECK(start_mpi(argc, argv, rt));
+    MU_CHECK(mu_comm_create(o->comm, &rt->comm));
+    MU_CHECK(mu_comm_agree(rt->comm, load_local(o, rt)));
+    MU_CHECK(mu_optimizer_create(rt->layout, rt->comm, rt->be, &rt->opt));
+    MU_LOG(MU_LOG_INFO, MU_SUB_LAUNCHER, "layout %s (%s): %d parameters, digest %016llx",
+           rt->layout->name, rt->layout->source, rt->layout->param_count,
+           (unsigned long long)rt->layout->digest);
+    return MU_OK;
+}
+
+void mu_runtime_stop(mu_runtime_t *rt)
+{
+    mu_optimizer_destroy(&rt->opt);
+    mu_backend_destroy(&rt->be);
+    mu_layout_destroy(&rt->layout);
+    mu_comm_destroy(&rt->comm);
+    if (rt->mpi_started)
+        MPI_Finalize();
+    rt->mpi_started = false;
+}
+
+int mu_runtime_fail(const mu_runtime_t *rt, const char *command, mu_status_t status)
+{
+    char prog[96];
+    snprintf(prog, sizeof prog, "%s (rank %d)", command, rt->rank);
+    return mu_command_fail(prog, status);
+}
+
+static bool sharded(const mu_runtime_t *rt)
+{
+    return rt->layout->settings.grad_mode == MU_GRAD_SHARDED;
+}
+
+mu_status_t mu_synthetic_init(mu_runtime_t *rt, uint64_t seed)
+{
+    for (int p = 0; p < rt->layout->param_count; p++) {
+        mu_param_view_t v;
+        MU_CHECK(mu_optimizer_param(rt->opt, p, &v));
+        mu_synthetic_weights(seed, p, v.row_begin, v.row_end - v.row_begin, v.w.cols, v.w.data,
+                             v.w.ld);
+    }
+    return MU_OK;
+}
+
+mu_status_t mu_synthetic_fill(mu_runtime_t *rt, uint64_t seed)
+{
+    const long step = mu_optimizer_steps_done(rt->opt) + 1;
+    for (int p = 0; p < rt->layout->param_count; p++) {
+        mu_param_view_t v;
+        MU_CHECK(mu_optimizer_param(rt->opt, p, &v));
+        mu_synthetic_gradient(seed, p, step, sharded(rt) ? -1 : rt->rank, v.row_begin,
+                              v.row_end - v.row_begin, v.g.cols, v.g.data, v.g.ld);
+    }
+    return MU_OK;
+}

@@ -1,0 +1,45 @@
+/*
+ * The daemon's runtime: the MPI process group, the layout, the communicator, the kernel
+ * backend and the optimizer, started and stopped together. Start-up is collective and
+ * agreed: if any rank fails (a bad layout, an unusable backend), every rank returns the
+ * failure and reports it, and none is left waiting.
+ */
+#ifndef MU_LAUNCHER_RUNTIME_H
+#define MU_LAUNCHER_RUNTIME_H
+
+#include <stdbool.h>
+
+#include "comm/comm.h"
+#include "kernels/ops.h"
+#include "shard/layout.h"
+#include "shard/optimizer.h"
+
+typedef struct mu_runtime_opts {
+    const char *layout_path;
+    const char *comm;    /* auto | mpi | loopback */
+    const char *backend; /* auto | cpu | reference */
+    int blas_threads;
+} mu_runtime_opts_t;
+
+typedef struct mu_runtime {
+    bool mpi_started;
+    int rank, ranks;
+    mu_layout_t *layout;
+    mu_comm_t *comm;
+    mu_backend_t *be;
+    mu_optimizer_t *opt;
+} mu_runtime_t;
+
+/* MPI_Init (or a singleton when not launched by mpiexec/srun), then everything else. */
+mu_status_t mu_runtime_start(const mu_runtime_opts_t *o, int *argc, char ***argv, mu_runtime_t *rt);
+/* Tears down in reverse order and finalizes MPI; safe after a failed start. */
+void mu_runtime_stop(mu_runtime_t *rt);
+
+/* Reports a failure as "muond CMD (rank R): STATUS: message" and returns the exit status. */
+int mu_runtime_fail(const mu_runtime_t *rt, const char *command, mu_status_t status);
+
+/* The synthetic trainer: deterministic initial weights, and every step's gradients. */
+mu_status_t mu_synthetic_init(mu_runtime_t *rt, uint64_t seed);
+mu_status_t mu_synthetic_fill(mu_runtime_t *rt, uint64_t seed);
+
+#endif

@@ -1,0 +1,103 @@
+/*
+ * A layout describes a model's parameters and the optimizer settings, read from JSON:
+ *
+ *   {
+ *     "name": "gpt2-small",                                         (optional)
+ *     "optimizer": {                                                (optional, defaults below)
+ *       "lr": 0.02, "momentum": 0.95, "nesterov": true, "weight_decay": 0,
+ *       "scale": "spectral" | "rms" | "none",
+ *       "polar_express": {"lower": 1e-3, "iters": 5},
+ *       "adamw": {"lr": 3e-4, "beta1": 0.9, "beta2": 0.95, "eps": 1e-8, "weight_decay": 0}
+ *     },
+ *     "exchange": {"dtype": "fp32" | "bf16", "wave_budget_mib": 1024},
+ *     "gradient_mode": "sharded" | "local",
+ *     "parameters": [
+ *       {"name": "h.0.attn.qkv", "shape": [768, 2304], "method": "polar-express",
+ *        "lr": 0.02, "weight_decay": 0.0}                          (lr, weight_decay optional)
+ *     ]
+ *   }
+ *
+ * Shapes have 1 to 4 dimensions and are flattened to rows x cols = dims[0] x (product of the
+ * rest): a conv kernel [out, in, kh, kw] becomes out x in*kh*kw, a bias [n] becomes n x 1.
+ * Matrix methods (polar-express, ns5, gram) need at least 2 dimensions; adamw takes any.
+ * Unknown keys are errors (a typo must not silently become a default). Every error names the
+ * file, the parameter (index and name) and the field.
+ *
+ * The layout is a value: read-only after loading, freed with mu_layout_destroy.
+ */
+#ifndef MU_SHARD_LAYOUT_H
+#define MU_SHARD_LAYOUT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/status.h"
+#include "kernels/matrix.h"
+#include "kernels/orth.h"
+
+enum { MU_PARAM_NAME_MAX = 128, MU_PARAM_MAX_DIMS = 4 };
+
+typedef enum mu_method {
+    MU_METHOD_POLAR_EXPRESS = 0,
+    MU_METHOD_NS5,
+    MU_METHOD_GRAM,
+    MU_METHOD_ADAMW,
+    MU_METHOD_COUNT
+} mu_method_t;
+
+typedef enum mu_scale_rule { MU_SCALE_SPECTRAL, MU_SCALE_RMS, MU_SCALE_NONE } mu_scale_rule_t;
+typedef enum mu_grad_mode { MU_GRAD_SHARDED, MU_GRAD_LOCAL } mu_grad_mode_t;
+
+typedef struct mu_param {
+    char name[MU_PARAM_NAME_MAX];
+    int ndim;
+    int64_t dims[MU_PARAM_MAX_DIMS];
+    int64_t rows, cols; /* the flattened matrix */
+    mu_method_t method;
+    double lr, weight_decay; /* effective values: the parameter's own or the global ones */
+} mu_param_t;
+
+typedef struct mu_settings {
+    double lr, momentum, weight_decay;
+    bool nesterov;
+    mu_scale_rule_t scale;
+    double pe_lower;
+    int pe_iters;
+    double adamw_lr, adamw_beta1, adamw_beta2, adamw_eps, adamw_weight_decay;
+    mu_dtype_t exchange_dtype; /* fp32 or bf16 */
+    int64_t wave_budget_bytes;
+    mu_grad_mode_t grad_mode;
+} mu_settings_t;
+
+typedef struct mu_layout {
+    char name[MU_PARAM_NAME_MAX];
+    char source[512]; /* the file it came from, for messages */
+    mu_settings_t settings;
+    int param_count;
+    mu_param_t *params;
+    uint64_t digest; /* of everything that must agree between ranks and trainers */
+} mu_layout_t;
+
+/* Reads and validates a layout file. */
+mu_status_t mu_layout_load(const char *path, mu_layout_t **out);
+/* The same from text in memory; `what` names the source in messages. */
+mu_status_t mu_layout_parse(const char *text, size_t len, const char *what, mu_layout_t **out);
+void mu_layout_destroy(mu_layout_t **layout);
+
+bool mu_method_is_matrix(mu_method_t method);
+const char *mu_method_name(mu_method_t method);
+mu_orth_method_t mu_method_orth(mu_method_t method); /* matrix methods only */
+
+/* The update scale of an m x n matrix under a rule: spectral sqrt(max(1, m/n)),
+ * rms 0.2 sqrt(max(m, n)) (matches AdamW's update RMS), none 1. */
+double mu_scale_factor(mu_scale_rule_t rule, int64_t rows, int64_t cols);
+
+/* The orthogonalization options the optimizer uses for a matrix parameter: fp32, the
+ * layout's Polar Express lower bound and step count (NS5 keeps its own default count). */
+void mu_layout_orth_opts(const mu_layout_t *layout, const mu_param_t *p, mu_orth_opts_t *out);
+
+/* Bytes an owner holds for one matrix while orthogonalizing it (G and Q in fp32). */
+int64_t mu_param_owner_bytes(const mu_param_t *p);
+
+#endif

@@ -1,0 +1,270 @@
+/* Creation, views, the step entry point and the digest of the sharded optimizer. */
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "core/log.h"
+#include "shard/optimizer_impl.h"
+
+enum { IO_ALIGNMENT = 64 }; /* each W and G starts on its own cache line */
+
+static bool sharded(const mu_optimizer_t *opt)
+{
+    return opt->layout->settings.grad_mode == MU_GRAD_SHARDED;
+}
+
+static int64_t aligned(int64_t bytes)
+{
+    return (bytes + IO_ALIGNMENT - 1) / IO_ALIGNMENT * IO_ALIGNMENT;
+}
+
+/* Rows held: the shard in sharded mode, everything in local mode. */
+static void held_rows(const mu_optimizer_t *opt, const mu_param_t *p, int64_t *begin, int64_t *end)
+{
+    if (sharded(opt)) {
+        mu_shard_rows(p->rows, opt->ranks, opt->rank, begin, end);
+    } else {
+        *begin = 0;
+        *end = p->rows;
+    }
+}
+
+/* One zeroed host region for every W and G of this rank (the part trainers see). */
+static mu_status_t build_io_region(mu_optimizer_t *opt)
+{
+    int64_t total = 0;
+    for (int i = 0; i < opt->layout->param_count; i++) {
+        const mu_param_t *p = &opt->layout->params[i];
+        held_rows(opt, p, &opt->params[i].row_begin, &opt->params[i].row_end);
+        total += 2 * aligned((opt->params[i].row_end - opt->params[i].row_begin) * p->cols * 4);
+    }
+    opt->io_bytes = (size_t)(total ? total : IO_ALIGNMENT);
+    if (posix_memalign(&opt->io_region, IO_ALIGNMENT, opt->io_bytes) != 0)
+        return mu_error(MU_ERR_NOMEM,
+                        "rank %d: cannot allocate %.1f MiB for weights and "
+                        "gradients",
+                        opt->rank, (double)opt->io_bytes / 1048576.0);
+    memset(opt->io_region, 0, opt->io_bytes);
+    char *cursor = opt->io_region;
+    for (int i = 0; i < opt->layout->param_count; i++) {
+        param_state_t *ps = &opt->params[i];
+        const int64_t rows = ps->row_end - ps->row_begin, cols = opt->layout->params[i].cols;
+        ps->w = (mu_mat_t){rows, cols, cols, MU_DTYPE_F32, cursor};
+        cursor += aligned(rows * cols * 4);
+        ps->g = (mu_mat_t){rows, cols, cols, MU_DTYPE_F32, cursor};
+        cursor += aligned(rows * cols * 4);
+    }
+    return MU_OK;
+}
+
+static mu_status_t zeroed(mu_optimizer_t *opt, int64_t rows, int64_t cols, mu_mat_t *out)
+{
+    MU_CHECK(mu_k_alloc(opt->be, rows, cols, MU_DTYPE_F32, out));
+    return mu_k_fill(opt->be, 0.0, out);
+}
+
+/* Momentum for matrices (shard, or full on the owner in local mode); AdamW moments. */
+static mu_status_t build_state(mu_optimizer_t *opt)
+{
+    for (int i = 0; i < opt->layout->param_count; i++) {
+        const mu_param_t *p = &opt->layout->params[i];
+        param_state_t *ps = &opt->params[i];
+        const int64_t rows = ps->row_end - ps->row_begin;
+        if (!mu_method_is_matrix(p->method)) {
+            MU_CHECK(zeroed(opt, rows, p->cols, &ps->m1));
+            MU_CHECK(zeroed(opt, rows, p->cols, &ps->m2));
+        } else if (sharded(opt) || opt->plan->owner_of[i] == opt->rank) {
+            MU_CHECK(zeroed(opt, rows, p->cols, &ps->m));
+        }
+    }
+    return MU_OK;
+}
+
+/* Local mode needs one full Q at a time on the owner. */
+static mu_status_t build_local_arena(mu_optimizer_t *opt)
+{
+    int64_t most = 1;
+    for (int i = 0; i < opt->layout->param_count; i++) {
+        const mu_param_t *p = &opt->layout->params[i];
+        if (opt->plan->owner_of[i] == opt->rank && p->rows * p->cols > most)
+            most = p->rows * p->cols;
+    }
+    return mu_k_alloc(opt->be, 1, most, MU_DTYPE_F32, &opt->full);
+}
+
+static mu_status_t build(mu_optimizer_t *opt)
+{
+    MU_CHECK(mu_shard_plan_build(opt->layout, opt->ranks, &opt->plan));
+    opt->params = calloc((size_t)opt->layout->param_count, sizeof *opt->params);
+    opt->nonfinite = calloc((size_t)opt->layout->param_count, sizeof *opt->nonfinite);
+    if (!opt->params || !opt->nonfinite)
+        return mu_error(MU_ERR_NOMEM, "rank %d: cannot allocate parameter state", opt->rank);
+    MU_CHECK(build_io_region(opt));
+    MU_CHECK(build_state(opt));
+    return sharded(opt) ? mu_exchange_build(opt) : build_local_arena(opt);
+}
+
+mu_status_t mu_optimizer_create(const mu_layout_t *layout, mu_comm_t *comm, mu_backend_t *be,
+                                mu_optimizer_t **out)
+{
+    if (!layout || !comm || !be || !out)
+        return mu_error(MU_ERR_INVALID, "optimizer: null argument");
+    *out = NULL;
+    mu_optimizer_t *opt = calloc(1, sizeof *opt);
+    if (!opt)
+        return mu_error(MU_ERR_NOMEM, "optimizer: cannot allocate");
+    *opt = (mu_optimizer_t){.layout = layout,
+                            .comm = comm,
+                            .be = be,
+                            .rank = mu_comm_rank(comm),
+                            .ranks = mu_comm_size(comm)};
+    mu_status_t status = mu_comm_agree(comm, build(opt));
+    if (status != MU_OK) {
+        mu_optimizer_destroy(&opt);
+        return status;
+    }
+    MU_LOG(MU_LOG_INFO, MU_SUB_SHARD,
+           "%s mode: %d parameters, %d matrices owned here, %d "
+           "waves, %.1f MiB of weights and gradients",
+           sharded(opt) ? "sharded" : "local", layout->param_count,
+           opt->plan->rank_matrices[opt->rank], opt->plan->wave_count,
+           (double)opt->io_bytes / 1048576.0);
+    *out = opt;
+    return MU_OK;
+}
+
+void mu_optimizer_destroy(mu_optimizer_t **opt)
+{
+    if (!opt || !*opt)
+        return;
+    mu_optimizer_t *o = *opt;
+    if (o->plan && sharded(o))
+        mu_exchange_free(o);
+    else
+        mu_k_release(o->be, &o->full);
+    for (int i = 0; o->params && i < o->layout->param_count; i++) {
+        mu_k_release(o->be, &o->params[i].m);
+        mu_k_release(o->be, &o->params[i].m1);
+        mu_k_release(o->be, &o->params[i].m2);
+    }
+    for (int i = 0; i < o->plan_count; i++)
+        mu_orth_plan_destroy(&o->plans[i].plan);
+    free(o->plans);
+    free(o->params);
+    free(o->nonfinite);
+    free(o->io_region);
+    mu_shard_plan_destroy(&o->plan);
+    free(o);
+    *opt = NULL;
+}
+
+mu_status_t mu_optimizer_param(mu_optimizer_t *opt, int p, mu_param_view_t *view)
+{
+    if (!opt || !view || p < 0 || p >= opt->layout->param_count)
+        return mu_error(MU_ERR_INVALID, "optimizer: no parameter %d", p);
+    const param_state_t *ps = &opt->params[p];
+    *view = (mu_param_view_t){ps->row_begin, ps->row_end, ps->w, ps->g};
+    return MU_OK;
+}
+
+mu_status_t mu_optimizer_step(mu_optimizer_t *opt, mu_step_stats_t *stats)
+{
+    mu_step_stats_t local;
+    mu_step_stats_t *st = stats ? stats : &local;
+    memset(st, 0, sizeof *st);
+    if (!opt)
+        return mu_error(MU_ERR_INVALID, "optimizer: null");
+    const double start = mu_step_seconds();
+    MU_CHECK(mu_step_finite_check(opt));
+    st->momentum_s = mu_step_seconds() - start;
+    const mu_status_t status = sharded(opt) ? mu_step_sharded(opt, st) : mu_step_local(opt, st);
+    st->total_s = mu_step_seconds() - start;
+    MU_CHECK(status);
+    opt->steps_done++;
+    return MU_OK;
+}
+
+/* Hashes parameter p's weights in global row order on rank 0. */
+static mu_status_t digest_param(mu_optimizer_t *opt, int p, XXH3_state_t *h, float *buffer,
+                                int64_t *counts, int64_t *displs)
+{
+    const mu_param_t *param = &opt->layout->params[p];
+    const param_state_t *ps = &opt->params[p];
+    const int64_t row_bytes = param->cols * 4;
+    if (!sharded(opt)) {
+        if (opt->rank == 0)
+            XXH3_64bits_update(h, ps->w.data, (size_t)(param->rows * row_bytes));
+        return MU_OK;
+    }
+    for (int r = 0; r < opt->ranks; r++) {
+        int64_t b, e;
+        mu_shard_rows(param->rows, opt->ranks, r, &b, &e);
+        counts[r] = (e - b) * row_bytes;
+        displs[r] = b * row_bytes;
+    }
+    MU_CHECK(mu_comm_gatherv(opt->comm, ps->w.data, (ps->row_end - ps->row_begin) * row_bytes,
+                             buffer, counts, displs, 0));
+    if (opt->rank == 0)
+        XXH3_64bits_update(h, buffer, (size_t)(param->rows * row_bytes));
+    return MU_OK;
+}
+
+static mu_status_t digest_all(mu_optimizer_t *opt, XXH3_state_t *h, uint64_t *digest)
+{
+    int64_t largest = 1;
+    for (int p = 0; p < opt->layout->param_count; p++) {
+        const mu_param_t *param = &opt->layout->params[p];
+        largest = param->rows * param->cols > largest ? param->rows * param->cols : largest;
+    }
+    float *buffer = opt->rank == 0 ? malloc(sizeof(float) * (size_t)largest) : NULL;
+    int64_t *counts = calloc((size_t)opt->ranks, sizeof *counts);
+    int64_t *displs = calloc((size_t)opt->ranks, sizeof *displs);
+    mu_status_t status = MU_OK;
+    if ((opt->rank == 0 && !buffer) || !counts || !displs)
+        status = mu_error(MU_ERR_NOMEM, "rank %d: digest: cannot allocate", opt->rank);
+    status = mu_comm_agree(opt->comm, status);
+    for (int p = 0; status == MU_OK && p < opt->layout->param_count; p++)
+        status = digest_param(opt, p, h, buffer, counts, displs);
+    if (status == MU_OK) {
+        *digest = opt->rank == 0 ? XXH3_64bits_digest(h) : 0;
+        status = mu_comm_bcast(opt->comm, digest, sizeof *digest, 0);
+    }
+    free(buffer);
+    free(counts);
+    free(displs);
+    return status;
+}
+
+mu_status_t mu_optimizer_digest(mu_optimizer_t *opt, uint64_t *digest)
+{
+    if (!opt || !digest)
+        return mu_error(MU_ERR_INVALID, "digest: null argument");
+    XXH3_state_t *h = XXH3_createState();
+    if (!h)
+        return mu_error(MU_ERR_NOMEM, "digest: cannot allocate the hash state");
+    XXH3_64bits_reset(h);
+    const mu_status_t status = digest_all(opt, h, digest);
+    XXH3_freeState(h);
+    return status;
+}
+
+const mu_shard_plan_t *mu_optimizer_plan(const mu_optimizer_t *opt)
+{
+    return opt->plan;
+}
+
+long mu_optimizer_steps_done(const mu_optimizer_t *opt)
+{
+    return opt->steps_done;
+}
+
+int64_t mu_optimizer_ideal_bytes(const mu_optimizer_t *opt)
+{
+    const int64_t es = (int64_t)mu_dtype_size(opt->layout->settings.exchange_dtype);
+    int64_t shard = 0;
+    for (int i = 0; i < opt->layout->param_count; i++)
+        if (mu_method_is_matrix(opt->layout->params[i].method))
+            shard += (opt->params[i].row_end - opt->params[i].row_begin) *
+                     opt->layout->params[i].cols * es;
+    return 2 * shard;
+}

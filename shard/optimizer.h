@@ -1,0 +1,73 @@
+/*
+ * The sharded optimizer: this rank's part of every parameter and of the optimizer state, and
+ * the step that updates them (DESIGN.md "One step").
+ *
+ * sharded gradient mode (FSDP-style trainers):
+ *   each rank holds row shards of every parameter's weights W, gradient input G and state;
+ *   a step is: finite check -> momentum on shards (M = beta M + G, U = G + beta M with
+ *   Nesterov) -> row shards of U travel to each matrix's owner in waves (all-to-all) ->
+ *   the owner orthogonalizes the full matrix -> rows of O travel back -> W = W (1 - lr wd)
+ *   - lr scale(m, n) O on each shard. AdamW parameters are updated on their shards, locally.
+ *   The exchange of wave k+1 is in flight while wave k is computed.
+ * local gradient mode (DDP-style trainers):
+ *   every rank holds full weights and hands in its full local gradient; each matrix's
+ *   gradients are summed to its owner and averaged there, the owner keeps that matrix's
+ *   momentum, updates it and broadcasts the new weights; AdamW gradients are averaged on every
+ *   rank and every replica applies the same update.
+ *
+ * Memory: W and G of all parameters live in one host region (mu_optimizer_io), the part a
+ * trainer sees; the optimizer state and exchange buffers live in the kernel backend's memory
+ * (host memory on the cpu backend, the only one this layer drives so far).
+ *
+ * Every function that communicates is collective: all ranks call it, in the same order. A
+ * failure is agreed on by all ranks (no rank is left waiting) and reported with the rank,
+ * parameter and step.
+ */
+#ifndef MU_SHARD_OPTIMIZER_H
+#define MU_SHARD_OPTIMIZER_H
+
+#include <stdint.h>
+
+#include "comm/comm.h"
+#include "kernels/ops.h"
+#include "shard/layout.h"
+#include "shard/plan.h"
+
+typedef struct mu_optimizer mu_optimizer_t;
+
+typedef struct mu_param_view {
+    int64_t row_begin, row_end; /* global rows held here: a shard, or all rows in local mode */
+    mu_mat_t w;                 /* fp32 weights, (row_end - row_begin) x cols */
+    mu_mat_t g;                 /* fp32 gradient input, same shape; overwritten by a step */
+} mu_param_view_t;
+
+typedef struct mu_step_stats {
+    double momentum_s, exchange_s, compute_s, apply_s, total_s; /* this rank's wall times */
+    int64_t bytes_sent;        /* by this rank in the exchange, to itself included */
+    int64_t bytes_sent_remote; /* ... to other ranks only */
+    int64_t zero_updates;      /* matrices whose momentum was exactly zero */
+} mu_step_stats_t;
+
+/* Collective. Borrows layout, comm and be: keep them alive until destroy. */
+mu_status_t mu_optimizer_create(const mu_layout_t *layout, mu_comm_t *comm, mu_backend_t *be,
+                                mu_optimizer_t **out);
+void mu_optimizer_destroy(mu_optimizer_t **opt);
+
+/* This rank's weights and gradient input of parameter p. */
+mu_status_t mu_optimizer_param(mu_optimizer_t *opt, int p, mu_param_view_t *view);
+
+/* One optimizer step (collective). Reads every G, updates every W. G is overwritten. */
+mu_status_t mu_optimizer_step(mu_optimizer_t *opt, mu_step_stats_t *stats);
+
+/* A 64-bit digest (XXH3) of all weights, parameter by parameter in global row order, the
+ * same for any number of ranks (collective; every rank receives it). */
+mu_status_t mu_optimizer_digest(mu_optimizer_t *opt, uint64_t *digest);
+
+const mu_shard_plan_t *mu_optimizer_plan(const mu_optimizer_t *opt);
+long mu_optimizer_steps_done(const mu_optimizer_t *opt);
+
+/* Bytes this rank must send per step for its matrix shards in the ideal exchange: its shard
+ * bytes out (gather) plus as many back (scatter), in the exchange dtype. */
+int64_t mu_optimizer_ideal_bytes(const mu_optimizer_t *opt);
+
+#endif

@@ -1,0 +1,78 @@
+/* Private to shard/: the optimizer's state and the pieces of its step. */
+#ifndef MU_SHARD_OPTIMIZER_IMPL_H
+#define MU_SHARD_OPTIMIZER_IMPL_H
+
+#include "shard/optimizer.h"
+
+typedef struct param_state {
+    int64_t row_begin, row_end; /* rows held here */
+    mu_mat_t w, g;              /* views into the io region */
+    mu_mat_t m;                 /* momentum: the shard (sharded), the full matrix on its owner
+                                   (local), nothing for adamw parameters */
+    mu_mat_t m1, m2;            /* AdamW moments, same rows as w */
+} param_state_t;
+
+/* One all-to-all of a wave: byte counts and displacements per peer rank. */
+typedef struct alltoall_counts {
+    int64_t *send_counts, *send_displs, *recv_counts, *recv_displs;
+    int64_t send_total, recv_total;
+} alltoall_counts_t;
+
+typedef struct wave_schedule {
+    alltoall_counts_t gather;  /* shards of U to the owners */
+    alltoall_counts_t scatter; /* rows of O back to the shard holders */
+    int64_t full_elements;     /* fp32 elements of G and Q this rank holds as an owner */
+} wave_schedule_t;
+
+typedef struct cached_plan {
+    int64_t rows, cols;
+    mu_orth_method_t method;
+    mu_orth_plan_t *plan;
+} cached_plan_t;
+
+/* Exchange buffers come in two sets: wave k+1's gather is in flight while wave k computes. */
+enum { EXCHANGE_SETS = 2 };
+
+typedef struct exchange_set {
+    mu_mat_t gather_send, gather_recv, scatter_send, scatter_recv; /* 1 x n, exchange dtype */
+    mu_comm_request_t *gather_req, *scatter_req;
+} exchange_set_t;
+
+struct mu_optimizer {
+    const mu_layout_t *layout;
+    mu_comm_t *comm;
+    mu_backend_t *be;
+    mu_shard_plan_t *plan;
+    int rank, ranks;
+    long steps_done;
+    param_state_t *params;
+    void *io_region;
+    size_t io_bytes;
+    wave_schedule_t *waves;
+    exchange_set_t sets[EXCHANGE_SETS];
+    mu_mat_t full; /* fp32 arena for one wave's full G and Q (sharded) or one matrix (local) */
+    cached_plan_t *plans;
+    int plan_count, plan_capacity;
+    int64_t *nonfinite; /* per parameter, for the agreed finite check */
+};
+
+/* shard/exchange.c */
+mu_status_t mu_exchange_build(mu_optimizer_t *opt);
+void mu_exchange_free(mu_optimizer_t *opt);
+mu_status_t mu_exchange_post_gather(mu_optimizer_t *opt, int wave);
+mu_status_t mu_exchange_wait_gather(mu_optimizer_t *opt, int wave);
+mu_status_t mu_exchange_post_scatter(mu_optimizer_t *opt, int wave);
+mu_status_t mu_exchange_wait_scatter(mu_optimizer_t *opt, int wave);
+void mu_exchange_progress(mu_optimizer_t *opt);
+/* Views of an owned matrix's full G and Q in the arena (entry index within the wave's list). */
+void mu_exchange_full_views(mu_optimizer_t *opt, int wave, int entry, mu_mat_t *g, mu_mat_t *q);
+
+/* shard/step.c */
+mu_status_t mu_step_sharded(mu_optimizer_t *opt, mu_step_stats_t *stats);
+mu_status_t mu_step_local(mu_optimizer_t *opt, mu_step_stats_t *stats);
+mu_status_t mu_step_orthogonalize(mu_optimizer_t *opt, int param, const mu_mat_t *g, mu_mat_t *q,
+                                  bool *zero);
+mu_status_t mu_step_finite_check(mu_optimizer_t *opt);
+double mu_step_seconds(void);
+
+#endif

@@ -1,0 +1,50 @@
+#include "shard/synthetic.h"
+
+#include <math.h>
+
+#include "core/rng.h"
+
+/* Distinct stream families, so gradients and weights never share random numbers. */
+static const uint64_t GRADIENT_TAG = 0x6772616469656e74ULL; /* "gradient" */
+static const uint64_t WEIGHT_TAG = 0x77656967687473ULL;     /* "weights" */
+static const double WEIGHT_STD = 0.02;
+/* A uniform variable on [-sqrt(3), sqrt(3)] has unit variance. */
+static const double SQRT3 = 1.7320508075688772;
+
+static void fill_uniform(uint64_t seed, uint64_t stream, double half_width, int64_t row_begin,
+                         int64_t rows, int64_t cols, float *out, int64_t ld)
+{
+    for (int64_t i = 0; i < rows; i++) {
+        const uint64_t base = (uint64_t)(row_begin + i) * (uint64_t)cols;
+        for (int64_t j = 0; j < cols; j++) {
+            const double u = mu_rng_uniform(seed, stream, base + (uint64_t)j);
+            out[i * ld + j] = (float)((2.0 * u - 1.0) * half_width);
+        }
+    }
+}
+
+/* Local-mode gradients are rounded to multiples of 2^-12: their sum over up to 2^11 ranks is
+ * then exact in fp32 in any order, so the averaged gradient does not depend on how the
+ * reduction associates, and a serial computation reproduces it bit for bit. */
+static const float LOCAL_QUANTUM = 0x1.0p-12f;
+
+void mu_synthetic_gradient(uint64_t seed, int param, long step, int rank, int64_t row_begin,
+                           int64_t rows, int64_t cols, float *out, int64_t ld)
+{
+    /* One stream per (parameter, rank, step); rank -1 maps to 0. */
+    const uint64_t who = ((uint64_t)(uint32_t)param << 32) | (uint32_t)(rank + 1);
+    const uint64_t stream = mu_rng_bits(seed ^ GRADIENT_TAG, who, (uint64_t)step);
+    fill_uniform(seed, stream, SQRT3 / sqrt((double)cols), row_begin, rows, cols, out, ld);
+    if (rank < 0)
+        return;
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < cols; j++)
+            out[i * ld + j] = nearbyintf(out[i * ld + j] / LOCAL_QUANTUM) * LOCAL_QUANTUM;
+}
+
+void mu_synthetic_weights(uint64_t seed, int param, int64_t row_begin, int64_t rows, int64_t cols,
+                          float *out, int64_t ld)
+{
+    const uint64_t stream = mu_rng_bits(seed ^ WEIGHT_TAG, (uint64_t)(uint32_t)param, 0);
+    fill_uniform(seed, stream, SQRT3 * WEIGHT_STD, row_begin, rows, cols, out, ld);
+}

@@ -1,0 +1,25 @@
+/*
+ * Synthetic trainer data for `muond run --trainer synthetic`, benchmarks and tests. Every
+ * value is a pure function of (seed, parameter, step, rank, global row, column) through the
+ * counter RNG, so any sharding of the same model produces the same numbers.
+ *
+ *  - Gradients: uniform with zero mean and variance 1/cols (i.e. unit-variance entries scaled
+ *    by 1/sqrt(cols), which keeps matrices of different widths comparable). Uniform rather than
+ *    normal: one hash per element keeps generation far below the step's cost.
+ *  - Initial weights: uniform with standard deviation 0.02 (GPT-2's initialization scale).
+ */
+#ifndef MU_SHARD_SYNTHETIC_H
+#define MU_SHARD_SYNTHETIC_H
+
+#include <stdint.h>
+
+/* Rows [row_begin, row_begin + rows) of parameter `param`'s gradient at `step` into out
+ * (row-major, ld floats per row). rank < 0 gives the rank-independent gradient of sharded
+ * mode; rank >= 0 gives that trainer's own local gradient (local mode). */
+void mu_synthetic_gradient(uint64_t seed, int param, long step, int rank, int64_t row_begin,
+                           int64_t rows, int64_t cols, float *out, int64_t ld);
+
+void mu_synthetic_weights(uint64_t seed, int param, int64_t row_begin, int64_t rows, int64_t cols,
+                          float *out, int64_t ld);
+
+#endif

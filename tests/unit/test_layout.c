@@ -1,0 +1,112 @@
+/* Layout parsing (shard/layout.h): defaults, overrides, flattening, digests and errors. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
+
+#include "shard/layout.h"
+
+static mu_layout_t *parse_ok(const char *json)
+{
+    mu_layout_t *l = NULL;
+    cr_assert_eq(mu_layout_parse(json, strlen(json), "test.json", &l), MU_OK, "%s",
+                 mu_error_message());
+    return l;
+}
+
+static void expect_error(const char *json, const char *fragment)
+{
+    mu_layout_t *l = (mu_layout_t *)json; /* must be set to NULL */
+    cr_expect_eq(mu_layout_parse(json, strlen(json), "test.json", &l), MU_ERR_INVALID, "%s", json);
+    cr_expect_null(l);
+    cr_expect_not_null(strstr(mu_error_message(), fragment), "'%s' lacks '%s'", mu_error_message(),
+                       fragment);
+}
+
+Test(layout, defaults_overrides_and_flattening)
+{
+    mu_layout_t *l = parse_ok("{\"parameters\": ["
+                              "{\"name\": \"conv\", \"shape\": [8, 3, 2, 2], \"method\": \"gram\"},"
+                              "{\"name\": \"b\", \"shape\": [8], \"method\": \"adamw\"},"
+                              "{\"name\": \"w\", \"shape\": [4, 6], \"method\": \"ns5\", "
+                              "\"lr\": 0.5, \"weight_decay\": 0.25}]}");
+    cr_expect_eq(l->param_count, 3);
+    cr_expect_eq(l->params[0].rows, 8);
+    cr_expect_eq(l->params[0].cols, 12, "conv kernels flatten to out x in*kh*kw");
+    cr_expect_eq(l->params[1].cols, 1, "vectors become n x 1");
+    cr_expect_eq(l->params[0].lr, 0.02, "matrices default to the Muon lr");
+    cr_expect_eq(l->params[1].lr, 3e-4, "adamw parameters default to the AdamW lr");
+    cr_expect_eq(l->params[2].lr, 0.5);
+    cr_expect_eq(l->params[2].weight_decay, 0.25);
+    cr_expect_eq(l->settings.pe_iters, 5);
+    cr_expect_eq(l->settings.exchange_dtype, MU_DTYPE_F32);
+    cr_expect_eq(l->settings.grad_mode, MU_GRAD_SHARDED);
+    cr_expect(l->settings.nesterov);
+    mu_layout_destroy(&l);
+    cr_expect_null(l);
+}
+
+Test(layout, digest_tracks_what_must_agree)
+{
+    const char *a = "{\"parameters\": [{\"name\": \"w\", \"shape\": [4, 6], \"method\": \"ns5\"}]}";
+    const char *b = "{\"optimizer\": {\"lr\": 0.03}, \"parameters\": [{\"name\": \"w\", \"shape\": "
+                    "[4, 6], \"method\": \"ns5\"}]}";
+    const char *c = "{\"parameters\": [{\"name\": \"w\", \"shape\": [6, 4], \"method\": \"ns5\"}]}";
+    mu_layout_t *la = parse_ok(a), *la2 = parse_ok(a), *lb = parse_ok(b), *lc = parse_ok(c);
+    cr_expect_eq(la->digest, la2->digest);
+    cr_expect_neq(la->digest, lb->digest, "a setting changed");
+    cr_expect_neq(la->digest, lc->digest, "a shape changed");
+    mu_layout_destroy(&la);
+    mu_layout_destroy(&la2);
+    mu_layout_destroy(&lb);
+    mu_layout_destroy(&lc);
+}
+
+Test(layout, scale_rules)
+{
+    cr_expect_float_eq(mu_scale_factor(MU_SCALE_SPECTRAL, 3072, 768), 2.0, 1e-15);
+    cr_expect_float_eq(mu_scale_factor(MU_SCALE_SPECTRAL, 768, 3072), 1.0, 1e-15);
+    cr_expect_float_eq(mu_scale_factor(MU_SCALE_RMS, 100, 400), 4.0, 1e-15);
+    cr_expect_eq(mu_scale_factor(MU_SCALE_NONE, 5, 9), 1.0);
+}
+
+Test(layout, errors_name_the_field)
+{
+    expect_error("[1, 2]", "must be a JSON object");
+    expect_error("{}", "parameters: is missing");
+    expect_error("{\"parameters\": []}", "parameters: is empty");
+    expect_error("{\"parameters\": [{\"shape\": [2, 2], \"method\": \"ns5\"}]}",
+                 "parameters[0]: name: is missing");
+    expect_error("{\"parameters\": [{\"name\": \"x\", \"shape\": [2, 2.5], \"method\": \"ns5\"}]}",
+                 "parameters[0] (\"x\"): shape: dimension 1 must be a positive integer");
+    expect_error("{\"parameters\": [{\"name\": \"x\", \"shape\": [2, 2, 2, 2, 2], \"method\": "
+                 "\"ns5\"}]}",
+                 "must have 1 to 4 dimensions");
+    expect_error("{\"parameters\": [{\"name\": \"x\", \"shape\": [2, 2], \"method\": \"ns5\", "
+                 "\"lr\": -1}]}",
+                 "parameters[0] (\"x\"): lr: -1 is outside");
+    expect_error("{\"optimizer\": {\"momentum\": 1.5}, \"parameters\": [{\"name\": \"x\", "
+                 "\"shape\": [2, 2], \"method\": \"ns5\"}]}",
+                 "optimizer: momentum: 1.5 is outside");
+    expect_error("{\"optimizer\": {\"polar_express\": {\"iters\": 2.5}}, \"parameters\": "
+                 "[{\"name\": \"x\", \"shape\": [2, 2], \"method\": \"ns5\"}]}",
+                 "optimizer.polar_express: iters: must be an integer");
+    expect_error("{\"exchange\": {\"dtype\": \"fp16\"}, \"parameters\": [{\"name\": \"x\", "
+                 "\"shape\": [2, 2], \"method\": \"ns5\"}]}",
+                 "exchange: dtype: must be one of fp32, bf16");
+    expect_error("{\"gradient_mode\": \"mixed\", \"parameters\": [{\"name\": \"x\", \"shape\": "
+                 "[2, 2], \"method\": \"ns5\"}]}",
+                 "gradient_mode: must be one of sharded, local");
+    expect_error("{\"parameters\": [{\"name\": \"x\", \"shape\": [2, 2], \"method\": \"ns5\"}], "
+                 "\"extra\": 1}",
+                 "extra: unknown key");
+    expect_error("{\"parameters\": [{\"name\": \"x\", \"shape\": [2, 2], \"method\": \"ns5\", "
+                 "\"color\": \"red\"}]}",
+                 "parameters[0] (\"x\"): color: unknown key");
+}
+
+Test(layout, missing_file_is_an_io_error)
+{
+    mu_layout_t *l = NULL;
+    cr_expect_eq(mu_layout_load("/nonexistent/layout.json", &l), MU_ERR_IO);
+    cr_expect_not_null(strstr(mu_error_message(), "/nonexistent/layout.json"));
+}
