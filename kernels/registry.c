@@ -127,5 +127,8 @@ mu_status_t mu_backend_set_threads(mu_backend_t *be, int threads)
         return mu_error(MU_ERR_INVALID, "backend: bad thread count %d", threads);
     if (!be->ops->set_threads)
         return MU_OK; /* nothing to set: the backend runs the same way regardless */
-    return be->ops->set_threads(be, threads);
+    MU_CHECK(be->ops->set_threads(be, threads));
+    MU_LOG(MU_LOG_INFO, MU_SUB_KERNELS, "kernel backend %s: %d BLAS thread(s)", be->ops->name,
+           threads);
+    return MU_OK;
 }

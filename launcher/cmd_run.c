@@ -67,6 +67,10 @@ static mu_status_t log_step(mu_runtime_t *rt, const mu_step_stats_t *st, long st
 
 static mu_status_t train(mu_runtime_t *rt, const run_settings_t *s)
 {
+    if (rt->rank == 0 && mu_log_enabled(MU_LOG_INFO, MU_SUB_LAUNCHER)) {
+        MU_LOG(MU_LOG_INFO, MU_SUB_LAUNCHER, "effective settings of muond run:");
+        mu_options_dump(&run_spec, s, stderr);
+    }
     MU_CHECK(mu_synthetic_init(rt, (uint64_t)s->seed));
     for (long step = 1; step <= s->steps; step++) {
         MU_CHECK(mu_synthetic_fill(rt, (uint64_t)s->seed));
