@@ -179,26 +179,19 @@ static mu_status_t bench(mu_runtime_t *rt, const step_settings_t *s)
     return status;
 }
 
+static mu_runtime_opts_t runtime_opts(const void *settings)
+{
+    const step_settings_t *s = settings;
+    return (mu_runtime_opts_t){s->layout, s->comm, s->backend, (int)s->blas_threads};
+}
+
+static mu_status_t body(mu_runtime_t *rt, const void *settings)
+{
+    return bench(rt, settings);
+}
+
 int mu_bench_step(int argc, char **argv)
 {
     step_settings_t s = {0};
-    mu_parsed_t parsed;
-    mu_status_t status = mu_options_parse(&step_spec, argc, argv, &s, &parsed);
-    if (status == MU_OK && parsed.help) {
-        mu_options_print_help(&step_spec, stdout);
-        return MU_EXIT_OK;
-    }
-    if (status == MU_OK && !s.layout)
-        status = mu_error(MU_ERR_INVALID, "--layout FILE is required");
-    if (status != MU_OK)
-        return mu_command_fail("bench step", status);
-    const mu_runtime_opts_t o = {s.layout, s.comm, s.backend, (int)s.blas_threads};
-    mu_runtime_t rt;
-    status = mu_runtime_start(&o, &argc, &argv, &rt);
-    if (status == MU_OK)
-        status = bench(&rt, &s);
-    const int code =
-        status == MU_OK ? MU_EXIT_OK : mu_runtime_fail(&rt, "muond bench step", status);
-    mu_runtime_stop(&rt);
-    return code;
+    return mu_runtime_main("muond bench step", &step_spec, argc, argv, &s, runtime_opts, body);
 }

@@ -87,26 +87,19 @@ static mu_status_t train(mu_runtime_t *rt, const run_settings_t *s)
     return MU_OK;
 }
 
+static mu_runtime_opts_t runtime_opts(const void *settings)
+{
+    const run_settings_t *s = settings;
+    return (mu_runtime_opts_t){s->layout, s->comm, s->backend, (int)s->blas_threads};
+}
+
+static mu_status_t body(mu_runtime_t *rt, const void *settings)
+{
+    return train(rt, settings);
+}
+
 int mu_cmd_run(int argc, char **argv)
 {
     run_settings_t s = {0};
-    mu_parsed_t parsed;
-    mu_status_t status = mu_options_parse(&run_spec, argc, argv, &s, &parsed);
-    if (status == MU_OK && parsed.help) {
-        mu_options_print_help(&run_spec, stdout);
-        return MU_EXIT_OK;
-    }
-    if (status == MU_OK && !s.layout)
-        status = mu_error(MU_ERR_INVALID, "--layout FILE is required");
-    if (status != MU_OK)
-        return mu_command_fail("run", status);
-
-    const mu_runtime_opts_t o = {s.layout, s.comm, s.backend, (int)s.blas_threads};
-    mu_runtime_t rt;
-    status = mu_runtime_start(&o, &argc, &argv, &rt);
-    if (status == MU_OK)
-        status = mu_comm_agree(rt.comm, train(&rt, &s));
-    const int code = status == MU_OK ? MU_EXIT_OK : mu_runtime_fail(&rt, "muond run", status);
-    mu_runtime_stop(&rt);
-    return code;
+    return mu_runtime_main("muond run", &run_spec, argc, argv, &s, runtime_opts, body);
 }

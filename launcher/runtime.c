@@ -6,6 +6,7 @@
 
 #include "core/log.h"
 #include "launcher/commands.h"
+#include "launcher/options.h"
 #include "shard/synthetic.h"
 
 /* A loopback run is one process without MPI: no runtime to start, nothing to leak. */
@@ -58,6 +59,30 @@ void mu_runtime_stop(mu_runtime_t *rt)
     if (rt->mpi_started)
         MPI_Finalize();
     rt->mpi_started = false;
+}
+
+int mu_runtime_main(const char *prog, const mu_command_spec_t *spec, int argc, char **argv,
+                    void *settings, mu_runtime_opts_t (*runtime_opts)(const void *settings),
+                    mu_runtime_body_fn body)
+{
+    mu_parsed_t parsed;
+    mu_status_t status = mu_options_parse(spec, argc, argv, settings, &parsed);
+    if (status == MU_OK && parsed.help) {
+        mu_options_print_help(spec, stdout);
+        return MU_EXIT_OK;
+    }
+    const mu_runtime_opts_t o = runtime_opts(settings);
+    if (status == MU_OK && !o.layout_path)
+        status = mu_error(MU_ERR_INVALID, "--layout FILE is required");
+    if (status != MU_OK)
+        return mu_command_fail(spec->name, status);
+    mu_runtime_t rt;
+    status = mu_runtime_start(&o, &argc, &argv, &rt);
+    if (status == MU_OK)
+        status = mu_comm_agree(rt.comm, body(&rt, settings));
+    const int code = status == MU_OK ? MU_EXIT_OK : mu_runtime_fail(&rt, prog, status);
+    mu_runtime_stop(&rt);
+    return code;
 }
 
 int mu_runtime_fail(const mu_runtime_t *rt, const char *command, mu_status_t status)

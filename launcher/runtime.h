@@ -10,6 +10,7 @@
 #include <stdbool.h>
 
 #include "comm/comm.h"
+#include "launcher/options.h"
 #include "kernels/ops.h"
 #include "shard/layout.h"
 #include "shard/optimizer.h"
@@ -37,6 +38,14 @@ void mu_runtime_stop(mu_runtime_t *rt);
 
 /* Reports a failure as "muond CMD (rank R): STATUS: message" and returns the exit status. */
 int mu_runtime_fail(const mu_runtime_t *rt, const char *command, mu_status_t status);
+
+/* The frame of every daemon subcommand: parse argv against spec into settings, print --help,
+ * start the runtime with the options runtime_opts takes from the settings, run body on every
+ * rank (its failure is agreed), stop, and return the exit status. */
+typedef mu_status_t (*mu_runtime_body_fn)(mu_runtime_t *rt, const void *settings);
+int mu_runtime_main(const char *prog, const mu_command_spec_t *spec, int argc, char **argv,
+                    void *settings, mu_runtime_opts_t (*runtime_opts)(const void *settings),
+                    mu_runtime_body_fn body);
 
 /* The synthetic trainer: deterministic initial weights, and every step's gradients. */
 mu_status_t mu_synthetic_init(mu_runtime_t *rt, uint64_t seed);

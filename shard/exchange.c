@@ -186,83 +186,18 @@ static exchange_set_t *set_of(mu_optimizer_t *opt, int wave)
     return &opt->sets[wave % EXCHANGE_SETS];
 }
 
-/* This rank's rows of U (held in its g views after the momentum phase) to each owner. */
-static mu_status_t pack_gather(mu_optimizer_t *opt, int wave, int64_t *cursor)
+/* Copies a matrix block into an exchange buffer segment (to_buffer) or back out of it. */
+static mu_status_t move(mu_optimizer_t *opt, mu_mat_t *block, mu_mat_t *seg, bool to_buffer)
 {
-    const alltoall_counts_t *c = &opt->waves[wave].gather;
-    memcpy(cursor, c->send_displs, sizeof *cursor * (size_t)opt->ranks);
-    int n;
-    const mu_plan_entry_t *entries = wave_entries(opt, wave, &n);
-    for (int k = 0; k < n; k++) {
-        const param_state_t *ps = &opt->params[entries[k].param];
-        const int64_t rows = ps->row_end - ps->row_begin;
-        if (rows == 0)
-            continue;
-        mu_mat_t dst =
-            segment(&set_of(opt, wave)->gather_send, cursor[entries[k].owner], rows, ps->g.cols);
-        MU_CHECK(mu_k_copy(opt->be, &ps->g, &dst));
-        cursor[entries[k].owner] += rows * ps->g.cols * element_bytes(opt);
-    }
-    return MU_OK;
+    return to_buffer ? mu_k_copy(opt->be, block, seg) : mu_k_copy(opt->be, seg, block);
 }
 
-/* An owner assembles each of its full G matrices from every rank's rows. */
-static mu_status_t unpack_gather(mu_optimizer_t *opt, int wave, int64_t *cursor)
+/* This rank's rows of every wave matrix (its g views) <-> a buffer grouped by owner: packs the
+ * gather (U out) and unpacks the scatter (O in). */
+static mu_status_t move_shards(mu_optimizer_t *opt, int wave, const int64_t *displs, mu_mat_t *buf,
+                               bool to_buffer, int64_t *cursor)
 {
-    const alltoall_counts_t *c = &opt->waves[wave].gather;
-    memcpy(cursor, c->recv_displs, sizeof *cursor * (size_t)opt->ranks);
-    int n;
-    const mu_plan_entry_t *entries = wave_entries(opt, wave, &n);
-    for (int k = 0; k < n; k++) {
-        if (entries[k].owner != opt->rank)
-            continue;
-        mu_mat_t g, q;
-        mu_exchange_full_views(opt, wave, k, &g, &q);
-        for (int s = 0; s < opt->ranks; s++) {
-            int64_t begin;
-            const int64_t rows = rows_of(opt, entries[k].param, s, &begin);
-            if (rows == 0)
-                continue;
-            const mu_mat_t src = segment(&set_of(opt, wave)->gather_recv, cursor[s], rows, g.cols);
-            mu_mat_t dst = row_block(&g, begin, rows);
-            MU_CHECK(mu_k_copy(opt->be, &src, &dst));
-            cursor[s] += rows * g.cols * element_bytes(opt);
-        }
-    }
-    return MU_OK;
-}
-
-/* An owner sends each rank its rows of every owned Q. */
-static mu_status_t pack_scatter(mu_optimizer_t *opt, int wave, int64_t *cursor)
-{
-    const alltoall_counts_t *c = &opt->waves[wave].scatter;
-    memcpy(cursor, c->send_displs, sizeof *cursor * (size_t)opt->ranks);
-    int n;
-    const mu_plan_entry_t *entries = wave_entries(opt, wave, &n);
-    for (int k = 0; k < n; k++) {
-        if (entries[k].owner != opt->rank)
-            continue;
-        mu_mat_t g, q;
-        mu_exchange_full_views(opt, wave, k, &g, &q);
-        for (int r = 0; r < opt->ranks; r++) {
-            int64_t begin;
-            const int64_t rows = rows_of(opt, entries[k].param, r, &begin);
-            if (rows == 0)
-                continue;
-            const mu_mat_t src = row_block(&q, begin, rows);
-            mu_mat_t dst = segment(&set_of(opt, wave)->scatter_send, cursor[r], rows, q.cols);
-            MU_CHECK(mu_k_copy(opt->be, &src, &dst));
-            cursor[r] += rows * q.cols * element_bytes(opt);
-        }
-    }
-    return MU_OK;
-}
-
-/* Each rank's rows of O land in its g views (U is no longer needed there). */
-static mu_status_t unpack_scatter(mu_optimizer_t *opt, int wave, int64_t *cursor)
-{
-    const alltoall_counts_t *c = &opt->waves[wave].scatter;
-    memcpy(cursor, c->recv_displs, sizeof *cursor * (size_t)opt->ranks);
+    memcpy(cursor, displs, sizeof *cursor * (size_t)opt->ranks);
     int n;
     const mu_plan_entry_t *entries = wave_entries(opt, wave, &n);
     for (int k = 0; k < n; k++) {
@@ -270,12 +205,66 @@ static mu_status_t unpack_scatter(mu_optimizer_t *opt, int wave, int64_t *cursor
         const int64_t rows = ps->row_end - ps->row_begin;
         if (rows == 0)
             continue;
-        const mu_mat_t src =
-            segment(&set_of(opt, wave)->scatter_recv, cursor[entries[k].owner], rows, ps->g.cols);
-        MU_CHECK(mu_k_copy(opt->be, &src, &ps->g));
+        mu_mat_t seg = segment(buf, cursor[entries[k].owner], rows, ps->g.cols);
+        MU_CHECK(move(opt, &ps->g, &seg, to_buffer));
         cursor[entries[k].owner] += rows * ps->g.cols * element_bytes(opt);
     }
     return MU_OK;
+}
+
+/* An owner's full matrices (G or Q) <-> a buffer grouped by peer rank: unpacks the gather
+ * (assembling G from every rank's rows) and packs the scatter (every rank's rows of Q). */
+static mu_status_t move_owned(mu_optimizer_t *opt, int wave, const int64_t *displs, mu_mat_t *buf,
+                              bool to_buffer, int64_t *cursor)
+{
+    memcpy(cursor, displs, sizeof *cursor * (size_t)opt->ranks);
+    int n;
+    const mu_plan_entry_t *entries = wave_entries(opt, wave, &n);
+    for (int k = 0; k < n; k++) {
+        if (entries[k].owner != opt->rank)
+            continue;
+        mu_mat_t g, q;
+        mu_exchange_full_views(opt, wave, k, &g, &q);
+        const mu_mat_t *full = to_buffer ? &q : &g;
+        for (int r = 0; r < opt->ranks; r++) {
+            int64_t begin;
+            const int64_t rows = rows_of(opt, entries[k].param, r, &begin);
+            if (rows == 0)
+                continue;
+            mu_mat_t block = row_block(full, begin, rows);
+            mu_mat_t seg = segment(buf, cursor[r], rows, full->cols);
+            MU_CHECK(move(opt, &block, &seg, to_buffer));
+            cursor[r] += rows * full->cols * element_bytes(opt);
+        }
+    }
+    return MU_OK;
+}
+
+typedef enum walk { PACK_GATHER, UNPACK_GATHER, PACK_SCATTER, UNPACK_SCATTER } walk_t;
+
+static mu_status_t walk_buffers(mu_optimizer_t *opt, int wave, walk_t walk)
+{
+    int64_t *cursor = malloc(sizeof *cursor * (size_t)opt->ranks);
+    if (!cursor)
+        return mu_error(MU_ERR_NOMEM, "rank %d: exchange: cannot allocate", opt->rank);
+    exchange_set_t *set = set_of(opt, wave);
+    const wave_schedule_t *ws = &opt->waves[wave];
+    mu_status_t status;
+    switch (walk) {
+    case PACK_GATHER:
+        status = move_shards(opt, wave, ws->gather.send_displs, &set->gather_send, true, cursor);
+        break;
+    case UNPACK_GATHER:
+        status = move_owned(opt, wave, ws->gather.recv_displs, &set->gather_recv, false, cursor);
+        break;
+    case PACK_SCATTER:
+        status = move_owned(opt, wave, ws->scatter.send_displs, &set->scatter_send, true, cursor);
+        break;
+    default:
+        status = move_shards(opt, wave, ws->scatter.recv_displs, &set->scatter_recv, false, cursor);
+    }
+    free(cursor);
+    return status;
 }
 
 static mu_alltoallv_args_t args_of(const alltoall_counts_t *c, const mu_mat_t *send, mu_mat_t *recv)
@@ -284,21 +273,10 @@ static mu_alltoallv_args_t args_of(const alltoall_counts_t *c, const mu_mat_t *s
                                  recv->data, c->recv_counts, c->recv_displs};
 }
 
-static mu_status_t with_cursor(mu_optimizer_t *opt, int wave,
-                               mu_status_t (*walk)(mu_optimizer_t *, int, int64_t *))
-{
-    int64_t *cursor = malloc(sizeof *cursor * (size_t)opt->ranks);
-    if (!cursor)
-        return mu_error(MU_ERR_NOMEM, "rank %d: exchange: cannot allocate", opt->rank);
-    const mu_status_t status = walk(opt, wave, cursor);
-    free(cursor);
-    return status;
-}
-
 mu_status_t mu_exchange_post_gather(mu_optimizer_t *opt, int wave)
 {
     exchange_set_t *set = set_of(opt, wave);
-    MU_CHECK(with_cursor(opt, wave, pack_gather));
+    MU_CHECK(walk_buffers(opt, wave, PACK_GATHER));
     const mu_alltoallv_args_t a =
         args_of(&opt->waves[wave].gather, &set->gather_send, &set->gather_recv);
     return mu_comm_ialltoallv(opt->comm, &a, &set->gather_req);
@@ -307,13 +285,13 @@ mu_status_t mu_exchange_post_gather(mu_optimizer_t *opt, int wave)
 mu_status_t mu_exchange_wait_gather(mu_optimizer_t *opt, int wave)
 {
     MU_CHECK(mu_comm_wait(opt->comm, &set_of(opt, wave)->gather_req));
-    return with_cursor(opt, wave, unpack_gather);
+    return walk_buffers(opt, wave, UNPACK_GATHER);
 }
 
 mu_status_t mu_exchange_post_scatter(mu_optimizer_t *opt, int wave)
 {
     exchange_set_t *set = set_of(opt, wave);
-    MU_CHECK(with_cursor(opt, wave, pack_scatter));
+    MU_CHECK(walk_buffers(opt, wave, PACK_SCATTER));
     const mu_alltoallv_args_t a =
         args_of(&opt->waves[wave].scatter, &set->scatter_send, &set->scatter_recv);
     return mu_comm_ialltoallv(opt->comm, &a, &set->scatter_req);
@@ -322,7 +300,7 @@ mu_status_t mu_exchange_post_scatter(mu_optimizer_t *opt, int wave)
 mu_status_t mu_exchange_wait_scatter(mu_optimizer_t *opt, int wave)
 {
     MU_CHECK(mu_comm_wait(opt->comm, &set_of(opt, wave)->scatter_req));
-    return with_cursor(opt, wave, unpack_scatter);
+    return walk_buffers(opt, wave, UNPACK_SCATTER);
 }
 
 /* Nonblocking collectives advance only inside MPI calls: poke the ones in flight. */
