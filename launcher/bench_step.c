@@ -182,7 +182,10 @@ static mu_status_t bench(mu_runtime_t *rt, const step_settings_t *s)
 static mu_runtime_opts_t runtime_opts(const void *settings)
 {
     const step_settings_t *s = settings;
-    return (mu_runtime_opts_t){s->layout, s->comm, s->backend, (int)s->blas_threads};
+    return (mu_runtime_opts_t){.layout_path = s->layout,
+                               .comm = s->comm,
+                               .backend = s->backend,
+                               .blas_threads = (int)s->blas_threads};
 }
 
 static mu_status_t body(mu_runtime_t *rt, const void *settings)

@@ -11,7 +11,7 @@
 typedef struct check_settings {
     const char *layout;
     long ranks;
-    bool json;
+    bool json, print_digest;
 } check_settings_t;
 
 #define FIELD(f) offsetof(check_settings_t, f)
@@ -22,6 +22,9 @@ static const mu_option_t check_options[] = {
      FIELD(ranks)},
     {"json", NULL, MU_OPT_FLAG, NULL, NULL, 0, 0, NULL, "print the plan as one JSON object",
      FIELD(json)},
+    {"print-digest", NULL, MU_OPT_FLAG, NULL, NULL, 0, 0, NULL,
+     "print only the layout's digest (what trainers pass as MUOND_LAYOUT_DIGEST)",
+     FIELD(print_digest)},
 };
 #undef FIELD
 
@@ -119,7 +122,9 @@ int mu_cmd_check(int argc, char **argv)
         status = mu_layout_load(s.layout, &layout);
     if (status == MU_OK)
         status = mu_shard_plan_build(layout, (int)s.ranks, &plan);
-    if (status == MU_OK) {
+    if (status == MU_OK && s.print_digest) {
+        printf("%016llx\n", (unsigned long long)layout->digest);
+    } else if (status == MU_OK) {
         if (s.json)
             print_json(layout, plan);
         else

@@ -1,26 +1,42 @@
-/* muond run: the daemon. With --trainer synthetic it trains on generated gradients. */
+/*
+ * muond run: the daemon. Trainers connect over local sockets (launcher/trainer_server.h), or
+ * the synthetic trainer generates gradients in-process.
+ */
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "client/transport.h"
 #include "core/log.h"
 #include "launcher/commands.h"
 #include "launcher/options.h"
 #include "launcher/runtime.h"
+#include "launcher/trainer_server.h"
 
 typedef struct run_settings {
     const char *layout, *trainer, *comm, *backend;
-    long steps, seed, blas_threads;
-    bool digest;
+    long steps, seed, blas_threads, allow_gid;
+    double trainer_timeout;
+    bool digest, print_socket;
+    mu_trainer_server_t *server; /* socket trainers (not an option) */
 } run_settings_t;
 
 #define FIELD(f) offsetof(run_settings_t, f)
 static const mu_option_t run_options[] = {
     {"layout", "MUOND_LAYOUT", MU_OPT_STRING, "FILE", NULL, 0, 0, NULL,
      "the model layout (JSON; see shard/layout.h)", FIELD(layout)},
-    {"trainer", NULL, MU_OPT_CHOICE, "KIND", "synthetic", 0, 0, "synthetic",
-     "where gradients come from (socket trainers are not implemented yet)", FIELD(trainer)},
-    {"steps", NULL, MU_OPT_INT, "N", "10", 0, 1e9, NULL, "optimizer steps to run", FIELD(steps)},
+    {"trainer", "MUOND_TRAINER", MU_OPT_CHOICE, "KIND", "socket", 0, 0, "socket|synthetic",
+     "socket: trainers connect with libmuond-client; synthetic: generated gradients",
+     FIELD(trainer)},
+    {"steps", NULL, MU_OPT_INT, "N", "0", 0, 1e9, NULL,
+     "steps to run; 0 = until the trainers say BYE (required for the synthetic trainer)",
+     FIELD(steps)},
+    {"trainer-timeout", "MUOND_TRAINER_TIMEOUT", MU_OPT_DOUBLE, "SECONDS", "60", 0.1, 1e6, NULL,
+     "how long a rank waits for its trainer to connect or reconnect", FIELD(trainer_timeout)},
+    {"allow-gid", NULL, MU_OPT_INT, "GID", "-1", -1, 4294967294.0, NULL,
+     "also admit trainers whose group is GID (-1: only this uid)", FIELD(allow_gid)},
+    {"print-socket", NULL, MU_OPT_FLAG, NULL, NULL, 0, 0, NULL,
+     "print where this process's rank listens for its trainer, and exit", FIELD(print_socket)},
     {"seed", NULL, MU_OPT_INT, "S", "1", 0, 1e15, NULL,
      "seed of the synthetic weights and gradients", FIELD(seed)},
     {"digest", NULL, MU_OPT_FLAG, NULL, NULL, 0, 0, NULL,
@@ -38,39 +54,61 @@ static const mu_option_t run_options[] = {
 
 static const mu_command_spec_t run_spec = {
     .name = "run",
-    .usage = "--layout FILE [--trainer synthetic] [--steps N] [--seed S] [--digest] [options]",
-    .summary = "Runs the optimizer daemon, one rank per trainer, under mpiexec or srun (alone it\n"
-               "runs as a single rank). With --trainer synthetic every rank generates its\n"
-               "gradients from (seed, parameter, global row, step), so results do not depend on\n"
-               "the number of ranks. Rank 0 logs one line per step with the phase times (the\n"
-               "maximum over ranks).",
+    .usage = "--layout FILE [--trainer socket|synthetic] [--steps N] [options]",
+    .summary =
+        "Runs the optimizer daemon, one rank per trainer, under mpiexec or srun (alone it runs\n"
+        "as a single rank). Socket trainers (the default) connect to their rank's Unix socket\n"
+        "(--print-socket; the path comes from MUOND_SOCKET_DIR, XDG_RUNTIME_DIR or /tmp/muond-UID\n"
+        "and MUOND_JOB or the Slurm/Open MPI job ids) and step it with libmuond-client; the run\n"
+        "ends when every trainer says BYE. The synthetic trainer generates gradients from\n"
+        "(seed, parameter, global row, step). Rank 0 logs one line per step with the phase\n"
+        "times (the maximum over ranks).",
     .min_positional = 0,
     .max_positional = 0,
     .options = run_options,
     .option_count = sizeof run_options / sizeof run_options[0],
 };
 
-/* The slowest rank's time of each phase, on every rank. */
+/* The slowest rank's time of each phase, logged by rank 0. */
 static mu_status_t log_step(mu_runtime_t *rt, const mu_step_stats_t *st, long step, long steps)
 {
     double t[5] = {st->momentum_s, st->exchange_s, st->compute_s, st->apply_s, st->total_s};
     MU_CHECK(mu_comm_allreduce(rt->comm, t, 5, MU_COMM_F64, MU_COMM_MAX));
     if (rt->rank == 0) {
+        char of[32] = "";
+        if (steps > 0)
+            snprintf(of, sizeof of, "/%ld", steps);
         mu_log_set_step(step);
         MU_LOG(MU_LOG_INFO, MU_SUB_LAUNCHER,
-               "step %ld/%ld: %.1f ms (momentum %.1f, exchange %.1f, compute %.1f, apply %.1f "
-               "ms; max over %d ranks)",
-               step, steps, 1e3 * t[4], 1e3 * t[0], 1e3 * t[1], 1e3 * t[2], 1e3 * t[3], rt->ranks);
+               "step %ld%s: %.1f ms (momentum %.1f, exchange %.1f, compute %.1f, apply %.1f ms; "
+               "max over %d ranks)",
+               step, of, 1e3 * t[4], 1e3 * t[0], 1e3 * t[1], 1e3 * t[2], 1e3 * t[3], rt->ranks);
     }
     return MU_OK;
 }
 
-static mu_status_t train(mu_runtime_t *rt, const run_settings_t *s)
+static mu_status_t print_digest(mu_runtime_t *rt, const char *what)
+{
+    uint64_t digest = 0;
+    MU_CHECK(mu_optimizer_digest(rt->opt, &digest));
+    if (rt->rank == 0)
+        printf("%s%016llx\n", what, (unsigned long long)digest);
+    fflush(stdout);
+    return MU_OK;
+}
+
+static void dump_settings(const mu_runtime_t *rt, const run_settings_t *s)
 {
     if (rt->rank == 0 && mu_log_enabled(MU_LOG_INFO, MU_SUB_LAUNCHER)) {
         MU_LOG(MU_LOG_INFO, MU_SUB_LAUNCHER, "effective settings of muond run:");
         mu_options_dump(&run_spec, s, stderr);
     }
+}
+
+static mu_status_t train_synthetic(mu_runtime_t *rt, const run_settings_t *s)
+{
+    if (s->steps < 1)
+        return mu_error(MU_ERR_INVALID, "--steps N (N >= 1) is required with --trainer synthetic");
     MU_CHECK(mu_synthetic_init(rt, (uint64_t)s->seed));
     for (long step = 1; step <= s->steps; step++) {
         MU_CHECK(mu_synthetic_fill(rt, (uint64_t)s->seed));
@@ -78,28 +116,114 @@ static mu_status_t train(mu_runtime_t *rt, const run_settings_t *s)
         MU_CHECK(mu_optimizer_step(rt->opt, &st));
         MU_CHECK(log_step(rt, &st, step, s->steps));
     }
-    if (s->digest) {
-        uint64_t digest = 0;
-        MU_CHECK(mu_optimizer_digest(rt->opt, &digest));
-        if (rt->rank == 0)
-            printf("digest %016llx\n", (unsigned long long)digest);
+    return s->digest ? print_digest(rt, "digest ") : MU_OK;
+}
+
+/* ---- socket trainers ---------------------------------------------------------------------- */
+
+/* The ranks' trainer events, agreed: all asked for the step, all said BYE, or neither. */
+static mu_status_t agree_event(mu_runtime_t *rt, const run_settings_t *s, long step,
+                               mu_trainer_event_t mine, mu_trainer_event_t *all)
+{
+    int64_t counts[3] = {0, 0, 0};
+    counts[mine] = 1;
+    MU_CHECK(mu_comm_allreduce(rt->comm, counts, 3, MU_COMM_I64, MU_COMM_SUM));
+    if (counts[MU_TRAINER_STEP] == rt->ranks || counts[MU_TRAINER_BYE] == rt->ranks) {
+        *all = counts[MU_TRAINER_STEP] == rt->ranks ? MU_TRAINER_STEP : MU_TRAINER_BYE;
+        return MU_OK;
     }
-    return MU_OK;
+    *all = MU_TRAINER_LOST;
+    if (mine == MU_TRAINER_LOST)
+        MU_LOG(MU_LOG_ERROR, MU_SUB_LAUNCHER, "rank %d: no trainer for %.0f s at step %ld",
+               rt->rank, s->trainer_timeout, step);
+    return mu_error(MU_ERR_TIMEOUT,
+                    "step %ld: %lld rank(s) lost their trainer, %lld trainer(s) said BYE, %lld "
+                    "asked for the step; stopping after %ld complete step(s), none applied in "
+                    "part",
+                    step, (long long)counts[MU_TRAINER_LOST], (long long)counts[MU_TRAINER_BYE],
+                    (long long)counts[MU_TRAINER_STEP], step - 1);
+}
+
+/* One step asked for by every trainer; the trainers hear how it went. */
+static mu_status_t serve_step(mu_runtime_t *rt, const run_settings_t *s, long step)
+{
+    mu_step_stats_t st;
+    const mu_status_t status = mu_optimizer_step(rt->opt, &st);
+    if (status == MU_OK) {
+        mu_trainer_server_done(s->server, step, MUOND_STEP_OK, "");
+        return log_step(rt, &st, step, s->steps);
+    }
+    if (st.skipped_nonfinite) { /* nothing changed; the trainers go on */
+        MU_LOG(MU_LOG_WARN, MU_SUB_LAUNCHER, "%s", mu_error_message());
+        mu_trainer_server_done(s->server, step, MUOND_STEP_SKIPPED_NONFINITE, mu_error_message());
+        return MU_OK;
+    }
+    mu_trainer_server_done(s->server, step, MUOND_STEP_FAILED, mu_error_message());
+    return status;
+}
+
+static mu_status_t serve_trainers(mu_runtime_t *rt, const run_settings_t *s)
+{
+    const mu_trainer_server_opts_t so = {rt->rank, rt->local_rank, rt->layout, s->trainer_timeout,
+                                         s->allow_gid};
+    MU_CHECK(mu_comm_agree(rt->comm, mu_trainer_server_start(s->server, &so, rt->opt)));
+    for (long step = 1; s->steps == 0 || step <= s->steps; step++) {
+        mu_trainer_event_t mine = MU_TRAINER_LOST, all;
+        MU_CHECK(mu_comm_agree(rt->comm, mu_trainer_server_wait(s->server, step, &mine)));
+        const mu_status_t agreed = agree_event(rt, s, step, mine, &all);
+        if (agreed != MU_OK) {
+            print_digest(rt, "state after the last complete step: digest ");
+            return agreed;
+        }
+        if (all == MU_TRAINER_BYE) {
+            MU_LOG(MU_LOG_INFO, MU_SUB_LAUNCHER, "every trainer said BYE after %ld step(s)",
+                   step - 1);
+            break;
+        }
+        MU_CHECK(serve_step(rt, s, step));
+    }
+    return s->digest ? print_digest(rt, "digest ") : MU_OK;
 }
 
 static mu_runtime_opts_t runtime_opts(const void *settings)
 {
     const run_settings_t *s = settings;
-    return (mu_runtime_opts_t){s->layout, s->comm, s->backend, (int)s->blas_threads};
+    return (mu_runtime_opts_t){.layout_path = s->layout,
+                               .comm = s->comm,
+                               .backend = s->backend,
+                               .blas_threads = (int)s->blas_threads,
+                               .io = s->server ? mu_trainer_server_io(s->server) : NULL};
 }
 
 static mu_status_t body(mu_runtime_t *rt, const void *settings)
 {
-    return train(rt, settings);
+    const run_settings_t *s = settings;
+    dump_settings(rt, s);
+    return s->server ? serve_trainers(rt, s) : train_synthetic(rt, s);
+}
+
+/* --print-socket: where this process's rank listens, from the environment alone (no MPI). */
+static int print_socket(void)
+{
+    char path[512];
+    const int local_rank = mu_local_rank_from_env(0);
+    if (muond_socket_path(local_rank, path, sizeof path) != 0)
+        return mu_command_fail("run", mu_error(MU_ERR_INVALID, "the socket path is too long"));
+    printf("%s\n", path);
+    return MU_EXIT_OK;
 }
 
 int mu_cmd_run(int argc, char **argv)
 {
     run_settings_t s = {0};
-    return mu_runtime_main("muond run", &run_spec, argc, argv, &s, runtime_opts, body);
+    mu_parsed_t parsed;
+    if (mu_options_parse(&run_spec, argc, argv, &s, &parsed) == MU_OK && s.print_socket &&
+        !parsed.help)
+        return print_socket();
+    const bool sockets = !s.trainer || strcmp(s.trainer, "socket") == 0;
+    if (sockets && mu_trainer_server_new(&s.server) != MU_OK)
+        return mu_command_fail("run", MU_ERR_NOMEM);
+    const int code = mu_runtime_main("muond run", &run_spec, argc, argv, &s, runtime_opts, body);
+    mu_trainer_server_destroy(&s.server);
+    return code;
 }

@@ -2,6 +2,7 @@
 
 #include <mpi.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/log.h"
@@ -28,6 +29,17 @@ static mu_status_t start_mpi(int *argc, char ***argv, mu_runtime_t *rt)
     return MU_OK;
 }
 
+int mu_local_rank_from_env(int fallback)
+{
+    const char *names[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *v = getenv(names[i]);
+        if (v && *v)
+            return atoi(v);
+    }
+    return fallback;
+}
+
 /* The steps every rank takes locally; their outcome is agreed afterwards. */
 static mu_status_t load_local(const mu_runtime_opts_t *o, mu_runtime_t *rt)
 {
@@ -41,9 +53,10 @@ mu_status_t mu_runtime_start(const mu_runtime_opts_t *o, int *argc, char ***argv
     *rt = (mu_runtime_t){.ranks = 1};
     if (wants_mpi(o))
         MU_CHECK(start_mpi(argc, argv, rt));
+    rt->local_rank = mu_local_rank_from_env(rt->rank);
     MU_CHECK(mu_comm_create(o->comm, &rt->comm));
     MU_CHECK(mu_comm_agree(rt->comm, load_local(o, rt)));
-    MU_CHECK(mu_optimizer_create(rt->layout, rt->comm, rt->be, &rt->opt));
+    MU_CHECK(mu_optimizer_create(rt->layout, rt->comm, rt->be, o->io, &rt->opt));
     MU_LOG(MU_LOG_INFO, MU_SUB_LAUNCHER, "layout %s (%s): %d parameters, digest %016llx",
            rt->layout->name, rt->layout->source, rt->layout->param_count,
            (unsigned long long)rt->layout->digest);

@@ -20,11 +20,13 @@ typedef struct mu_runtime_opts {
     const char *comm;    /* auto | mpi | loopback */
     const char *backend; /* auto | cpu | reference */
     int blas_threads;
+    const mu_io_provider_t *io; /* NULL: weights and gradients in private memory */
 } mu_runtime_opts_t;
 
 typedef struct mu_runtime {
     bool mpi_started;
     int rank, ranks;
+    int local_rank; /* on this node: from Open MPI's or Slurm's environment, else rank */
     mu_layout_t *layout;
     mu_comm_t *comm;
     mu_backend_t *be;
@@ -35,6 +37,9 @@ typedef struct mu_runtime {
 mu_status_t mu_runtime_start(const mu_runtime_opts_t *o, int *argc, char ***argv, mu_runtime_t *rt);
 /* Tears down in reverse order and finalizes MPI; safe after a failed start. */
 void mu_runtime_stop(mu_runtime_t *rt);
+
+/* This process's rank on its node, from the launcher's environment (or `fallback`). */
+int mu_local_rank_from_env(int fallback);
 
 /* Reports a failure as "muond CMD (rank R): STATUS: message" and returns the exit status. */
 int mu_runtime_fail(const mu_runtime_t *rt, const char *command, mu_status_t status);

@@ -10,7 +10,9 @@ PACKAGES="build-essential cmake pkg-config
   libcriterion-dev
   libopenblas-dev liblapacke-dev
   libcjson-dev
-  libxxhash-dev"
+  libxxhash-dev
+  gnuplot-nox
+  clang libclang-rt-14-dev"
 
 missing=""
 for p in $PACKAGES; do

@@ -39,12 +39,7 @@ static mu_status_t build_io_region(mu_optimizer_t *opt)
         total += 2 * aligned((opt->params[i].row_end - opt->params[i].row_begin) * p->cols * 4);
     }
     opt->io_bytes = (size_t)(total ? total : IO_ALIGNMENT);
-    if (posix_memalign(&opt->io_region, IO_ALIGNMENT, opt->io_bytes) != 0)
-        return mu_error(MU_ERR_NOMEM,
-                        "rank %d: cannot allocate %.1f MiB for weights and "
-                        "gradients",
-                        opt->rank, (double)opt->io_bytes / 1048576.0);
-    memset(opt->io_region, 0, opt->io_bytes);
+    MU_CHECK(opt->io.map(opt->io.ctx, opt->io_bytes, &opt->io_region));
     char *cursor = opt->io_region;
     for (int i = 0; i < opt->layout->param_count; i++) {
         param_state_t *ps = &opt->params[i];
@@ -104,8 +99,27 @@ static mu_status_t build(mu_optimizer_t *opt)
     return sharded(opt) ? mu_exchange_build(opt) : build_local_arena(opt);
 }
 
+static mu_status_t heap_map(void *ctx, size_t bytes, void **base)
+{
+    (void)ctx;
+    *base = NULL;
+    if (posix_memalign(base, IO_ALIGNMENT, bytes) != 0)
+        return mu_error(MU_ERR_NOMEM, "cannot allocate %.1f MiB for weights and gradients",
+                        (double)bytes / 1048576.0);
+    memset(*base, 0, bytes);
+    return MU_OK;
+}
+
+static void heap_unmap(void *ctx, void *base, size_t bytes)
+{
+    (void)ctx, (void)bytes;
+    free(base);
+}
+
+static const mu_io_provider_t heap_io = {heap_map, heap_unmap, NULL};
+
 mu_status_t mu_optimizer_create(const mu_layout_t *layout, mu_comm_t *comm, mu_backend_t *be,
-                                mu_optimizer_t **out)
+                                const mu_io_provider_t *io, mu_optimizer_t **out)
 {
     if (!layout || !comm || !be || !out)
         return mu_error(MU_ERR_INVALID, "optimizer: null argument");
@@ -117,7 +131,8 @@ mu_status_t mu_optimizer_create(const mu_layout_t *layout, mu_comm_t *comm, mu_b
                             .comm = comm,
                             .be = be,
                             .rank = mu_comm_rank(comm),
-                            .ranks = mu_comm_size(comm)};
+                            .ranks = mu_comm_size(comm),
+                            .io = io ? *io : heap_io};
     mu_status_t status = mu_comm_agree(comm, build(opt));
     if (status != MU_OK) {
         mu_optimizer_destroy(&opt);
@@ -152,7 +167,8 @@ void mu_optimizer_destroy(mu_optimizer_t **opt)
     free(o->plans);
     free(o->params);
     free(o->nonfinite);
-    free(o->io_region);
+    if (o->io_region)
+        o->io.unmap(o->io.ctx, o->io_region, o->io_bytes);
     mu_shard_plan_destroy(&o->plan);
     free(o);
     *opt = NULL;
@@ -175,7 +191,9 @@ mu_status_t mu_optimizer_step(mu_optimizer_t *opt, mu_step_stats_t *stats)
     if (!opt)
         return mu_error(MU_ERR_INVALID, "optimizer: null");
     const double start = mu_step_seconds();
-    MU_CHECK(mu_step_finite_check(opt));
+    const mu_status_t finite = mu_step_finite_check(opt);
+    st->skipped_nonfinite = finite == MU_ERR_NUMERIC;
+    MU_CHECK(finite);
     st->momentum_s = mu_step_seconds() - start;
     const mu_status_t status = sharded(opt) ? mu_step_sharded(opt, st) : mu_step_local(opt, st);
     st->total_s = mu_step_seconds() - start;
@@ -246,6 +264,12 @@ mu_status_t mu_optimizer_digest(mu_optimizer_t *opt, uint64_t *digest)
     const mu_status_t status = digest_all(opt, h, digest);
     XXH3_freeState(h);
     return status;
+}
+
+void mu_optimizer_io_region(const mu_optimizer_t *opt, void **base, size_t *bytes)
+{
+    *base = opt->io_region;
+    *bytes = opt->io_bytes;
 }
 
 const mu_shard_plan_t *mu_optimizer_plan(const mu_optimizer_t *opt)

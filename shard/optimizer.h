@@ -46,17 +46,31 @@ typedef struct mu_step_stats {
     int64_t bytes_sent;        /* by this rank in the exchange, to itself included */
     int64_t bytes_sent_remote; /* ... to other ranks only */
     int64_t zero_updates;      /* matrices whose momentum was exactly zero */
+    bool skipped_nonfinite;    /* non-finite gradients: nothing was applied (MU_ERR_NUMERIC) */
 } mu_step_stats_t;
 
-/* Collective. Borrows layout, comm and be: keep them alive until destroy. */
+/* Where the weights-and-gradients region comes from: by default host memory from malloc; the
+ * daemon passes one that maps a memfd shared with the trainer. The region must be zeroed. */
+typedef struct mu_io_provider {
+    mu_status_t (*map)(void *ctx, size_t bytes, void **base);
+    void (*unmap)(void *ctx, void *base, size_t bytes);
+    void *ctx;
+} mu_io_provider_t;
+
+/* Collective. Borrows layout, comm, be and io (NULL: malloc): keep them alive until destroy. */
 mu_status_t mu_optimizer_create(const mu_layout_t *layout, mu_comm_t *comm, mu_backend_t *be,
-                                mu_optimizer_t **out);
+                                const mu_io_provider_t *io, mu_optimizer_t **out);
+
+/* The region holding every parameter's W and G on this rank. */
+void mu_optimizer_io_region(const mu_optimizer_t *opt, void **base, size_t *bytes);
 void mu_optimizer_destroy(mu_optimizer_t **opt);
 
 /* This rank's weights and gradient input of parameter p. */
 mu_status_t mu_optimizer_param(mu_optimizer_t *opt, int p, mu_param_view_t *view);
 
-/* One optimizer step (collective). Reads every G, updates every W. G is overwritten. */
+/* One optimizer step (collective). Reads every G, updates every W. G is overwritten.
+ * Non-finite gradients anywhere: MU_ERR_NUMERIC with stats->skipped_nonfinite set, and no
+ * state changed. */
 mu_status_t mu_optimizer_step(mu_optimizer_t *opt, mu_step_stats_t *stats);
 
 /* A 64-bit digest (XXH3) of all weights, parameter by parameter in global row order, the

@@ -48,6 +48,7 @@ struct mu_optimizer {
     param_state_t *params;
     void *io_region;
     size_t io_bytes;
+    mu_io_provider_t io; /* how io_region was obtained, to give it back */
     wave_schedule_t *waves;
     exchange_set_t sets[EXCHANGE_SETS];
     mu_mat_t full; /* fp32 arena for one wave's full G and Q (sharded) or one matrix (local) */

@@ -1,0 +1,104 @@
+/*
+ * libmuond-client: the trainer's side of muond (libc only; link with -lmuond-client).
+ *
+ * A trainer process talks to the muond rank on its node over a Unix socket and shares its
+ * parameters' fp32 weights and gradients with it in shared memory, so that nothing is copied
+ * through the kernel and the trainer needs no MPI:
+ *
+ *     muond_client_t *c;
+ *     char err[256];
+ *     muond_client_options_t o = {.rank = 0, .layout_digest = digest};
+ *     if (muond_connect(&o, &c, err, sizeof err) != MUOND_OK) { puts(err); ... }
+ *     muond_param_t w1;
+ *     muond_param(c, "l1.weight", &w1);   // w1.weights / w1.grads point into shared memory
+ *     for (;;) {
+ *         ... write gradients into every param's grads ...
+ *         muond_step(c, &result);           // blocks until muond has updated the weights
+ *         ... read the updated weights ...
+ *     }
+ *     muond_close(&c);                      // says BYE
+ *
+ * Rules of the shared memory: write gradients (and, before the first step, initial weights)
+ * only between steps; during muond_step the daemon owns both. In sharded mode a rank's region
+ * holds its row shard of every parameter (rows [row_begin, row_end)); in local mode the whole
+ * parameter.
+ *
+ * Errors: functions return a muond_status_t; muond_client_error() says what happened in words
+ * (for muond_connect, the err buffer does). Every create has a close that takes the pointer's
+ * address and sets it to NULL.
+ */
+#ifndef MUOND_CLIENT_H
+#define MUOND_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum muond_status {
+    MUOND_OK = 0,
+    MUOND_ERR_INVALID,  /* a bad argument, or no such parameter */
+    MUOND_ERR_IO,       /* the socket or shared memory failed */
+    MUOND_ERR_PROTOCOL, /* the daemon sent something unexpected */
+    MUOND_ERR_REFUSED,  /* the daemon refused us (uid, version, digest, rank, busy) */
+    MUOND_ERR_TIMEOUT,  /* no answer in time */
+    MUOND_ERR_NOMEM,
+    MUOND_ERR_STEP, /* the step failed in the daemon (see the message) */
+} muond_status_t;
+
+typedef struct muond_client muond_client_t;
+
+typedef struct muond_client_options {
+    const char *socket_path; /* NULL: <dir>/<job>.rank<rank>.sock from the environment */
+    int rank;                /* which muond rank this trainer belongs to */
+    uint64_t layout_digest;  /* the layout the trainer was written for; 0: $MUOND_LAYOUT_DIGEST */
+    int timeout_ms;          /* for connecting and the handshake; 0: 60 s */
+} muond_client_options_t;
+
+typedef struct muond_param {
+    const char *name;
+    float *weights;             /* (row_end - row_begin) x cols, row-major, in shared memory */
+    float *grads;               /* same shape */
+    int64_t rows, cols;         /* the whole parameter (flattened to 2-D) */
+    int64_t row_begin, row_end; /* the rows this rank holds */
+} muond_param_t;
+
+typedef struct muond_step_result {
+    int64_t step;
+    int status;    /* 0 applied, 1 skipped (non-finite gradients), 2 failed */
+    int fallbacks; /* matrices solved by the exact fallback */
+    char message[512];
+} muond_step_result_t;
+
+muond_status_t muond_connect(const muond_client_options_t *options, muond_client_t **out, char *err,
+                             size_t err_len);
+
+/* Looks a parameter up by name. */
+muond_status_t muond_param(muond_client_t *c, const char *name, muond_param_t *out);
+int muond_param_count(const muond_client_t *c);
+muond_status_t muond_param_at(muond_client_t *c, int index, muond_param_t *out);
+
+/* Asks muond to apply the gradients now in shared memory and waits until it has. */
+muond_status_t muond_step(muond_client_t *c, muond_step_result_t *result);
+
+int64_t muond_steps_done(const muond_client_t *c);
+int muond_rank(const muond_client_t *c);
+int muond_ranks(const muond_client_t *c);
+int muond_local_gradients(const muond_client_t *c); /* 1 in local mode, 0 in sharded mode */
+
+/* Says BYE, unmaps the shared memory, closes the socket; sets *c to NULL. */
+muond_status_t muond_close(muond_client_t **c);
+
+const char *muond_client_error(const muond_client_t *c);
+const char *muond_status_string(muond_status_t status);
+
+/* The socket path the daemon's rank uses in this environment (see transport.c's rule). */
+muond_status_t muond_default_socket_path(int rank, char *out, size_t cap);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,60 @@
+/*
+ * The daemon's side of the trainer interface (client/muond_protocol.h): one Unix socket per
+ * rank, in a private directory, and the shared memory that holds the rank's weights and
+ * gradients.
+ *
+ * Security: the directory is created 0700 (an existing one must be a directory owned by us
+ * and closed to others, or it is refused), the socket is 0600, and every connection's peer
+ * uid is checked with SO_PEERCRED: only our own uid is admitted, or a peer whose gid is
+ * --allow-gid. The shared memory is an anonymous memfd, reachable only through the fd passed
+ * to the admitted trainer. No network listener exists.
+ *
+ * Robustness: a connection that sends a wrong version, digest, rank or step, or a malformed
+ * message, gets ERROR and is closed; the trainer connection and the state are untouched. A
+ * trainer that disconnects may reconnect (HELLO again) within the trainer timeout.
+ */
+#ifndef MU_LAUNCHER_TRAINER_SERVER_H
+#define MU_LAUNCHER_TRAINER_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "shard/layout.h"
+#include "shard/optimizer.h"
+
+typedef struct mu_trainer_server mu_trainer_server_t;
+
+typedef struct mu_trainer_server_opts {
+    int rank, local_rank;
+    const mu_layout_t *layout;
+    double trainer_timeout_s; /* how long to wait for a (re)connection */
+    long allow_gid;           /* < 0: none */
+} mu_trainer_server_opts_t;
+
+typedef enum mu_trainer_event {
+    MU_TRAINER_STEP = 0, /* the trainer asked for the expected step */
+    MU_TRAINER_BYE = 1,  /* the trainer said goodbye */
+    MU_TRAINER_LOST = 2, /* no trainer within the timeout */
+} mu_trainer_event_t;
+
+/* Two stages, because the optimizer's memory must come from the server before the server can
+ * describe it: _new gives the shared-memory provider (pass it to mu_optimizer_create), and
+ * _start then listens and describes the optimizer's region to trainers. */
+mu_status_t mu_trainer_server_new(mu_trainer_server_t **out);
+const mu_io_provider_t *mu_trainer_server_io(mu_trainer_server_t *srv);
+mu_status_t mu_trainer_server_start(mu_trainer_server_t *srv, const mu_trainer_server_opts_t *o,
+                                    mu_optimizer_t *opt);
+/* Closes the connections and removes the socket. */
+void mu_trainer_server_destroy(mu_trainer_server_t **srv);
+
+const char *mu_trainer_server_path(const mu_trainer_server_t *srv);
+
+/* Serves connections until this rank's trainer asks for `step` (steps step-1 are done), says
+ * BYE, or stays away longer than the timeout. */
+mu_status_t mu_trainer_server_wait(mu_trainer_server_t *srv, long step, mu_trainer_event_t *event);
+
+/* Reports a step's outcome to the trainer (a trainer that went away is noted, not an error). */
+void mu_trainer_server_done(mu_trainer_server_t *srv, long step, uint32_t status,
+                            const char *message);
+
+#endif
