@@ -310,11 +310,12 @@ static void accept_one(mu_trainer_server_t *s, long steps_done)
            steps_done);
 }
 
-static void drop_trainer(mu_trainer_server_t *s, const char *why, long step)
+/* what: how the trainer left, e.g. "disconnected before step 7". */
+static void drop_trainer(mu_trainer_server_t *s, const char *what)
 {
     MU_LOG(MU_LOG_WARN, MU_SUB_LAUNCHER,
-           "rank %d: trainer %s before step %ld; waiting up to %.0f s for it to reconnect",
-           s->o.rank, why, step, s->o.trainer_timeout_s);
+           "rank %d: trainer %s; waiting up to %.0f s for it to reconnect", s->o.rank, what,
+           s->o.trainer_timeout_s);
     close(s->trainer_fd);
     s->trainer_fd = -1;
 }
@@ -327,8 +328,11 @@ static int trainer_message(mu_trainer_server_t *s, long step)
     const int w = muond_wire_recv(s->trainer_fd, HANDSHAKE_MS, &h, &payload, NULL);
     int64_t asked = -1;
     int result = 0;
+    char what[160];
     if (w != MUOND_WIRE_OK) {
-        drop_trainer(s, w == MUOND_WIRE_CLOSED ? "disconnected" : muond_wire_error(w), step);
+        snprintf(what, sizeof what, "%s before step %ld",
+                 w == MUOND_WIRE_CLOSED ? "disconnected" : muond_wire_error(w), step);
+        drop_trainer(s, what);
     } else if (h.type == MUOND_MSG_BYE) {
         result = 2;
     } else if (h.type == MUOND_MSG_STEP && muond_decode_step(payload, h.length, &asked) == 0 &&
@@ -337,7 +341,8 @@ static int trainer_message(mu_trainer_server_t *s, long step)
     } else {
         send_error(s->trainer_fd, h.type == MUOND_MSG_STEP ? MUOND_BAD_STEP : MUOND_BAD_MESSAGE,
                    "expected STEP(%ld)", step);
-        drop_trainer(s, "sent a bad message", step);
+        snprintf(what, sizeof what, "sent a bad message before step %ld", step);
+        drop_trainer(s, what);
     }
     free(payload);
     return result;
@@ -381,6 +386,8 @@ void mu_trainer_server_done(mu_trainer_server_t *s, long step, uint32_t status, 
     snprintf(d.message, sizeof d.message, "%s", message ? message : "");
     uint8_t msg[SMALL_MESSAGE];
     const int w = muond_wire_send(s->trainer_fd, msg, muond_encode_done(msg, sizeof msg, &d), -1);
+    char what[160];
+    snprintf(what, sizeof what, "went away during step %ld (the step was applied)", step);
     if (w != MUOND_WIRE_OK)
-        drop_trainer(s, "went away during its step (the step was applied)", step + 1);
+        drop_trainer(s, what);
 }
