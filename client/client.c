@@ -85,15 +85,17 @@ static muond_status_t handshake(muond_client_t *c, const muond_hello_t *hello, i
 {
     uint8_t msg[SEND_BUFFER];
     const size_t n = muond_encode_hello(msg, sizeof msg, hello);
-    int w = muond_wire_send(c->sock, msg, n, -1);
-    if (w != MUOND_WIRE_OK)
-        return say(c->error, sizeof c->error, MUOND_ERR_IO, "sending HELLO: %s",
-                   muond_wire_error(w));
+    const int sent = muond_wire_send(c->sock, msg, n, -1);
+    /* A daemon that refuses our uid answers and closes before reading HELLO: the send then
+     * fails, but its ERROR is already waiting to be read. */
     muond_header_t h;
     uint8_t *payload = NULL;
-    w = muond_wire_recv(c->sock, timeout_ms, &h, &payload, memfd);
+    int w = muond_wire_recv(c->sock, timeout_ms, &h, &payload, memfd);
     muond_status_t status = MUOND_OK;
-    if (w != MUOND_WIRE_OK)
+    if (w != MUOND_WIRE_OK && sent != MUOND_WIRE_OK)
+        status = say(c->error, sizeof c->error, MUOND_ERR_IO, "sending HELLO: %s",
+                     muond_wire_error(sent));
+    else if (w != MUOND_WIRE_OK)
         status = say(c->error, sizeof c->error,
                      w == MUOND_WIRE_TIMEOUT ? MUOND_ERR_TIMEOUT : MUOND_ERR_PROTOCOL,
                      "waiting for WELCOME: %s", muond_wire_error(w));

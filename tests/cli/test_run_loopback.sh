@@ -6,7 +6,8 @@ LAYOUTS="$(dirname "$0")/../data/layouts"
 
 for name in tiny edge-shapes convnet tiny-local adamw-only; do
     want=$("$STEP_REFERENCE" "$LAYOUTS/$name.json" 2 5 1)
-    run_capture "$MUOND" run --comm loopback --layout "$LAYOUTS/$name.json" --steps 2 --seed 5 \
+    run_capture "$MUOND" run --comm loopback --trainer synthetic --layout "$LAYOUTS/$name.json" \
+        --steps 2 --seed 5 \
         --digest
     expect_status 0 "$name"
     got=$(grep '^digest' "$SCRATCH/out" || true)
@@ -14,7 +15,8 @@ for name in tiny edge-shapes convnet tiny-local adamw-only; do
     [ "$got" = "$want" ] || fail "$name: '$got' differs from the reference '$want'"
 done
 
-run_capture "$MUOND" run --comm loopback --layout "$LAYOUTS/bad/unknown-method.json"
+run_capture "$MUOND" run --comm loopback --trainer synthetic --steps 1 \
+    --layout "$LAYOUTS/bad/unknown-method.json"
 expect_status 2 "bad layout"
 expect_in "$SCRATCH/err" "muond run (rank 0): INVALID" "bad layout names the rank"
 finish

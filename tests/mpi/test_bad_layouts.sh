@@ -11,7 +11,7 @@ BAD="$(dirname "$0")/../data/layouts/bad"
 RANKS=3
 
 check() { # check FILE TEXT
-    run_capture timeout 120 "$MPIEXEC" -n "$RANKS" --oversubscribe "$MUOND" run \
+    run_capture timeout 120 "$MPIEXEC" -n "$RANKS" --oversubscribe "$MUOND" run --trainer synthetic \
         --layout "$BAD/$1" --steps 1
     [ "$STATUS" -ne 124 ] || fail "$1: timed out (a rank hung)"
     expect_status 2 "$1"
@@ -31,7 +31,8 @@ check unknown-key.json 'optimizer: learning_rate: unknown key'
 check syntax-error.json 'syntax-error.json:3:35: not valid JSON'
 check vector-matrix-method.json 'a matrix method needs a shape of at least 2 dimensions'
 
-run_capture timeout 120 "$MPIEXEC" -n 2 --oversubscribe "$MUOND" run --layout /nonexistent.json
+run_capture timeout 120 "$MPIEXEC" -n 2 --oversubscribe "$MUOND" run --trainer synthetic \
+    --layout /nonexistent.json
 expect_status 2 "missing layout file"
 expect_in "$SCRATCH/err" "/nonexistent.json: cannot open the layout" "missing file message"
 finish

@@ -23,7 +23,8 @@ for layout in "$@"; do
         if [ "$local_mode" -ne 0 ]; then
             want=$("$STEP_REFERENCE" "$layout" "$STEPS" "$SEED" "$p")
         fi
-        run_capture timeout 900 "$MPIEXEC" -n "$p" --oversubscribe "$MUOND" run --layout "$layout" \
+        run_capture timeout 900 "$MPIEXEC" -n "$p" --oversubscribe "$MUOND" run --trainer synthetic \
+            --layout "$layout" \
             --steps "$STEPS" --seed "$SEED" --digest
         expect_status 0 "$name on $p rank(s)"
         got=$(grep '^digest' "$SCRATCH/out" || true)
