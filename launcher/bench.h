@@ -7,7 +7,6 @@
 /* Minimum timed repetitions: a median of fewer says little on a shared machine. */
 enum { MU_BENCH_MIN_RUNS = 5 };
 
-double mu_bench_seconds(void);
 double mu_bench_median(double *values, int count); /* sorts values in place */
 mu_status_t mu_bench_parse_shape(const char *text, long *rows, long *cols);
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/rng.h"
 #include "kernels/orth.h"
@@ -97,10 +98,10 @@ static mu_status_t time_median(const bench_ctx_t *ctx, timed_fn fn, void *arg, d
     for (long i = 0; i < ctx->s->warmup; i++)
         MU_CHECK(fn(ctx, arg));
     for (long i = 0; i < ctx->s->runs; i++) {
-        const double start = mu_bench_seconds();
+        const double start = mu_seconds();
         MU_CHECK(fn(ctx, arg));
         MU_CHECK(mu_k_synchronize(ctx->be));
-        samples[i] = 1e3 * (mu_bench_seconds() - start);
+        samples[i] = 1e3 * (mu_seconds() - start);
     }
     *ms = mu_bench_median(samples, (int)ctx->s->runs);
     return MU_OK;

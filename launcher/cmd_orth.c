@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/npy.h"
 #include "kernels/orth.h"
@@ -92,13 +93,6 @@ static mu_status_t load_input(orth_job_t *job)
     return MU_OK;
 }
 
-static double seconds_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 static mu_status_t orthogonalize(orth_job_t *job)
 {
     mu_orth_plan_t *plan = NULL;
@@ -107,7 +101,7 @@ static mu_status_t orthogonalize(orth_job_t *job)
     mu_orth_report_t report;
     MU_CHECK_GOTO(status, mu_k_upload(job->be, job->host, MU_DTYPE_F64, job->cols, &job->g),
                   out_with_plan);
-    const double start = seconds_now();
+    const double start = mu_seconds();
     status = mu_orth_execute(plan, &job->g, &job->q, &report);
     if (status == MU_ERR_NUMERIC && report.nonfinite > 0) {
         status = mu_error(MU_ERR_INVALID, "%s: the matrix has %lld NaN or infinite entries",
@@ -118,7 +112,7 @@ static mu_status_t orthogonalize(orth_job_t *job)
     MU_CHECK_GOTO(status, mu_k_synchronize(job->be), out_with_plan);
     MU_LOG(MU_LOG_INFO, MU_SUB_LAUNCHER, "%s %lldx%lld %s, %d steps: %.3f ms%s",
            mu_orth_method_name(job->opts.method), (long long)job->rows, (long long)job->cols,
-           mu_dtype_name(job->opts.dtype), report.iters, 1e3 * (seconds_now() - start),
+           mu_dtype_name(job->opts.dtype), report.iters, 1e3 * (mu_seconds() - start),
            report.zero_input ? " (zero input: zero result)" : "");
 out_with_plan:
     mu_orth_plan_destroy(&plan);

@@ -1,5 +1,6 @@
 /* The daemon's side of the trainer interface; see trainer_server.h. */
 #define _GNU_SOURCE /* memfd_create, accept4, struct ucred */
+#include "core/clock.h"
 #include "launcher/trainer_server.h"
 
 #include <errno.h>
@@ -32,13 +33,6 @@ struct mu_trainer_server {
     uint8_t *welcome_msg;
     size_t welcome_len;
 };
-
-static double seconds_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* ---- the private directory and the socket ----------------------------------------------- */
 
@@ -350,11 +344,11 @@ static int trainer_message(mu_trainer_server_t *s, long step)
 
 mu_status_t mu_trainer_server_wait(mu_trainer_server_t *s, long step, mu_trainer_event_t *event)
 {
-    double deadline = s->trainer_fd < 0 ? seconds_now() + s->o.trainer_timeout_s : -1;
+    double deadline = s->trainer_fd < 0 ? mu_seconds() + s->o.trainer_timeout_s : -1;
     for (;;) {
         struct pollfd fds[2] = {{s->listen_fd, POLLIN, 0}, {s->trainer_fd, POLLIN, 0}};
         const int nfds = s->trainer_fd >= 0 ? 2 : 1;
-        const double left = deadline < 0 ? -1 : deadline - seconds_now();
+        const double left = deadline < 0 ? -1 : deadline - mu_seconds();
         if (deadline >= 0 && left <= 0) {
             *event = MU_TRAINER_LOST;
             return MU_OK;
@@ -374,7 +368,7 @@ mu_status_t mu_trainer_server_wait(mu_trainer_server_t *s, long step, mu_trainer
         if (s->trainer_fd >= 0)
             deadline = -1;
         else if (deadline < 0)
-            deadline = seconds_now() + s->o.trainer_timeout_s;
+            deadline = mu_seconds() + s->o.trainer_timeout_s;
     }
 }
 

@@ -3,6 +3,7 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "shard/optimizer_impl.h"
 
@@ -190,13 +191,13 @@ mu_status_t mu_optimizer_step(mu_optimizer_t *opt, mu_step_stats_t *stats)
     memset(st, 0, sizeof *st);
     if (!opt)
         return mu_error(MU_ERR_INVALID, "optimizer: null");
-    const double start = mu_step_seconds();
+    const double start = mu_seconds();
     const mu_status_t finite = mu_step_finite_check(opt);
     st->skipped_nonfinite = finite == MU_ERR_NUMERIC;
     MU_CHECK(finite);
-    st->momentum_s = mu_step_seconds() - start;
+    st->momentum_s = mu_seconds() - start;
     const mu_status_t status = sharded(opt) ? mu_step_sharded(opt, st) : mu_step_local(opt, st);
-    st->total_s = mu_step_seconds() - start;
+    st->total_s = mu_seconds() - start;
     MU_CHECK(status);
     opt->steps_done++;
     return MU_OK;

@@ -74,6 +74,5 @@ mu_status_t mu_step_local(mu_optimizer_t *opt, mu_step_stats_t *stats);
 mu_status_t mu_step_orthogonalize(mu_optimizer_t *opt, int param, const mu_mat_t *g, mu_mat_t *q,
                                   bool *zero);
 mu_status_t mu_step_finite_check(mu_optimizer_t *opt);
-double mu_step_seconds(void);
 
 #endif

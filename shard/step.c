@@ -12,15 +12,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "shard/optimizer_impl.h"
-
-double mu_step_seconds(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* ---- finite check: agreed before anything changes --------------------------------------- */
 
@@ -182,12 +176,12 @@ static void count_bytes(const mu_optimizer_t *opt, int wave, mu_step_stats_t *st
 /* Ends wave w's scatter and applies it. */
 static mu_status_t finish_wave(mu_optimizer_t *opt, int wave, mu_step_stats_t *st)
 {
-    double t = mu_step_seconds();
+    double t = mu_seconds();
     MU_CHECK(mu_exchange_wait_scatter(opt, wave));
-    st->exchange_s += mu_step_seconds() - t;
-    t = mu_step_seconds();
+    st->exchange_s += mu_seconds() - t;
+    t = mu_seconds();
     MU_CHECK(apply_wave(opt, wave));
-    st->apply_s += mu_step_seconds() - t;
+    st->apply_s += mu_seconds() - t;
     return MU_OK;
 }
 
@@ -196,22 +190,22 @@ static mu_status_t finish_wave(mu_optimizer_t *opt, int wave, mu_step_stats_t *s
 static mu_status_t run_waves(mu_optimizer_t *opt, mu_step_stats_t *st, mu_status_t *failure)
 {
     const int waves = opt->plan->wave_count;
-    double t = mu_step_seconds();
+    double t = mu_seconds();
     if (waves > 0)
         MU_CHECK(mu_exchange_post_gather(opt, 0));
-    st->exchange_s += mu_step_seconds() - t;
+    st->exchange_s += mu_seconds() - t;
     for (int w = 0; w < waves; w++) {
-        t = mu_step_seconds();
+        t = mu_seconds();
         MU_CHECK(mu_exchange_wait_gather(opt, w));
         if (w + 1 < waves)
             MU_CHECK(mu_exchange_post_gather(opt, w + 1));
-        st->exchange_s += mu_step_seconds() - t;
-        t = mu_step_seconds();
+        st->exchange_s += mu_seconds() - t;
+        t = mu_seconds();
         MU_CHECK(compute_wave(opt, w, st, failure));
-        st->compute_s += mu_step_seconds() - t;
-        t = mu_step_seconds();
+        st->compute_s += mu_seconds() - t;
+        t = mu_seconds();
         MU_CHECK(mu_exchange_post_scatter(opt, w));
-        st->exchange_s += mu_step_seconds() - t;
+        st->exchange_s += mu_seconds() - t;
         count_bytes(opt, w, st);
         if (w > 0)
             MU_CHECK(finish_wave(opt, w - 1, st));
@@ -223,9 +217,9 @@ static mu_status_t run_waves(mu_optimizer_t *opt, mu_step_stats_t *st, mu_status
 
 mu_status_t mu_step_sharded(mu_optimizer_t *opt, mu_step_stats_t *st)
 {
-    double t = mu_step_seconds();
+    double t = mu_seconds();
     MU_CHECK(momentum_phase(opt));
-    st->momentum_s += mu_step_seconds() - t;
+    st->momentum_s += mu_seconds() - t;
     mu_status_t failure = MU_OK;
     MU_CHECK(run_waves(opt, st, &failure));
     return mu_comm_agree(opt->comm, failure);
@@ -276,10 +270,10 @@ static mu_status_t local_owner_update(mu_optimizer_t *opt, int param, mu_step_st
 mu_status_t mu_step_local(mu_optimizer_t *opt, mu_step_stats_t *st)
 {
     const mu_shard_plan_t *plan = opt->plan;
-    double t = mu_step_seconds();
+    double t = mu_seconds();
     MU_CHECK(local_adamw(opt));
-    st->momentum_s += mu_step_seconds() - t;
-    t = mu_step_seconds();
+    st->momentum_s += mu_seconds() - t;
+    t = mu_seconds();
     for (int k = 0; k < plan->entry_count; k++) { /* gradients summed to the owners */
         const mu_param_t *p = &opt->layout->params[plan->entries[k].param];
         MU_CHECK(mu_comm_reduce(opt->comm, opt->params[plan->entries[k].param].g.data,
@@ -287,20 +281,20 @@ mu_status_t mu_step_local(mu_optimizer_t *opt, mu_step_stats_t *st)
                                 plan->entries[k].owner));
         st->bytes_sent += opt->rank == plan->entries[k].owner ? 0 : p->rows * p->cols * 4;
     }
-    st->exchange_s += mu_step_seconds() - t;
+    st->exchange_s += mu_seconds() - t;
     mu_status_t failure = MU_OK;
-    t = mu_step_seconds();
+    t = mu_seconds();
     for (int k = 0; k < plan->entry_count; k++)
         if (plan->entries[k].owner == opt->rank)
             MU_CHECK(local_owner_update(opt, plan->entries[k].param, st, &failure));
-    st->compute_s += mu_step_seconds() - t;
-    t = mu_step_seconds();
+    st->compute_s += mu_seconds() - t;
+    t = mu_seconds();
     for (int k = 0; k < plan->entry_count; k++) { /* updated weights to every replica */
         const mu_param_t *p = &opt->layout->params[plan->entries[k].param];
         MU_CHECK(mu_comm_bcast(opt->comm, opt->params[plan->entries[k].param].w.data,
                                p->rows * p->cols * 4, plan->entries[k].owner));
     }
-    st->exchange_s += mu_step_seconds() - t;
+    st->exchange_s += mu_seconds() - t;
     st->bytes_sent_remote = st->bytes_sent;
     return mu_comm_agree(opt->comm, failure);
 }
