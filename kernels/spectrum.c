@@ -189,3 +189,61 @@ out_with_factors:
     free(sigma);
     return status;
 }
+
+static mu_status_t host_solve(const double *a, int64_t n, int64_t k, double *y)
+{
+    double *f = NULL;
+    MU_CHECK(duplicate(a, (size_t)(n * n), &f));
+    lapack_int info = LAPACKE_dposv(LAPACK_ROW_MAJOR, 'U', (lapack_int)n, (lapack_int)k, f,
+                                    (lapack_int)n, y, (lapack_int)k);
+    if (info > 0) { /* not positive definite: LU */
+        lapack_int *pivots = malloc(sizeof *pivots * (size_t)n);
+        memcpy(f, a, sizeof *f * (size_t)(n * n));
+        info = pivots ? LAPACKE_dgesv(LAPACK_ROW_MAJOR, (lapack_int)n, (lapack_int)k, f,
+                                      (lapack_int)n, pivots, y, (lapack_int)k)
+                      : -1;
+        free(pivots);
+    }
+    free(f);
+    return lapack_status(info, "dposv/dgesv");
+}
+
+/* y = Z diag(w^(-1/p)) Z^T y for a = Z diag(w) Z^T. */
+static mu_status_t host_eigen_root(const double *a, int64_t n, int64_t k, int p, double *y)
+{
+    double *z = NULL, *w = malloc(sizeof *w * (size_t)n), *t = malloc(sizeof *t * (size_t)(n * k));
+    mu_status_t status = (w && t) ? duplicate(a, (size_t)(n * n), &z)
+                                  : mu_error(MU_ERR_NOMEM, "spd root: cannot allocate");
+    if (status == MU_OK)
+        status = lapack_status(LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'V', 'U', (lapack_int)n, z,
+                                              (lapack_int)n, w),
+                               "dsyevd");
+    if (status == MU_OK && !(w[0] > 0.0))
+        status = mu_error(MU_ERR_NUMERIC, "spd root: not positive definite (smallest "
+                          "eigenvalue %g)", w[0]);
+    if (status == MU_OK) {
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)n, (int)k, (int)n, 1.0, z,
+                    (int)n, y, (int)k, 0.0, t, (int)k);
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t j = 0; j < k; j++)
+                t[i * k + j] *= pow(w[i], -1.0 / p);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)k, (int)n, 1.0, z,
+                    (int)n, t, (int)k, 0.0, y, (int)k);
+    }
+    free(z);
+    free(w);
+    free(t);
+    return status;
+}
+
+mu_status_t mu_host_spd_inv_root(const double *a, const double *b, int64_t n, int64_t k, int p,
+                                 double *y)
+{
+    if (!a || !y || n < 1 || k < 1 || (p != 1 && p != 2 && p != 4) || (!b && k != n))
+        return mu_error(MU_ERR_INVALID, "spd root: bad arguments (n %lld, k %lld, p %d)",
+                        (long long)n, (long long)k, p);
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < k; j++)
+            y[i * k + j] = b ? b[i * k + j] : (i == j ? 1.0 : 0.0);
+    return p == 1 ? host_solve(a, n, k, y) : host_eigen_root(a, n, k, p, y);
+}

@@ -26,6 +26,12 @@ mu_status_t mu_host_spectral_norm(const double *a, int64_t rows, int64_t cols, d
  * not have stay zero instead of receiving an arbitrary orthonormal completion. */
 mu_status_t mu_host_polar(const double *g, int64_t rows, int64_t cols, double *q);
 
+/* y = a^(-1/p) b for SPD a (n x n), b n x k (NULL: the identity, k = n), p in {1, 2, 4}:
+ * p = 1 by Cholesky (LU when a is not positive definite), others by the eigendecomposition.
+ * A non-positive eigenvalue (p = 2, 4) is MU_ERR_NUMERIC. */
+mu_status_t mu_host_spd_inv_root(const double *a, const double *b, int64_t n, int64_t k, int p,
+                                 double *y);
+
 /* out (rows x cols, rows >= cols) with orthonormal columns: QR of a seeded Gaussian matrix. */
 mu_status_t mu_host_random_orthonormal(int64_t rows, int64_t cols, uint64_t seed, uint64_t stream,
                                        double *out);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "comm/comm_impl.h"
+#include "comm/mpi/mpi_comm.h"
 
 typedef struct mpi_state {
     MPI_Comm comm;
@@ -258,3 +259,12 @@ const struct mu_comm_ops mu_comm_mpi_ops = {
     .gatherv = mpi_gatherv,
     .barrier = mpi_barrier,
 };
+
+mu_status_t mu_comm_mpi_handle(const mu_comm_t *c, MPI_Comm *out)
+{
+    if (!c || c->ops != &mu_comm_mpi_ops)
+        return mu_error(MU_ERR_NOTSUP, "the %s communicator has no MPI handle",
+                        c ? c->ops->name : "(null)");
+    *out = world(c);
+    return MU_OK;
+}
