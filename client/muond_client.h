@@ -67,7 +67,8 @@ typedef struct muond_param {
 
 typedef struct muond_step_result {
     int64_t step;
-    int status;    /* 0 applied, 1 skipped (non-finite gradients), 2 failed */
+    int status;    /* 0 applied, 1 applied except parameters with NaN/Inf gradients (named in
+                      message), 2 failed */
     int fallbacks; /* matrices solved by the exact fallback */
     char message[512];
 } muond_step_result_t;

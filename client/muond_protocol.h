@@ -44,7 +44,8 @@ typedef enum muond_msg_type {
 /* DONE statuses. */
 typedef enum muond_step_status {
     MUOND_STEP_OK = 0,
-    MUOND_STEP_SKIPPED_NONFINITE = 1, /* non-finite gradients: nothing was applied */
+    MUOND_STEP_SKIPPED_NONFINITE = 1, /* parameters with NaN/Inf gradients were skipped (the
+                                         message names them); the rest was applied */
     MUOND_STEP_FAILED = 2,            /* the optimizer failed; the daemon is stopping */
 } muond_step_status_t;
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "kernels/orth_impl.h"
+#include "kernels/residual.h"
 
 static const char *const method_names[MU_ORTH_METHOD_COUNT] = {
     [MU_ORTH_POLAR_EXPRESS] = "polar-express",
@@ -184,6 +185,11 @@ mu_status_t mu_orth_execute(mu_orth_plan_t *plan, const mu_mat_t *g, mu_mat_t *q
 const mu_schedule_t *mu_orth_plan_schedule(const mu_orth_plan_t *plan)
 {
     return plan && plan->opts.method != MU_ORTH_SVD ? &plan->schedule : NULL;
+}
+
+double mu_orth_plan_residual_tol(const mu_orth_plan_t *plan)
+{
+    return mu_residual_tol(mu_orth_plan_schedule(plan), plan->opts.lower, plan->opts.dtype);
 }
 
 double mu_orth_plan_flops(const mu_orth_plan_t *plan)

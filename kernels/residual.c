@@ -83,8 +83,20 @@ static double ratio_and_renormalize(probe_work_t *pw, int64_t s, int k)
     return worst;
 }
 
+/* sqrt(sum_j ||E v_j||^2 / sum_j ||v_j||^2): before any power step, the RMS of s_i^2 - 1. */
+static double pooled_ratio(const probe_work_t *pw, int64_t s, int k)
+{
+    double ee = 0.0, vv = 0.0;
+    for (int j = 0; j < k; j++) {
+        const double ne = column_norm(pw->host_e, s, k, j), nv = column_norm(pw->host_v, s, k, j);
+        ee += ne * ne;
+        vv += nv * nv;
+    }
+    return vv > 0.0 ? sqrt(ee / vv) : 0.0;
+}
+
 static mu_status_t run_probes(mu_backend_t *be, const mu_mat_t *q, const mu_residual_opts_t *o,
-                              probe_work_t *pw, double *estimate)
+                              probe_work_t *pw, mu_residual_t *out)
 {
     const bool wide = q->rows <= q->cols;
     const int64_t s = wide ? q->rows : q->cols;
@@ -96,23 +108,25 @@ static mu_status_t run_probes(mu_backend_t *be, const mu_mat_t *q, const mu_resi
         MU_CHECK(mu_k_upload(be, pw->host_v, MU_DTYPE_F64, k, &pw->v));
         MU_CHECK(apply_defect(be, q, wide, pw));
         MU_CHECK(mu_k_download(be, &pw->e, pw->host_e, MU_DTYPE_F64, k));
+        if (step == 0)
+            out->rms = pooled_ratio(pw, s, k);
         worst = ratio_and_renormalize(pw, s, k);
         if (!isfinite(worst))
             break;
     }
-    if (!isfinite(worst))
+    if (!isfinite(worst) || !isfinite(out->rms))
         return mu_error(MU_ERR_NUMERIC, "residual: Q has non-finite entries");
-    *estimate = worst;
+    out->spectral = worst;
     return MU_OK;
 }
 
-mu_status_t mu_residual_estimate(mu_backend_t *be, const mu_mat_t *q,
-                                 const mu_residual_opts_t *opts, double *estimate)
+mu_status_t mu_residual_measure(mu_backend_t *be, const mu_mat_t *q,
+                                const mu_residual_opts_t *opts, mu_residual_t *out)
 {
     mu_residual_opts_t defaults;
     mu_residual_opts_default(&defaults);
     const mu_residual_opts_t *o = opts ? opts : &defaults;
-    if (!be || !q || !estimate || o->probes < 1 || o->power_steps < 1)
+    if (!be || !q || !out || o->probes < 1 || o->power_steps < 1)
         return mu_error(MU_ERR_INVALID, "residual: bad arguments");
     if (q->rows == 0 || q->cols == 0)
         return mu_error(MU_ERR_INVALID, "residual: empty matrix");
@@ -123,8 +137,32 @@ mu_status_t mu_residual_estimate(mu_backend_t *be, const mu_mat_t *q,
                   alloc_work(be, wide ? q->rows : q->cols, wide ? q->cols : q->rows, o->probes,
                              q->dtype, &pw),
                   out_with_work);
-    MU_CHECK_GOTO(status, run_probes(be, q, o, &pw, estimate), out_with_work);
+    MU_CHECK_GOTO(status, run_probes(be, q, o, &pw, out), out_with_work);
 out_with_work:
     release_work(be, &pw);
     return status;
+}
+
+mu_status_t mu_residual_estimate(mu_backend_t *be, const mu_mat_t *q,
+                                 const mu_residual_opts_t *opts, double *estimate)
+{
+    mu_residual_t r = {0};
+    if (!estimate)
+        return mu_error(MU_ERR_INVALID, "residual: bad arguments");
+    MU_CHECK(mu_residual_measure(be, q, opts, &r));
+    *estimate = r.spectral;
+    return MU_OK;
+}
+
+double mu_residual_tol(const mu_schedule_t *schedule, double lower, mu_dtype_t dtype)
+{
+    double band = 0.0;
+    if (schedule) {
+        const double unit = dtype == MU_DTYPE_F64 ? 0x1p-53 : dtype == MU_DTYPE_F32 ? 0x1p-24
+                                                                                   : 0x1p-8;
+        const double e = mu_schedule_error_bound(schedule, lower, 1.0);
+        const double d = unit * mu_schedule_slope_at_zero(schedule);
+        band = (1.0 + e + d) * (1.0 + e + d) - 1.0;
+    }
+    return sqrt(band * band + MU_RESIDUAL_UNREACHED_SHARE);
 }

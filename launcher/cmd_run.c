@@ -2,6 +2,7 @@
  * muond run: the daemon. Trainers connect over local sockets (launcher/trainer_server.h), or
  * the synthetic trainer generates gradients in-process.
  */
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,12 +13,13 @@
 #include "launcher/options.h"
 #include "launcher/runtime.h"
 #include "launcher/trainer_server.h"
+#include "shard/synthetic.h"
 
 typedef struct run_settings {
-    const char *layout, *trainer, *comm, *backend;
+    const char *layout, *trainer, *comm, *backend, *inject;
     long steps, seed, blas_threads, allow_gid;
     double trainer_timeout;
-    bool digest, print_socket;
+    bool digest, print_socket, force_fallback;
     mu_trainer_server_t *server; /* socket trainers (not an option) */
 } run_settings_t;
 
@@ -49,6 +51,14 @@ static const mu_option_t run_options[] = {
      "communicator backend", FIELD(comm)},
     {"backend", "MUOND_BACKEND", MU_OPT_STRING, "B", "auto", 0, 0, NULL,
      "kernel backend: auto, cpu or reference", FIELD(backend)},
+    {"force-fallback", NULL, MU_OPT_FLAG, NULL, NULL, 0, 0, NULL,
+     "solve every matrix with the exact ScaLAPACK fallback instead of its fast method (tests, "
+     "timing)",
+     FIELD(force_fallback)},
+    {"inject", NULL, MU_OPT_STRING, "KIND:PARAM[:STEP]", NULL, 0, 0, NULL,
+     "synthetic trainer only: replace PARAM's gradient by a rank-one one (KIND rank-deficient) "
+     "or put a NaN in its last row (KIND nan), at STEP or at every step",
+     FIELD(inject)},
 };
 #undef FIELD
 
@@ -69,21 +79,80 @@ static const mu_command_spec_t run_spec = {
     .option_count = sizeof run_options / sizeof run_options[0],
 };
 
-/* The slowest rank's time of each phase, logged by rank 0. */
+/* The slowest rank's time of each phase and what the step did besides the fast path, logged
+ * by rank 0 (the events are the same on every rank). */
 static mu_status_t log_step(mu_runtime_t *rt, const mu_step_stats_t *st, long step, long steps)
 {
-    double t[5] = {st->momentum_s, st->exchange_s, st->compute_s, st->apply_s, st->total_s};
-    MU_CHECK(mu_comm_allreduce(rt->comm, t, 5, MU_COMM_F64, MU_COMM_MAX));
-    if (rt->rank == 0) {
-        char of[32] = "";
-        if (steps > 0)
-            snprintf(of, sizeof of, "/%ld", steps);
-        mu_log_set_step(step);
-        MU_LOG(MU_LOG_INFO, MU_SUB_LAUNCHER,
-               "step %ld%s: %.1f ms (momentum %.1f, exchange %.1f, compute %.1f, apply %.1f ms; "
-               "max over %d ranks)",
-               step, of, 1e3 * t[4], 1e3 * t[0], 1e3 * t[1], 1e3 * t[2], 1e3 * t[3], rt->ranks);
+    double t[6] = {st->momentum_s, st->exchange_s, st->compute_s,
+                   st->apply_s,    st->total_s,    st->fallback_s};
+    MU_CHECK(mu_comm_allreduce(rt->comm, t, 6, MU_COMM_F64, MU_COMM_MAX));
+    if (rt->rank != 0)
+        return MU_OK;
+    char of[32] = "", extra[96] = "";
+    if (steps > 0)
+        snprintf(of, sizeof of, "/%ld", steps);
+    if (st->events_total > 0)
+        snprintf(extra, sizeof extra, "; %lld fallback(s) in %.1f ms, %lld skipped",
+                 (long long)st->fallbacks, 1e3 * t[5], (long long)st->skipped);
+    mu_log_set_step(step);
+    MU_LOG(MU_LOG_INFO, MU_SUB_LAUNCHER,
+           "step %ld%s: %.1f ms (momentum %.1f, exchange %.1f, compute %.1f, apply %.1f ms; "
+           "max over %d ranks)%s",
+           step, of, 1e3 * t[4], 1e3 * t[0], 1e3 * t[1], 1e3 * t[2], 1e3 * t[3], rt->ranks, extra);
+    for (int i = 0; i < st->event_count; i++) {
+        char line[384];
+        mu_step_event_format(rt->opt, &st->events[i], line, sizeof line);
+        MU_LOG(MU_LOG_WARN, MU_SUB_LAUNCHER, "step %ld: %s", step, line);
     }
+    if (st->events_total > st->event_count)
+        MU_LOG(MU_LOG_WARN, MU_SUB_LAUNCHER, "step %ld: %lld more event(s) not listed", step,
+               (long long)(st->events_total - st->event_count));
+    return MU_OK;
+}
+
+/* --inject KIND:PARAM[:STEP], parsed against the layout. */
+typedef struct injection {
+    bool rank_one; /* else nan */
+    int param;
+    long step; /* 0: every step */
+} injection_t;
+
+static mu_status_t parse_injection(const mu_runtime_t *rt, const char *spec, injection_t *out)
+{
+    char kind[32], name[MU_PARAM_NAME_MAX];
+    long step = 0;
+    const int n = sscanf(spec, "%31[^:]:%127[^:]:%ld", kind, name, &step);
+    out->rank_one = n >= 2 && strcmp(kind, "rank-deficient") == 0;
+    if (n < 2 || (!out->rank_one && strcmp(kind, "nan") != 0) || step < 0)
+        return mu_error(MU_ERR_INVALID, "--inject %s: expected rank-deficient:PARAM[:STEP] or "
+                                        "nan:PARAM[:STEP]", spec);
+    out->step = n == 3 ? step : 0;
+    for (int p = 0; p < rt->layout->param_count; p++)
+        if (strcmp(rt->layout->params[p].name, name) == 0) {
+            out->param = p;
+            if (out->rank_one && !mu_method_is_matrix(rt->layout->params[p].method))
+                return mu_error(MU_ERR_INVALID, "--inject %s: %s is not a matrix parameter", spec,
+                                name);
+            return MU_OK;
+        }
+    return mu_error(MU_ERR_INVALID, "--inject %s: %s has no parameter %s", spec,
+                    rt->layout->source, name);
+}
+
+static mu_status_t inject(mu_runtime_t *rt, const run_settings_t *s, const injection_t *inj)
+{
+    const long step = mu_optimizer_steps_done(rt->opt) + 1;
+    if (inj->step != 0 && inj->step != step)
+        return MU_OK;
+    mu_param_view_t v;
+    MU_CHECK(mu_optimizer_param(rt->opt, inj->param, &v));
+    const int64_t rows = v.row_end - v.row_begin;
+    const bool local = rt->layout->settings.grad_mode == MU_GRAD_LOCAL;
+    if (inj->rank_one)
+        mu_synthetic_rank_one((uint64_t)s->seed, inj->param, step, local ? rt->rank : -1,
+                              v.row_begin, rows, v.g.cols, v.g.data, v.g.ld);
+    else if (rows > 0 && v.row_end == rt->layout->params[inj->param].rows)
+        ((float *)v.g.data)[(rows - 1) * v.g.ld] = NAN; /* the last global row */
     return MU_OK;
 }
 
@@ -109,9 +178,14 @@ static mu_status_t train_synthetic(mu_runtime_t *rt, const run_settings_t *s)
 {
     if (s->steps < 1)
         return mu_error(MU_ERR_INVALID, "--steps N (N >= 1) is required with --trainer synthetic");
+    injection_t inj = {0};
+    if (s->inject)
+        MU_CHECK(parse_injection(rt, s->inject, &inj));
     MU_CHECK(mu_synthetic_init(rt, (uint64_t)s->seed));
     for (long step = 1; step <= s->steps; step++) {
         MU_CHECK(mu_synthetic_fill(rt, (uint64_t)s->seed));
+        if (s->inject)
+            MU_CHECK(inject(rt, s, &inj));
         mu_step_stats_t st;
         MU_CHECK(mu_optimizer_step(rt->opt, &st));
         MU_CHECK(log_step(rt, &st, step, s->steps));
@@ -144,22 +218,29 @@ static mu_status_t agree_event(mu_runtime_t *rt, const run_settings_t *s, long s
                     (long long)counts[MU_TRAINER_STEP], step - 1);
 }
 
-/* One step asked for by every trainer; the trainers hear how it went. */
+/* One step asked for by every trainer; the trainers hear how it went: DONE carries the
+ * fallback count, and the message names what was skipped or solved exactly. */
 static mu_status_t serve_step(mu_runtime_t *rt, const run_settings_t *s, long step)
 {
     mu_step_stats_t st;
     const mu_status_t status = mu_optimizer_step(rt->opt, &st);
-    if (status == MU_OK) {
-        mu_trainer_server_done(s->server, step, MUOND_STEP_OK, "");
-        return log_step(rt, &st, step, s->steps);
+    if (status != MU_OK) {
+        mu_trainer_server_done(s->server, step, MUOND_STEP_FAILED, 0, mu_error_message());
+        return status;
     }
-    if (st.skipped_nonfinite) { /* nothing changed; the trainers go on */
-        MU_LOG(MU_LOG_WARN, MU_SUB_LAUNCHER, "%s", mu_error_message());
-        mu_trainer_server_done(s->server, step, MUOND_STEP_SKIPPED_NONFINITE, mu_error_message());
-        return MU_OK;
+    char message[MUOND_TEXT_MAX] = "";
+    bool skipped_nonfinite = false;
+    for (int i = 0; i < st.event_count; i++) {
+        char line[384];
+        mu_step_event_format(rt->opt, &st.events[i], line, sizeof line);
+        snprintf(message + strlen(message), sizeof message - strlen(message), "%s%s",
+                 i ? "; " : "", line);
+        skipped_nonfinite |= st.events[i].kind == MU_EVENT_SKIPPED_NONFINITE;
     }
-    mu_trainer_server_done(s->server, step, MUOND_STEP_FAILED, mu_error_message());
-    return status;
+    mu_trainer_server_done(s->server, step,
+                           skipped_nonfinite ? MUOND_STEP_SKIPPED_NONFINITE : MUOND_STEP_OK,
+                           (uint32_t)st.fallbacks, message);
+    return log_step(rt, &st, step, s->steps);
 }
 
 static mu_status_t serve_trainers(mu_runtime_t *rt, const run_settings_t *s)
@@ -199,6 +280,9 @@ static mu_status_t body(mu_runtime_t *rt, const void *settings)
 {
     const run_settings_t *s = settings;
     dump_settings(rt, s);
+    if (s->inject && s->server)
+        return mu_error(MU_ERR_INVALID, "--inject needs --trainer synthetic");
+    mu_optimizer_force_fallback(rt->opt, s->force_fallback);
     return s->server ? serve_trainers(rt, s) : train_synthetic(rt, s);
 }
 

@@ -372,11 +372,12 @@ mu_status_t mu_trainer_server_wait(mu_trainer_server_t *s, long step, mu_trainer
     }
 }
 
-void mu_trainer_server_done(mu_trainer_server_t *s, long step, uint32_t status, const char *message)
+void mu_trainer_server_done(mu_trainer_server_t *s, long step, uint32_t status, uint32_t fallbacks,
+                            const char *message)
 {
     if (s->trainer_fd < 0)
         return;
-    muond_done_t d = {.step = step, .status = status, .fallbacks = 0};
+    muond_done_t d = {.step = step, .status = status, .fallbacks = fallbacks};
     snprintf(d.message, sizeof d.message, "%s", message ? message : "");
     uint8_t msg[SMALL_MESSAGE];
     const int w = muond_wire_send(s->trainer_fd, msg, muond_encode_done(msg, sizeof msg, &d), -1);

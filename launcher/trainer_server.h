@@ -53,8 +53,9 @@ const char *mu_trainer_server_path(const mu_trainer_server_t *srv);
  * BYE, or stays away longer than the timeout. */
 mu_status_t mu_trainer_server_wait(mu_trainer_server_t *srv, long step, mu_trainer_event_t *event);
 
-/* Reports a step's outcome to the trainer (a trainer that went away is noted, not an error). */
+/* Reports a step's outcome to the trainer (a trainer that went away is noted, not an error):
+ * its status, how many matrices the exact fallback solved, and a message naming them. */
 void mu_trainer_server_done(mu_trainer_server_t *srv, long step, uint32_t status,
-                            const char *message);
+                            uint32_t fallbacks, const char *message);
 
 #endif

@@ -25,6 +25,8 @@ static const mu_settings_t DEFAULT_SETTINGS = {
     .exchange_dtype = MU_DTYPE_F32,
     .wave_budget_bytes = (int64_t)1024 << 20,
     .grad_mode = MU_GRAD_SHARDED,
+    .residual_tol = 0.0, /* derived from each plan's schedule (kernels/residual.h) */
+    .on_nonfinite = MU_NONFINITE_SKIP,
 };
 /* Largest accepted dimension and element count: BLAS takes int dimensions. */
 static const int64_t MAX_DIM = 2147483647;
@@ -197,9 +199,12 @@ static mu_status_t parse_polar_express(const cJSON *obj, const char *source, mu_
 
 static mu_status_t parse_optimizer(const cJSON *obj, const char *source, mu_settings_t *s)
 {
-    static const char *const keys[] = {"lr",    "momentum",      "nesterov", "weight_decay",
-                                       "scale", "polar_express", "adamw",    NULL};
+    static const char *const keys[] = {"lr",           "momentum",      "nesterov",
+                                       "weight_decay", "scale",         "polar_express",
+                                       "adamw",        "residual_tol",  "on_nonfinite",
+                                       NULL};
     static const char *const scales[] = {"spectral", "rms", "none"};
+    static const char *const policies[] = {"skip", "abort"};
     where_t w = {source, "optimizer"};
     MU_CHECK(check_keys(obj, keys, &w));
     MU_CHECK(get_number(obj, "lr", 0, 1e3, true, &w, &s->lr));
@@ -209,6 +214,10 @@ static mu_status_t parse_optimizer(const cJSON *obj, const char *source, mu_sett
     int scale = (int)s->scale;
     MU_CHECK(get_choice(obj, "scale", scales, 3, &w, &scale));
     s->scale = (mu_scale_rule_t)scale;
+    MU_CHECK(get_number(obj, "residual_tol", 0, 1e3, true, &w, &s->residual_tol));
+    int policy = (int)s->on_nonfinite;
+    MU_CHECK(get_choice(obj, "on_nonfinite", policies, 2, &w, &policy));
+    s->on_nonfinite = (mu_nonfinite_policy_t)policy;
     const cJSON *sub;
     MU_CHECK(get_object(obj, "polar_express", &w, &sub));
     if (sub)
@@ -278,7 +287,9 @@ static mu_status_t parse_name(const cJSON *v, where_t *w, int index, mu_param_t 
 static mu_status_t parse_param(const cJSON *obj, int index, const mu_settings_t *s,
                                const char *source, mu_param_t *p)
 {
-    static const char *const keys[] = {"name", "shape", "method", "lr", "weight_decay", NULL};
+    static const char *const keys[] = {"name",         "shape",    "method", "lr",
+                                       "weight_decay", "fallback", NULL};
+    static const char *const fallbacks[] = {"auto", "always"};
     where_t w = {source, ""};
     snprintf(w.place, sizeof w.place, "parameters[%d]", index);
     if (!cJSON_IsObject(obj))
@@ -303,6 +314,11 @@ static mu_status_t parse_param(const cJSON *obj, int index, const mu_settings_t 
     p->weight_decay = mu_method_is_matrix(p->method) ? s->weight_decay : s->adamw_weight_decay;
     MU_CHECK(get_number(obj, "lr", 0, 1e3, true, &w, &p->lr));
     MU_CHECK(get_number(obj, "weight_decay", 0, 1e3, false, &w, &p->weight_decay));
+    int fallback = 0;
+    MU_CHECK(get_choice(obj, "fallback", fallbacks, 2, &w, &fallback));
+    if (fallback && !mu_method_is_matrix(p->method))
+        return fail(&w, "fallback", "applies to matrix methods only");
+    p->fallback_always = fallback == 1;
     return MU_OK;
 }
 
@@ -373,7 +389,9 @@ static uint64_t layout_digest(const mu_layout_t *l)
                                s->adamw_weight_decay,
                                s->exchange_dtype,
                                (double)s->wave_budget_bytes,
-                               s->grad_mode};
+                               s->grad_mode,
+                               s->residual_tol,
+                               s->on_nonfinite};
     for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
         hash_f64(h, settings[i]);
     for (int i = 0; i < l->param_count; i++) {
@@ -381,7 +399,7 @@ static uint64_t layout_digest(const mu_layout_t *l)
         XXH3_64bits_update(h, p->name, strlen(p->name) + 1);
         for (int d = 0; d < p->ndim; d++)
             hash_f64(h, (double)p->dims[d]);
-        const double rest[] = {p->ndim, p->method, p->lr, p->weight_decay};
+        const double rest[] = {p->ndim, p->method, p->lr, p->weight_decay, p->fallback_always};
         for (size_t k = 0; k < sizeof rest / sizeof rest[0]; k++)
             hash_f64(h, rest[k]);
     }

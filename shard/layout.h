@@ -7,13 +7,16 @@
  *       "lr": 0.02, "momentum": 0.95, "nesterov": true, "weight_decay": 0,
  *       "scale": "spectral" | "rms" | "none",
  *       "polar_express": {"lower": 1e-3, "iters": 5},
- *       "adamw": {"lr": 3e-4, "beta1": 0.9, "beta2": 0.95, "eps": 1e-8, "weight_decay": 0}
+ *       "adamw": {"lr": 3e-4, "beta1": 0.9, "beta2": 0.95, "eps": 1e-8, "weight_decay": 0},
+ *       "residual_tol": 0.3,            (default: from the schedule, kernels/residual.h)
+ *       "on_nonfinite": "skip" | "abort"
  *     },
  *     "exchange": {"dtype": "fp32" | "bf16", "wave_budget_mib": 1024},
  *     "gradient_mode": "sharded" | "local",
  *     "parameters": [
  *       {"name": "h.0.attn.qkv", "shape": [768, 2304], "method": "polar-express",
- *        "lr": 0.02, "weight_decay": 0.0}                          (lr, weight_decay optional)
+ *        "lr": 0.02, "weight_decay": 0.0,                          (lr, weight_decay optional)
+ *        "fallback": "auto" | "always"}    (always: solve exactly with ScaLAPACK every step)
  *     ]
  *   }
  *
@@ -48,6 +51,9 @@ typedef enum mu_method {
 
 typedef enum mu_scale_rule { MU_SCALE_SPECTRAL, MU_SCALE_RMS, MU_SCALE_NONE } mu_scale_rule_t;
 typedef enum mu_grad_mode { MU_GRAD_SHARDED, MU_GRAD_LOCAL } mu_grad_mode_t;
+/* What a step does with a parameter whose gradient has NaN or Inf entries: skip that
+ * parameter's update (its momentum and weights stay as they were), or stop the job. */
+typedef enum mu_nonfinite_policy { MU_NONFINITE_SKIP, MU_NONFINITE_ABORT } mu_nonfinite_policy_t;
 
 typedef struct mu_param {
     char name[MU_PARAM_NAME_MAX];
@@ -56,6 +62,7 @@ typedef struct mu_param {
     int64_t rows, cols; /* the flattened matrix */
     mu_method_t method;
     double lr, weight_decay; /* effective values: the parameter's own or the global ones */
+    bool fallback_always;    /* solved by the exact fallback every step, not the fast path */
 } mu_param_t;
 
 typedef struct mu_settings {
@@ -68,6 +75,8 @@ typedef struct mu_settings {
     mu_dtype_t exchange_dtype; /* fp32 or bf16 */
     int64_t wave_budget_bytes;
     mu_grad_mode_t grad_mode;
+    double residual_tol; /* certificate threshold; 0: each plan's own (mu_orth_plan_residual_tol) */
+    mu_nonfinite_policy_t on_nonfinite;
 } mu_settings_t;
 
 typedef struct mu_layout {

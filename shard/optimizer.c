@@ -92,8 +92,14 @@ static mu_status_t build(mu_optimizer_t *opt)
 {
     MU_CHECK(mu_shard_plan_build(opt->layout, opt->ranks, &opt->plan));
     opt->params = calloc((size_t)opt->layout->param_count, sizeof *opt->params);
-    opt->nonfinite = calloc((size_t)opt->layout->param_count, sizeof *opt->nonfinite);
-    if (!opt->params || !opt->nonfinite)
+    const size_t n = (size_t)opt->layout->param_count;
+    opt->nonfinite = calloc(n, sizeof *opt->nonfinite);
+    opt->first_bad_rank = calloc(n, sizeof *opt->first_bad_rank);
+    opt->scratch_i64 = calloc(n, sizeof *opt->scratch_i64);
+    opt->skip = calloc(n, sizeof *opt->skip);
+    opt->checks = calloc((size_t)(opt->plan->entry_count + 1), sizeof *opt->checks);
+    if (!opt->params || !opt->nonfinite || !opt->first_bad_rank || !opt->scratch_i64 ||
+        !opt->skip || !opt->checks)
         return mu_error(MU_ERR_NOMEM, "rank %d: cannot allocate parameter state", opt->rank);
     MU_CHECK(build_io_region(opt));
     MU_CHECK(build_state(opt));
@@ -168,6 +174,11 @@ void mu_optimizer_destroy(mu_optimizer_t **opt)
     free(o->plans);
     free(o->params);
     free(o->nonfinite);
+    free(o->first_bad_rank);
+    free(o->scratch_i64);
+    free(o->skip);
+    free(o->checks);
+    mu_fallback_destroy(&o->fallback);
     if (o->io_region)
         o->io.unmap(o->io.ctx, o->io_region, o->io_bytes);
     mu_shard_plan_destroy(&o->plan);
@@ -192,15 +203,19 @@ mu_status_t mu_optimizer_step(mu_optimizer_t *opt, mu_step_stats_t *stats)
     if (!opt)
         return mu_error(MU_ERR_INVALID, "optimizer: null");
     const double start = mu_seconds();
-    const mu_status_t finite = mu_step_finite_check(opt);
-    st->skipped_nonfinite = finite == MU_ERR_NUMERIC;
-    MU_CHECK(finite);
+    MU_CHECK(mu_step_finite_check(opt, st));
     st->momentum_s = mu_seconds() - start;
     const mu_status_t status = sharded(opt) ? mu_step_sharded(opt, st) : mu_step_local(opt, st);
     st->total_s = mu_seconds() - start;
     MU_CHECK(status);
     opt->steps_done++;
     return MU_OK;
+}
+
+void mu_optimizer_force_fallback(mu_optimizer_t *opt, bool force)
+{
+    if (opt)
+        opt->force_fallback = force;
 }
 
 /* Hashes parameter p's weights in global row order on rank 0. */

@@ -26,9 +26,12 @@
 #ifndef MU_SHARD_OPTIMIZER_H
 #define MU_SHARD_OPTIMIZER_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "comm/comm.h"
+#include "fallback/fallback.h"
 #include "kernels/ops.h"
 #include "shard/layout.h"
 #include "shard/plan.h"
@@ -41,12 +44,37 @@ typedef struct mu_param_view {
     mu_mat_t g;                 /* fp32 gradient input, same shape; overwritten by a step */
 } mu_param_view_t;
 
+/* Something a step did other than the fast path; every rank holds the same list. */
+typedef enum mu_step_event_kind {
+    MU_EVENT_FALLBACK_RESIDUAL = 1, /* the certificate exceeded its tolerance */
+    MU_EVENT_FALLBACK_NONFINITE,    /* the fast result had NaN or Inf entries */
+    MU_EVENT_FALLBACK_FORCED,       /* "fallback": "always", or --force-fallback */
+    MU_EVENT_SKIPPED_NONFINITE,     /* NaN/Inf in the gradient, on_nonfinite skip */
+} mu_step_event_kind_t;
+
+typedef struct mu_step_event {
+    mu_step_event_kind_t kind;
+    int param;              /* layout index */
+    int rank;               /* the owner (fallbacks); the lowest rank that saw NaN/Inf (skips) */
+    double residual, tol;   /* the certificate, where one was measured */
+    int64_t nonfinite;      /* gradient entries (skips) */
+    mu_fallback_report_t fallback; /* route, grid and time (fallbacks) */
+    bool solved;            /* fallbacks: false when it failed numerically (update skipped) */
+} mu_step_event_t;
+
+enum { MU_STEP_EVENTS_MAX = 32 };
+
 typedef struct mu_step_stats {
     double momentum_s, exchange_s, compute_s, apply_s, total_s; /* this rank's wall times */
+    double fallback_s;         /* of compute_s: in the exact fallback */
     int64_t bytes_sent;        /* by this rank in the exchange, to itself included */
     int64_t bytes_sent_remote; /* ... to other ranks only */
     int64_t zero_updates;      /* matrices whose momentum was exactly zero */
-    bool skipped_nonfinite;    /* non-finite gradients: nothing was applied (MU_ERR_NUMERIC) */
+    int64_t fallbacks;         /* matrices solved by the fallback */
+    int64_t skipped;           /* parameters whose update was skipped (NaN/Inf, failed fallback) */
+    int event_count;           /* events[] holds the first MU_STEP_EVENTS_MAX */
+    int64_t events_total;
+    mu_step_event_t events[MU_STEP_EVENTS_MAX];
 } mu_step_stats_t;
 
 /* Where the weights-and-gradients region comes from: by default host memory from malloc; the
@@ -68,10 +96,23 @@ void mu_optimizer_destroy(mu_optimizer_t **opt);
 /* This rank's weights and gradient input of parameter p. */
 mu_status_t mu_optimizer_param(mu_optimizer_t *opt, int p, mu_param_view_t *view);
 
-/* One optimizer step (collective). Reads every G, updates every W. G is overwritten.
- * Non-finite gradients anywhere: MU_ERR_NUMERIC with stats->skipped_nonfinite set, and no
- * state changed. */
+/*
+ * One optimizer step (collective). Reads every G, updates every W. G is overwritten.
+ * Every fast orthogonalization is certified on its owner (kernels/residual.h); a failed one is
+ * solved again by all ranks with the ScaLAPACK fallback, and if that fails too, that matrix's
+ * update is skipped. A parameter with NaN or Inf gradient entries is skipped (its weights and
+ * momentum stay as they were) under on_nonfinite "skip"; under "abort" the step returns
+ * MU_ERR_NUMERIC naming it, the rank and the step, with no state changed. stats->events lists
+ * what happened, the same on every rank.
+ */
 mu_status_t mu_optimizer_step(mu_optimizer_t *opt, mu_step_stats_t *stats);
+
+/* Sends every matrix through the exact fallback (tests and timing). */
+void mu_optimizer_force_fallback(mu_optimizer_t *opt, bool force);
+
+/* One line describing an event, for logs and the trainers' DONE message. */
+void mu_step_event_format(const mu_optimizer_t *opt, const mu_step_event_t *event, char *buf,
+                          size_t size);
 
 /* A 64-bit digest (XXH3) of all weights, parameter by parameter in global row order, the
  * same for any number of ranks (collective; every rank receives it). */

@@ -30,6 +30,13 @@ typedef struct cached_plan {
     mu_orth_plan_t *plan;
 } cached_plan_t;
 
+/* The owner's verdict on one matrix of the step, and where its full G and Q are. */
+typedef struct entry_check {
+    int verdict; /* 0: certified; else a mu_step_event_kind_t fallback reason */
+    double residual, tol;
+    mu_mat_t g, q; /* owner only */
+} entry_check_t;
+
 /* Exchange buffers come in two sets: wave k+1's gather is in flight while wave k computes. */
 enum { EXCHANGE_SETS = 2 };
 
@@ -55,6 +62,12 @@ struct mu_optimizer {
     cached_plan_t *plans;
     int plan_count, plan_capacity;
     int64_t *nonfinite; /* per parameter, for the agreed finite check */
+    int *first_bad_rank; /* per parameter, the lowest rank with NaN/Inf in its gradient */
+    int64_t *scratch_i64; /* per parameter, for collectives */
+    bool *skip;          /* per parameter, this step: no update (NaN/Inf, failed fallback) */
+    entry_check_t *checks; /* per plan entry, this step */
+    mu_fallback_t *fallback; /* created on first use */
+    bool force_fallback;
 };
 
 /* shard/exchange.c */
@@ -71,8 +84,19 @@ void mu_exchange_full_views(mu_optimizer_t *opt, int wave, int entry, mu_mat_t *
 /* shard/step.c */
 mu_status_t mu_step_sharded(mu_optimizer_t *opt, mu_step_stats_t *stats);
 mu_status_t mu_step_local(mu_optimizer_t *opt, mu_step_stats_t *stats);
-mu_status_t mu_step_orthogonalize(mu_optimizer_t *opt, int param, const mu_mat_t *g, mu_mat_t *q,
+mu_status_t mu_step_orthogonalize(mu_optimizer_t *opt, int entry, const mu_mat_t *g, mu_mat_t *q,
                                   bool *zero);
-mu_status_t mu_step_finite_check(mu_optimizer_t *opt);
+mu_status_t mu_step_finite_check(mu_optimizer_t *opt, mu_step_stats_t *stats);
+
+/* shard/verify.c */
+/* Owner: certifies entry k's fast result in checks[k] (q NaN/Inf, residual, forced). */
+mu_status_t mu_verify_certify(mu_optimizer_t *opt, int entry, const mu_orth_plan_t *plan,
+                              bool zero);
+/* Collective: agrees on the verdicts of entries [first, first + count), solves each failed
+ * one with the fallback into its owner's Q, and marks the ones that could not be solved in
+ * opt->skip. */
+mu_status_t mu_verify_group(mu_optimizer_t *opt, int first, int count, mu_step_stats_t *stats);
+/* Appends an event to the step's list (every rank the same). */
+void mu_step_record(mu_step_stats_t *stats, const mu_step_event_t *event);
 
 #endif

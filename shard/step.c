@@ -8,6 +8,7 @@
  * leave a step half-applied.
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -18,6 +19,7 @@
 
 /* ---- finite check: agreed before anything changes --------------------------------------- */
 
+/* on_nonfinite abort: the job stops; the message names every parameter, rank and the step. */
 static mu_status_t report_nonfinite(const mu_optimizer_t *opt)
 {
     char names[512] = "";
@@ -26,27 +28,51 @@ static mu_status_t report_nonfinite(const mu_optimizer_t *opt)
         if (opt->nonfinite[p] == 0)
             continue;
         if (listed++ < 4) {
-            char one[192];
-            snprintf(one, sizeof one, "%s%s (%lld)", listed > 1 ? ", " : "",
-                     opt->layout->params[p].name, (long long)opt->nonfinite[p]);
+            char one[224];
+            snprintf(one, sizeof one, "%s%s (%lld entries, first on rank %d)", listed > 1 ? ", " : "",
+                     opt->layout->params[p].name, (long long)opt->nonfinite[p],
+                     opt->first_bad_rank[p]);
             strncat(names, one, sizeof names - strlen(names) - 1);
         }
     }
     return mu_error(MU_ERR_NUMERIC,
-                    "step %ld: non-finite gradient entries in %s%s; no state "
-                    "was changed",
+                    "step %ld: non-finite gradient in %s%s; on_nonfinite is abort: stopping with "
+                    "no state of this step changed",
                     opt->steps_done + 1, names, listed > 4 ? ", ..." : "");
 }
 
-mu_status_t mu_step_finite_check(mu_optimizer_t *opt)
+/* The counts and the lowest rank of every parameter with NaN/Inf entries, agreed before any
+ * state changes; under skip those parameters sit this step out. */
+mu_status_t mu_step_finite_check(mu_optimizer_t *opt, mu_step_stats_t *st)
 {
-    for (int p = 0; p < opt->layout->param_count; p++)
+    const int n = opt->layout->param_count;
+    int64_t any = 0;
+    for (int p = 0; p < n; p++) {
         MU_CHECK(mu_k_count_nonfinite(opt->be, &opt->params[p].g, &opt->nonfinite[p]));
-    MU_CHECK(mu_comm_allreduce(opt->comm, opt->nonfinite, opt->layout->param_count, MU_COMM_I64,
-                               MU_COMM_SUM));
-    for (int p = 0; p < opt->layout->param_count; p++)
-        if (opt->nonfinite[p] > 0)
-            return report_nonfinite(opt);
+        opt->skip[p] = false;
+        any += opt->nonfinite[p];
+    }
+    MU_CHECK(mu_comm_allreduce(opt->comm, &any, 1, MU_COMM_I64, MU_COMM_SUM));
+    if (any == 0)
+        return MU_OK;
+    int64_t *first = opt->scratch_i64;
+    for (int p = 0; p < n; p++)
+        first[p] = opt->nonfinite[p] > 0 ? opt->rank : INT32_MAX;
+    MU_CHECK(mu_comm_allreduce(opt->comm, opt->nonfinite, n, MU_COMM_I64, MU_COMM_SUM));
+    MU_CHECK(mu_comm_allreduce(opt->comm, first, n, MU_COMM_I64, MU_COMM_MIN));
+    for (int p = 0; p < n; p++)
+        opt->first_bad_rank[p] = (int)first[p];
+    if (opt->layout->settings.on_nonfinite == MU_NONFINITE_ABORT)
+        return report_nonfinite(opt);
+    for (int p = 0; p < n; p++) {
+        if (opt->nonfinite[p] == 0)
+            continue;
+        opt->skip[p] = true;
+        const mu_step_event_t e = {.kind = MU_EVENT_SKIPPED_NONFINITE, .param = p,
+                                   .rank = opt->first_bad_rank[p],
+                                   .nonfinite = opt->nonfinite[p]};
+        mu_step_record(st, &e);
+    }
     return MU_OK;
 }
 
@@ -80,10 +106,17 @@ static mu_status_t find_plan(mu_optimizer_t *opt, const mu_param_t *p, mu_orth_p
     return MU_OK;
 }
 
-mu_status_t mu_step_orthogonalize(mu_optimizer_t *opt, int param, const mu_mat_t *g, mu_mat_t *q,
+/* The owner's fast path for plan entry `entry`, certified (shard/verify.c). */
+mu_status_t mu_step_orthogonalize(mu_optimizer_t *opt, int entry, const mu_mat_t *g, mu_mat_t *q,
                                   bool *zero)
 {
+    const int param = opt->plan->entries[entry].param;
     const mu_param_t *p = &opt->layout->params[param];
+    entry_check_t *check = &opt->checks[entry];
+    *check = (entry_check_t){.g = *g, .q = *q};
+    *zero = false;
+    if (opt->skip[param]) /* NaN/Inf gradient: no update; the exchange still carries zeros */
+        return mu_k_fill(opt->be, 0.0, q);
     mu_orth_plan_t *plan = NULL;
     MU_CHECK(find_plan(opt, p, &plan));
     mu_orth_report_t report;
@@ -93,7 +126,7 @@ mu_status_t mu_step_orthogonalize(mu_optimizer_t *opt, int param, const mu_mat_t
                         opt->steps_done + 1, p->name, (long long)p->rows, (long long)p->cols,
                         mu_error_message());
     *zero = report.zero_input;
-    return MU_OK;
+    return mu_verify_certify(opt, entry, plan, report.zero_input);
 }
 
 /* ---- local phases ------------------------------------------------------------------------ */
@@ -114,7 +147,9 @@ static mu_status_t momentum_phase(mu_optimizer_t *opt)
         param_state_t *ps = &opt->params[i];
         if (ps->row_end == ps->row_begin)
             continue;
-        if (mu_method_is_matrix(p->method)) {
+        if (opt->skip[i]) { /* momentum and moments stay unpolluted; zeros travel instead */
+            MU_CHECK(mu_k_fill(opt->be, 0.0, &ps->g));
+        } else if (mu_method_is_matrix(p->method)) {
             MU_CHECK(mu_k_momentum(opt->be, s->momentum, s->nesterov, &ps->g, &ps->m, &ps->g));
         } else {
             const mu_adamw_hyper_t h = adamw_hyper(opt, p);
@@ -131,7 +166,7 @@ static mu_status_t apply_wave(mu_optimizer_t *opt, int wave)
     for (int k = plan->wave_begin[wave]; k < plan->wave_begin[wave + 1]; k++) {
         const mu_param_t *p = &opt->layout->params[plan->entries[k].param];
         param_state_t *ps = &opt->params[plan->entries[k].param];
-        if (ps->row_end == ps->row_begin)
+        if (ps->row_end == ps->row_begin || opt->skip[plan->entries[k].param])
             continue;
         const double scale = mu_scale_factor(opt->layout->settings.scale, p->rows, p->cols);
         MU_CHECK(mu_k_apply_update(opt->be, p->lr, p->weight_decay, scale, &ps->g, &ps->w));
@@ -151,8 +186,7 @@ static mu_status_t compute_wave(mu_optimizer_t *opt, int wave, mu_step_stats_t *
         mu_mat_t g, q;
         mu_exchange_full_views(opt, wave, k - plan->wave_begin[wave], &g, &q);
         bool zero = false;
-        const mu_status_t status =
-            mu_step_orthogonalize(opt, plan->entries[k].param, &g, &q, &zero);
+        const mu_status_t status = mu_step_orthogonalize(opt, k, &g, &q, &zero);
         if (status != MU_OK) {
             MU_LOG(MU_LOG_ERROR, MU_SUB_SHARD, "%s", mu_error_message());
             if (*failure == MU_OK)
@@ -202,6 +236,10 @@ static mu_status_t run_waves(mu_optimizer_t *opt, mu_step_stats_t *st, mu_status
         st->exchange_s += mu_seconds() - t;
         t = mu_seconds();
         MU_CHECK(compute_wave(opt, w, st, failure));
+        const double verify_start = mu_seconds();
+        MU_CHECK(mu_verify_group(opt, opt->plan->wave_begin[w],
+                                 opt->plan->wave_begin[w + 1] - opt->plan->wave_begin[w], st));
+        st->fallback_s += mu_seconds() - verify_start;
         st->compute_s += mu_seconds() - t;
         t = mu_seconds();
         MU_CHECK(mu_exchange_post_scatter(opt, w));
@@ -237,6 +275,8 @@ static mu_status_t local_adamw(mu_optimizer_t *opt)
             continue;
         MU_CHECK(
             mu_comm_allreduce(opt->comm, ps->g.data, p->rows * p->cols, MU_COMM_F32, MU_COMM_SUM));
+        if (opt->skip[i])
+            continue;
         MU_CHECK(mu_k_scale(opt->be, 1.0 / opt->ranks, &ps->g));
         const mu_adamw_hyper_t h = adamw_hyper(opt, p);
         MU_CHECK(mu_k_adamw(opt->be, &h, &ps->g, &ps->w, &ps->m1, &ps->m2));
@@ -244,27 +284,55 @@ static mu_status_t local_adamw(mu_optimizer_t *opt)
     return MU_OK;
 }
 
-/* The owner of one matrix: averaged G -> momentum -> orthogonalize -> update its W. */
-static mu_status_t local_owner_update(mu_optimizer_t *opt, int param, mu_step_stats_t *st,
-                                      mu_status_t *failure)
+/* The owner of one matrix: averaged G -> momentum -> orthogonalize, certified; Q lands in
+ * opt->full. A local failure skips the matrix (W stays) and is agreed at the end. */
+static mu_status_t local_owner_compute(mu_optimizer_t *opt, int entry, mu_step_stats_t *st,
+                                       mu_status_t *failure)
 {
+    const int param = opt->plan->entries[entry].param;
     const mu_param_t *p = &opt->layout->params[param];
     const mu_settings_t *s = &opt->layout->settings;
     param_state_t *ps = &opt->params[param];
+    opt->checks[entry] = (entry_check_t){0};
+    if (opt->skip[param])
+        return MU_OK;
     MU_CHECK(mu_k_scale(opt->be, 1.0 / opt->ranks, &ps->g));
     MU_CHECK(mu_k_momentum(opt->be, s->momentum, s->nesterov, &ps->g, &ps->m, &ps->g));
     mu_mat_t q = {p->rows, p->cols, p->cols, MU_DTYPE_F32, opt->full.data};
     bool zero = false;
-    const mu_status_t status = mu_step_orthogonalize(opt, param, &ps->g, &q, &zero);
+    const mu_status_t status = mu_step_orthogonalize(opt, entry, &ps->g, &q, &zero);
     if (status != MU_OK) {
         MU_LOG(MU_LOG_ERROR, MU_SUB_SHARD, "%s", mu_error_message());
         if (*failure == MU_OK)
             *failure = status;
-        return MU_OK; /* W stays as it was; the broadcast still happens */
+        opt->checks[entry] = (entry_check_t){0};
+        opt->skip[param] = true; /* W stays as it was; the broadcast still happens */
     }
     st->zero_updates += zero;
-    const double scale = mu_scale_factor(s->scale, p->rows, p->cols);
-    return mu_k_apply_update(opt->be, p->lr, p->weight_decay, scale, &q, &ps->w);
+    return MU_OK;
+}
+
+/* Each matrix in turn: the owner computes, all ranks agree (and fall back), the owner applies. */
+static mu_status_t local_matrices(mu_optimizer_t *opt, mu_step_stats_t *st, mu_status_t *failure)
+{
+    const mu_shard_plan_t *plan = opt->plan;
+    const mu_settings_t *s = &opt->layout->settings;
+    for (int k = 0; k < plan->entry_count; k++) {
+        const int param = plan->entries[k].param;
+        const bool mine = plan->entries[k].owner == opt->rank;
+        if (mine)
+            MU_CHECK(local_owner_compute(opt, k, st, failure));
+        const double t = mu_seconds();
+        MU_CHECK(mu_verify_group(opt, k, 1, st));
+        st->fallback_s += mu_seconds() - t;
+        if (!mine || opt->skip[param])
+            continue;
+        const mu_param_t *p = &opt->layout->params[param];
+        const double scale = mu_scale_factor(s->scale, p->rows, p->cols);
+        MU_CHECK(mu_k_apply_update(opt->be, p->lr, p->weight_decay, scale, &opt->checks[k].q,
+                                   &opt->params[param].w));
+    }
+    return MU_OK;
 }
 
 mu_status_t mu_step_local(mu_optimizer_t *opt, mu_step_stats_t *st)
@@ -284,9 +352,7 @@ mu_status_t mu_step_local(mu_optimizer_t *opt, mu_step_stats_t *st)
     st->exchange_s += mu_seconds() - t;
     mu_status_t failure = MU_OK;
     t = mu_seconds();
-    for (int k = 0; k < plan->entry_count; k++)
-        if (plan->entries[k].owner == opt->rank)
-            MU_CHECK(local_owner_update(opt, plan->entries[k].param, st, &failure));
+    MU_CHECK(local_matrices(opt, st, &failure));
     st->compute_s += mu_seconds() - t;
     t = mu_seconds();
     for (int k = 0; k < plan->entry_count; k++) { /* updated weights to every replica */

@@ -48,3 +48,27 @@ void mu_synthetic_weights(uint64_t seed, int param, int64_t row_begin, int64_t r
     const uint64_t stream = mu_rng_bits(seed ^ WEIGHT_TAG, (uint64_t)(uint32_t)param, 0);
     fill_uniform(seed, stream, SQRT3 * WEIGHT_STD, row_begin, rows, cols, out, ld);
 }
+
+/* Injected rank deficiency: a rank-one gradient a b^T with a fixed per parameter (and b per
+ * step, so momentum stays in the same rank-one column space: still rank one). Local mode's
+ * rounding keeps the sum over ranks exact, as for ordinary gradients. */
+static const uint64_t RANK_ONE_TAG = 0x72616e6b6f6e65ULL; /* "rankone" */
+
+void mu_synthetic_rank_one(uint64_t seed, int param, long step, int rank, int64_t row_begin,
+                           int64_t rows, int64_t cols, float *out, int64_t ld)
+{
+    const uint64_t left = mu_rng_bits(seed ^ RANK_ONE_TAG, (uint64_t)(uint32_t)param, 0);
+    const uint64_t right = mu_rng_bits(seed ^ RANK_ONE_TAG, (uint64_t)(uint32_t)param,
+                                       (uint64_t)step);
+    const double width = SQRT3 / sqrt((double)cols);
+    for (int64_t i = 0; i < rows; i++) {
+        const double a = 2.0 * mu_rng_uniform(seed, left, (uint64_t)(row_begin + i)) - 1.0;
+        for (int64_t j = 0; j < cols; j++) {
+            const double b = 2.0 * mu_rng_uniform(seed, right, (uint64_t)j) - 1.0;
+            float v = (float)(a * b * width);
+            if (rank >= 0)
+                v = nearbyintf(v / LOCAL_QUANTUM) * LOCAL_QUANTUM;
+            out[i * ld + j] = v;
+        }
+    }
+}

@@ -19,6 +19,11 @@
 void mu_synthetic_gradient(uint64_t seed, int param, long step, int rank, int64_t row_begin,
                            int64_t rows, int64_t cols, float *out, int64_t ld);
 
+/* The same rows of an injected rank-one gradient (for fallback tests): a b^T with a fixed per
+ * parameter and b per step, so that momentum stays rank one too. */
+void mu_synthetic_rank_one(uint64_t seed, int param, long step, int rank, int64_t row_begin,
+                           int64_t rows, int64_t cols, float *out, int64_t ld);
+
 void mu_synthetic_weights(uint64_t seed, int param, int64_t row_begin, int64_t rows, int64_t cols,
                           float *out, int64_t ld);
 

@@ -29,6 +29,8 @@
 #include <string.h>
 
 #include "fallback/fallback.h"
+#include "kernels/orth.h"
+#include "kernels/residual.h"
 #include "kernels/spectrum.h"
 
 static const double UNIT_ROUNDOFF = DBL_EPSILON / 2;
@@ -36,6 +38,7 @@ static const double UNIT_ROUNDOFF = DBL_EPSILON / 2;
 typedef struct checker {
     mu_comm_t *comm;
     mu_fallback_t *fb;
+    mu_backend_t *be; /* cpu: the fast path whose certificate must catch the bad cases */
     int rank, ranks, next_owner, failures;
 } checker_t;
 
@@ -153,7 +156,47 @@ typedef struct polar_case {
     double condition;    /* of the problem the route solves; sets the tolerance */
     int64_t expect_rank; /* -1: full */
     bool expect_gram;    /* with more than one rank */
+    bool expect_caught;  /* fp32 Polar Express (defaults) fails its certificate */
 } polar_case_t;
+
+/* Runs the optimizer's fast path (fp32 Polar Express, default schedule) on g and reports
+ * whether its certificate fails (kernels/residual.h), as the owner in a step would see it. */
+static bool fast_path_caught(checker_t *c, const polar_case_t *pc, double *rms, double *tol)
+{
+    mu_orth_opts_t o;
+    mu_orth_opts_default(&o);
+    mu_orth_plan_t *plan = NULL;
+    mu_mat_t g = {0}, q = {0};
+    mu_residual_t r = {.rms = INFINITY};
+    bool ok = mu_orth_plan_create(c->be, pc->rows, pc->cols, &o, &plan) == MU_OK &&
+              mu_k_alloc(c->be, pc->rows, pc->cols, MU_DTYPE_F32, &g) == MU_OK &&
+              mu_k_alloc(c->be, pc->rows, pc->cols, MU_DTYPE_F32, &q) == MU_OK &&
+              mu_k_upload(c->be, pc->g, MU_DTYPE_F64, pc->cols, &g) == MU_OK &&
+              mu_orth_execute(plan, &g, &q, NULL) == MU_OK;
+    const mu_status_t measured = ok ? mu_residual_measure(c->be, &q, NULL, &r) : MU_ERR_INVALID;
+    if (!ok) { /* the check itself could not run: that must not count as caught */
+        printf("fallback_check: %s: the fast path could not run: %s FAILED\n", pc->name,
+               mu_error_message());
+        c->failures++;
+    }
+    *rms = r.rms;
+    *tol = plan ? mu_orth_plan_residual_tol(plan) : 0.0;
+    mu_k_release(c->be, &g);
+    mu_k_release(c->be, &q);
+    mu_orth_plan_destroy(&plan);
+    mu_error_clear();
+    return measured == MU_ERR_NUMERIC || !(r.rms <= *tol);
+}
+
+static void check_detection(checker_t *c, const polar_case_t *pc)
+{
+    double rms, tol;
+    const bool caught = fast_path_caught(c, pc, &rms, &tol);
+    printf("fallback_check ranks %d: %-22s fast path: certificate %.3g, tolerance %.3g: %s "
+           "(expected %s) %s\n", c->ranks, pc->name, rms, tol, caught ? "caught" : "passed",
+           pc->expect_caught ? "caught" : "passed", caught == pc->expect_caught ? "ok" : "FAILED");
+    c->failures += caught != pc->expect_caught;
+}
 
 static void check_polar(checker_t *c, const polar_case_t *pc)
 {
@@ -183,6 +226,7 @@ static void check_polar(checker_t *c, const polar_case_t *pc)
             verdict(c, pc->name, "Gram route as expected",
                     (rep.route == MU_FALLBACK_GRAM_EIGEN) != pc->expect_gram, 0.0);
         free(ref);
+        check_detection(c, pc);
     }
     free(q);
 }
@@ -207,26 +251,43 @@ static void check_repeatable(checker_t *c, const polar_case_t *pc)
     free(second);
 }
 
+/* A polar case: rows x cols with r singular values, `tiny` of them (the last) at 1e-9 apart
+ * by relative 1e-12 (near-duplicates far below l), the rest log-spaced over [1/kappa, 1]. */
+static double *with_tiny(int64_t rows, int64_t cols, int64_t tiny, double kappa, uint64_t seed)
+{
+    const int64_t r = rows < cols ? rows : cols;
+    double *s = log_spaced(r, kappa);
+    for (int64_t i = r - tiny; i < r; i++)
+        s[i] = 1e-9 * (1.0 - 1e-12 * (double)(i - (r - tiny)));
+    double *g = compose(rows, cols, r, s, seed);
+    free(s);
+    return g;
+}
+
+/*
+ * The cases that make the fast path fail are caught by its certificate (fp32 Polar Express,
+ * default schedule: tolerance ~0.25, i.e. more than ~1/16 of the short side left unreached;
+ * kernels/residual.h) and solved by the fallback to LAPACK's answer. "A few" singular values
+ * far below l means beyond that share: 24 of 160 here; fewer are within Polar Express's
+ * contract (it promises nothing below l) and pass by design. The well-conditioned cases are
+ * controls: the certificate must pass them.
+ */
 static void polar_cases(checker_t *c)
 {
-    /* rank-deficient: 40 of 150 directions, sigma over [1e-2, 1] */
-    double *s40 = log_spaced(40, 1e2);
-    /* two nearly equal singular values far below the rest: the polar factor does not care */
-    double *near = log_spaced(150, 1e3);
-    near[148] = 1e-9;
-    near[149] = 1e-9 * (1.0 - 1e-12);
+    double *s40 = log_spaced(40, 1e2); /* rank-deficient: 40 of 150 directions */
     polar_case_t cases[] = {
-        {"square kappa 1e8", 300, 300, with_condition(300, 300, 1e8, 1), 1e8, -1, false},
-        {"tall kappa 1e2", 520, 130, with_condition(520, 130, 1e2, 2), 1e4, -1, true},
-        {"wide kappa 1e2", 130, 520, with_condition(130, 520, 1e2, 3), 1e4, -1, true},
-        {"tall kappa 1e6", 520, 130, with_condition(520, 130, 1e6, 4), 1e6, -1, false},
-        {"rank 40 of 150", 200, 150, compose(200, 150, 40, s40, 5), 1e2, 40, false},
-        {"near-equal tiny sigmas", 170, 150, compose(170, 150, 150, near, 6), 1e9, -1, false},
-        {"outlier row x 1e6", 256, 192, with_condition(256, 192, 10, 7), 1e7, -1, false},
-        {"one column", 65, 1, with_condition(65, 1, 1, 8), 1, -1, true},
-        {"one by one", 1, 1, with_condition(1, 1, 1, 9), 1, -1, false},
+        {"square kappa 1e8", 300, 300, with_condition(300, 300, 1e8, 1), 1e8, -1, false, true},
+        {"tall kappa 1e2", 520, 130, with_condition(520, 130, 1e2, 2), 1e4, -1, true, false},
+        {"wide kappa 1e2", 130, 520, with_condition(130, 520, 1e2, 3), 1e4, -1, true, false},
+        {"tall kappa 1e6", 520, 130, with_condition(520, 130, 1e6, 4), 1e6, -1, false, true},
+        {"rank 40 of 150", 200, 150, compose(200, 150, 40, s40, 5), 1e2, 40, false, true},
+        {"24 tiny sigmas", 200, 160, with_tiny(200, 160, 24, 10, 6), 1e9, -1, false, true},
+        {"near-duplicate tiny", 170, 150, with_tiny(170, 150, 40, 1e3, 10), 1e9, -1, false, true},
+        {"outlier row x 1e6", 256, 192, with_condition(256, 192, 10, 7), 1e7, -1, false, true},
+        {"one column", 65, 1, with_condition(65, 1, 1, 8), 1, -1, true, false},
+        {"one by one", 1, 1, with_condition(1, 1, 1, 9), 1, -1, false, false},
     };
-    polar_case_t *outlier = &cases[6];
+    polar_case_t *outlier = &cases[7];
     for (int64_t j = 0; j < outlier->cols; j++)
         outlier->g[17 * outlier->cols + j] *= 1e6;
     const int count = (int)(sizeof cases / sizeof cases[0]);
@@ -236,7 +297,6 @@ static void polar_cases(checker_t *c)
     for (int i = 0; i < count; i++)
         free(cases[i].g);
     free(s40);
-    free(near);
 }
 
 /* ---- SPD roots --------------------------------------------------------------------------- */
@@ -336,12 +396,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "fallback_check: cannot start: %s\n", mu_error_message());
         return 2;
     }
+    if (mu_backend_create("cpu", &c.be) != MU_OK) {
+        fprintf(stderr, "fallback_check: no cpu backend: %s\n", mu_error_message());
+        return 2;
+    }
     c.rank = mu_comm_rank(c.comm);
     c.ranks = mu_comm_size(c.comm);
     polar_cases(&c);
     spd_cases(&c);
     const int exit_status = finish(&c);
     mu_fallback_destroy(&c.fb);
+    mu_backend_destroy(&c.be);
     mu_comm_destroy(&c.comm);
     if (!loopback)
         MPI_Finalize();
