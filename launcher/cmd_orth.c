@@ -23,8 +23,11 @@ typedef struct orth_settings {
 
 #define FIELD(f) offsetof(orth_settings_t, f)
 static const mu_option_t orth_options[] = {
-    {"method", NULL, MU_OPT_CHOICE, "M", "polar-express", 0, 0, "polar-express|ns5|gram|svd",
-     "orthogonalization method", FIELD(method)},
+    {"method", NULL, MU_OPT_CHOICE, "M", "polar-express", 0, 0,
+     "polar-express|ns5|gram|svd|scalapack",
+     "orthogonalization method; scalapack: the exact fallback in fp64 on a BLACS grid over "
+     "every rank mpiexec/srun started (the options below do not apply to it)",
+     FIELD(method)},
     {"iters", NULL, MU_OPT_INT, "T", "0", 0, MU_SCHEDULE_MAX_ITERS, NULL,
      "polynomial steps; 0 = the method's default (polar-express/gram 8, ns5 5)", FIELD(iters)},
     {"lower", NULL, MU_OPT_DOUBLE, "L", "1e-3", 1e-300, 0.999999, NULL,
@@ -179,6 +182,8 @@ int mu_cmd_orth(int argc, char **argv)
         mu_options_print_help(&orth_spec, stdout);
         return MU_EXIT_OK;
     }
+    if (status == MU_OK && strcmp(s.method, "scalapack") == 0)
+        return mu_orth_scalapack(parsed.positional[0], parsed.positional[1], s.residual);
     if (status == MU_OK)
         status = settings_to_opts(&s, &job.opts);
     if (status == MU_OK)

@@ -2,6 +2,8 @@
 #ifndef MU_LAUNCHER_COMMANDS_H
 #define MU_LAUNCHER_COMMANDS_H
 
+#include <stdbool.h>
+
 #include "core/status.h"
 
 /* Exit statuses: 2 means the input or the invocation was wrong (a bad file, option or
@@ -16,6 +18,8 @@ int mu_cmd_check(int argc, char **argv);
 
 /* Each takes argv[0] = the subcommand's own name. */
 int mu_cmd_orth(int argc, char **argv);
+/* muond orth --method scalapack: collective over the processes mpiexec/srun started. */
+int mu_orth_scalapack(const char *in_path, const char *out_path, bool residual);
 int mu_cmd_coeffs(int argc, char **argv);
 int mu_cmd_bench(int argc, char **argv);
 

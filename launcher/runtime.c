@@ -43,7 +43,8 @@ int mu_local_rank_from_env(int fallback)
 /* The steps every rank takes locally; their outcome is agreed afterwards. */
 static mu_status_t load_local(const mu_runtime_opts_t *o, mu_runtime_t *rt)
 {
-    MU_CHECK(mu_layout_load(o->layout_path, &rt->layout));
+    if (o->layout_path)
+        MU_CHECK(mu_layout_load(o->layout_path, &rt->layout));
     MU_CHECK(mu_backend_create(o->backend, &rt->be));
     return mu_backend_set_threads(rt->be, o->blas_threads);
 }
@@ -56,6 +57,8 @@ mu_status_t mu_runtime_start(const mu_runtime_opts_t *o, int *argc, char ***argv
     rt->local_rank = mu_local_rank_from_env(rt->rank);
     MU_CHECK(mu_comm_create(o->comm, &rt->comm));
     MU_CHECK(mu_comm_agree(rt->comm, load_local(o, rt)));
+    if (!rt->layout) /* a command without a model (bench fallback) */
+        return MU_OK;
     MU_CHECK(mu_optimizer_create(rt->layout, rt->comm, rt->be, o->io, &rt->opt));
     MU_LOG(MU_LOG_INFO, MU_SUB_LAUNCHER, "layout %s (%s): %d parameters, digest %016llx",
            rt->layout->name, rt->layout->source, rt->layout->param_count,
@@ -85,7 +88,7 @@ int mu_runtime_main(const char *prog, const mu_command_spec_t *spec, int argc, c
         return MU_EXIT_OK;
     }
     const mu_runtime_opts_t o = runtime_opts(settings);
-    if (status == MU_OK && !o.layout_path)
+    if (status == MU_OK && !o.layout_path && !o.without_layout)
         status = mu_error(MU_ERR_INVALID, "--layout FILE is required");
     if (status != MU_OK)
         return mu_command_fail(spec->name, status);

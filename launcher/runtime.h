@@ -21,6 +21,7 @@ typedef struct mu_runtime_opts {
     const char *backend; /* auto | cpu | reference */
     int blas_threads;
     const mu_io_provider_t *io; /* NULL: weights and gradients in private memory */
+    bool without_layout;        /* no model: no layout, no optimizer (rt->opt stays NULL) */
 } mu_runtime_opts_t;
 
 typedef struct mu_runtime {

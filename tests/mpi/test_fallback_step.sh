@@ -9,10 +9,12 @@
 #  3. A NaN gradient under on_nonfinite skip (the step goes on, the report names the parameter,
 #     the rank that held the NaN and the step; no NaN reaches the state) and abort (the job
 #     stops with a non-zero status and the same names).
-#   test_fallback_step.sh LAYOUT_DIR
+#  4. muond orth --method scalapack on 1..4 ranks gives the exact polar factor.
+#   test_fallback_step.sh LAYOUT_DIR gpt2|small    (gpt2: part 1; small: parts 2 to 4)
 . "$(dirname "$0")/../cli/lib.sh"
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" # see test_digest.sh
 LAYOUTS=$1
+MODE=$2
 BAD=h.3.attn.c_proj.weight
 
 run_muond() { # run_muond RANKS ARGS...
@@ -22,6 +24,7 @@ run_muond() { # run_muond RANKS ARGS...
         --trainer synthetic --seed 3 "$@"
 }
 
+gpt2_injection() {
 # 1. one injected rank-deficient gradient in GPT-2-small
 run_muond 4 --layout "$LAYOUTS/gpt2-small.json" --steps 2 --digest --inject "rank-deficient:$BAD"
 expect_status 0 "injected run"
@@ -44,7 +47,9 @@ reference=$(grep '^digest' "$SCRATCH/out" || true)
 echo "injected: $injected, exact from the start: $reference"
 [ -n "$injected" ] && [ "$injected" = "$reference" ] ||
     fail "digest '$injected' differs from the exact-from-the-start run '$reference'"
+}
 
+small_cases() {
 # 2. every matrix through the fallback, on every grid
 matrices=$(grep -c '"method": "\(polar-express\|ns5\|gram\)"' "$LAYOUTS/tiny.json")
 for p in 1 2 3 4; do
@@ -71,4 +76,28 @@ run_muond 2 --layout "$SCRATCH/abort.json" --steps 3 --inject nan:w1:2
 [ "$STATUS" -ne 0 ] || fail "abort: the job did not stop"
 expect_in "$SCRATCH/err" "step 2: non-finite gradient in w1 (1 entries, first on rank 1); on_nonfinite is abort" \
     "abort names w1, its rank and the step"
+
+# 4. the fallback as a command: fp64 solve, float32 output (so 1e-6, a few fp32 ulps of
+#    the O(1) entries summed over the matrix)
+"$NPYTOOL" spectrum "$SCRATCH/g.npy" 300 200 1e6 5 "$SCRATCH/polar.npy"
+for p in 1 2 3 4; do
+    run_capture timeout 300 "$MPIEXEC" -n "$p" --oversubscribe "$MUOND" orth "$SCRATCH/g.npy" \
+        "$SCRATCH/q.npy" --method scalapack
+    expect_status 0 "orth --method scalapack on $p rank(s)"
+    d=$("$NPYTOOL" distance "$SCRATCH/q.npy" "$SCRATCH/polar.npy")
+    echo "orth --method scalapack, $p rank(s): ||Q - polar||_2 = $d"
+    expect_leq "$d" 1e-6 "orth --method scalapack on $p rank(s)"
+done
+run_capture timeout 300 "$MPIEXEC" -n 2 --oversubscribe "$MUOND" orth "$SCRATCH/none.npy" \
+    "$SCRATCH/q2.npy" --method scalapack
+[ "$STATUS" -ne 0 ] || fail "orth --method scalapack: a missing input did not fail"
+expect_in "$SCRATCH/err" "none.npy: cannot open" "the missing input is named"
+[ ! -e "$SCRATCH/q2.npy" ] || fail "orth --method scalapack wrote an output for a missing input"
+}
+
+case "$MODE" in
+gpt2) gpt2_injection ;;
+small) small_cases ;;
+*) fail "mode '$MODE': expected gpt2 or small" ;;
+esac
 finish
