@@ -17,6 +17,12 @@ void mu_residual_opts_default(mu_residual_opts_t *opts)
     };
 }
 
+void mu_residual_opts_certificate(mu_residual_opts_t *opts)
+{
+    mu_residual_opts_default(opts);
+    opts->power_steps = 1;
+}
+
 typedef struct probe_work {
     mu_mat_t v, w, e;        /* s x k probes, l x k intermediate, s x k E v */
     double *host_v, *host_e; /* s x k each */

@@ -24,6 +24,10 @@ typedef struct mu_residual_opts {
 } mu_residual_opts_t;
 
 void mu_residual_opts_default(mu_residual_opts_t *opts);
+/* The certificate's options: the default probes and no power steps, since the pass test reads
+ * only the plain probes' RMS (the spectral value is then the plain-probe maximum). A third
+ * of the default cost. */
+void mu_residual_opts_certificate(mu_residual_opts_t *opts);
 
 /* *estimate ~ ||Q Q^T - I||_2 (short side); NaN or Inf in Q gives MU_ERR_NUMERIC. */
 mu_status_t mu_residual_estimate(mu_backend_t *be, const mu_mat_t *q,

@@ -69,6 +69,8 @@ static mu_status_t time_fast_path(mu_backend_t *be, const fallback_settings_t *s
     mu_orth_opts_t o;
     mu_orth_opts_default(&o);
     o.iters = (int)s->iters;
+    mu_residual_opts_t certificate;
+    mu_residual_opts_certificate(&certificate);
     mu_orth_plan_t *plan = NULL;
     mu_mat_t dg = {0}, dq = {0};
     double *pe = malloc(sizeof *pe * (size_t)s->runs), *cert = malloc(sizeof *cert * (size_t)s->runs);
@@ -87,7 +89,7 @@ static mu_status_t time_fast_path(mu_backend_t *be, const fallback_settings_t *s
         const double t1 = mu_seconds();
         mu_residual_t r;
         if (status == MU_OK)
-            status = mu_residual_measure(be, &dq, NULL, &r);
+            status = mu_residual_measure(be, &dq, &certificate, &r);
         if (status == MU_OK)
             status = mu_k_synchronize(be);
         if (i >= 0) {

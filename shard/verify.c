@@ -47,7 +47,9 @@ mu_status_t mu_verify_certify(mu_optimizer_t *opt, int entry, const mu_orth_plan
     if (zero)
         return MU_OK;
     mu_residual_t r;
-    const mu_status_t status = mu_residual_measure(opt->be, &check->q, NULL, &r);
+    mu_residual_opts_t o;
+    mu_residual_opts_certificate(&o);
+    const mu_status_t status = mu_residual_measure(opt->be, &check->q, &o, &r);
     if (status == MU_ERR_NUMERIC) {
         mu_error_clear();
         check->verdict = MU_EVENT_FALLBACK_NONFINITE;

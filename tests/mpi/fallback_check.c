@@ -168,12 +168,14 @@ static bool fast_path_caught(checker_t *c, const polar_case_t *pc, double *rms, 
     mu_orth_plan_t *plan = NULL;
     mu_mat_t g = {0}, q = {0};
     mu_residual_t r = {.rms = INFINITY};
+    mu_residual_opts_t certificate;
+    mu_residual_opts_certificate(&certificate);
     bool ok = mu_orth_plan_create(c->be, pc->rows, pc->cols, &o, &plan) == MU_OK &&
               mu_k_alloc(c->be, pc->rows, pc->cols, MU_DTYPE_F32, &g) == MU_OK &&
               mu_k_alloc(c->be, pc->rows, pc->cols, MU_DTYPE_F32, &q) == MU_OK &&
               mu_k_upload(c->be, pc->g, MU_DTYPE_F64, pc->cols, &g) == MU_OK &&
               mu_orth_execute(plan, &g, &q, NULL) == MU_OK;
-    const mu_status_t measured = ok ? mu_residual_measure(c->be, &q, NULL, &r) : MU_ERR_INVALID;
+    const mu_status_t measured = ok ? mu_residual_measure(c->be, &q, &certificate, &r) : MU_ERR_INVALID;
     if (!ok) { /* the check itself could not run: that must not count as caught */
         printf("fallback_check: %s: the fast path could not run: %s FAILED\n", pc->name,
                mu_error_message());
