@@ -34,6 +34,13 @@ expect_in() { # expect_in FILE TEXT DESCRIPTION
     fi
 }
 
+expect_match() { # expect_match FILE EXTENDED-REGEX DESCRIPTION
+    if ! grep -qE -- "$2" "$1"; then
+        fail "$3: /$2/ not found in $(basename "$1"):"
+        sed 's/^/    /' "$1" >&2
+    fi
+}
+
 expect_leq() { # expect_leq VALUE LIMIT DESCRIPTION
     if ! awk -v v="$1" -v l="$2" 'BEGIN { exit !(v + 0 <= l + 0) }'; then
         fail "$3: $1 > $2"

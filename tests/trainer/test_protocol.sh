@@ -57,7 +57,9 @@ echo "the reconnecting trainer started at step $first_step"
 [ "$first_step" -ge 6 ] && [ "$first_step" -le 7 ] || fail "it should continue from step 6 or 7"
 expect_in "$SCRATCH/second.out" "step 12 " "the reconnecting trainer finished"
 wait_pid "$DAEMON" 30 || fail "daemon after the second trainer"
-expect_in "$SCRATCH/daemon.err" "trainer disconnected before step" "the disconnection is reported"
+# The kill lands either between steps or while the daemon computes the step the trainer sent.
+expect_match "$SCRATCH/daemon.err" "trainer (disconnected before|went away during) step" \
+    "the disconnection is reported"
 PIDS=""
 
 # 3. A trainer that skips ahead is told so and dropped; with no trainer back in time the
