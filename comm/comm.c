@@ -5,7 +5,14 @@
 #include "comm/comm_impl.h"
 #include "core/log.h"
 
-static const struct mu_comm_ops *const registry[] = {&mu_comm_mpi_ops, &mu_comm_loopback_ops};
+/* Automatic choice stops at the first usable of mpi and loopback; nccl is named explicitly. */
+static const struct mu_comm_ops *const registry[] = {
+    &mu_comm_mpi_ops,
+    &mu_comm_loopback_ops,
+#ifdef MUOND_HAVE_NCCL
+    &mu_comm_nccl_ops,
+#endif
+};
 enum { REGISTRY_SIZE = sizeof registry / sizeof registry[0] };
 
 static mu_status_t start(const struct mu_comm_ops *ops, mu_comm_t **out)
@@ -44,8 +51,26 @@ mu_status_t mu_comm_create(const char *name, mu_comm_t **out)
             return mu_error(MU_ERR_NOTSUP, "comm backend '%s' cannot run here: %s", name, why);
         MU_LOG(MU_LOG_DEBUG, MU_SUB_COMM, "comm %s unavailable: %s", registry[i]->name, why);
     }
-    return mu_error(MU_ERR_INVALID, "unknown comm backend '%s' (auto, mpi or loopback)",
+    if (!automatic && strcmp(name, "nccl") == 0)
+        return mu_error(MU_ERR_NOTSUP, "comm backend 'nccl': this build has no NCCL "
+                                       "(configure with MUOND_CUDA=ON and NCCL installed)");
+    return mu_error(MU_ERR_INVALID, "unknown comm backend '%s' (auto, mpi, nccl or loopback)",
                     name ? name : "(null)");
+}
+
+mu_status_t mu_comm_configure(mu_comm_t *c, const mu_comm_config_t *cfg)
+{
+    if (!c || !cfg)
+        return mu_error(MU_ERR_INVALID, "comm configure: null argument");
+    return c->ops->configure ? c->ops->configure(c, cfg) : MU_OK;
+}
+
+bool mu_comm_compiled_in(const char *name)
+{
+    for (int i = 0; i < REGISTRY_SIZE; i++)
+        if (strcmp(registry[i]->name, name) == 0)
+            return true;
+    return false;
 }
 
 void mu_comm_destroy(mu_comm_t **c)

@@ -1,7 +1,7 @@
 /*
  * The communicator layer: collectives the optimizer needs, behind one ops table with an MPI
- * backend (CPU, host buffers) and a single-rank loopback backend (tests without mpiexec).
- * The NCCL backend will fill the same table.
+ * backend (CPU, host buffers), a single-rank loopback backend (tests without mpiexec) and,
+ * in CUDA builds, an NCCL backend (device buffers over NCCL, host buffers over MPI).
  *
  * Conventions:
  *  - Byte counts and displacements are int64_t; a backend that cannot express a count (MPI's
@@ -56,11 +56,22 @@ typedef mu_status_t mu_c_gatherv_fn(mu_comm_t *c, const void *send, int64_t byte
                                     const int64_t *counts, const int64_t *displs, int root);
 typedef mu_status_t mu_c_barrier_fn(mu_comm_t *c);
 
+/* What a device-buffer backend needs from its caller (mu_comm_configure). */
+typedef struct mu_comm_config {
+    void *device_stream; /* the kernel backend's compute stream (cudaStream_t), or NULL */
+    double timeout_s;    /* a collective running longer fails with MU_ERR_TIMEOUT; 0 keeps
+                            the backend's default */
+} mu_comm_config_t;
+
 struct mu_comm_ops {
     const char *name;
     bool (*can_use)(char *why, size_t why_len);
     mu_status_t (*init)(mu_comm_t *c); /* sets rank, size and state */
     void (*fini)(mu_comm_t *c);
+    /* Optional (NULL: nothing to configure). */
+    mu_status_t (*configure)(mu_comm_t *c, const mu_comm_config_t *cfg);
+    /* Optional: the communicator that carries this one's host buffers (MPI under NCCL). */
+    mu_comm_t *(*host_side)(const mu_comm_t *c);
     mu_c_alltoallv_fn *alltoallv;
     mu_c_ialltoallv_fn *ialltoallv;
     mu_c_test_fn *test;
@@ -73,8 +84,14 @@ struct mu_comm_ops {
 };
 
 /* "auto" (or NULL) picks mpi when the MPI runtime is initialized, else loopback; the
- * MUOND_COMM environment variable overrides "auto". The choice is logged. */
+ * MUOND_COMM environment variable overrides "auto". "nccl" is never chosen automatically
+ * here: it fits only a device-memory kernel backend, which the caller knows about. The
+ * choice is logged. */
 mu_status_t mu_comm_create(const char *name, mu_comm_t **out);
+/* Passes cfg to backends that take one (nccl); MU_OK and nothing done for the others. */
+mu_status_t mu_comm_configure(mu_comm_t *c, const mu_comm_config_t *cfg);
+/* Whether this build has the named backend. */
+bool mu_comm_compiled_in(const char *name);
 void mu_comm_destroy(mu_comm_t **c);
 int mu_comm_rank(const mu_comm_t *c);
 int mu_comm_size(const mu_comm_t *c);

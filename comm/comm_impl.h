@@ -16,5 +16,8 @@ struct mu_comm_request {
 
 extern const struct mu_comm_ops mu_comm_mpi_ops;
 extern const struct mu_comm_ops mu_comm_loopback_ops;
+#ifdef MUOND_HAVE_NCCL
+extern const struct mu_comm_ops mu_comm_nccl_ops; /* comm/nccl/nccl_comm.c */
+#endif
 
 #endif

@@ -12,5 +12,8 @@ struct mu_backend {
 /* The compiled-in backends' tables. */
 extern const struct mu_kernel_ops mu_reference_ops;
 extern const struct mu_kernel_ops mu_cpu_ops;
+#ifdef MUOND_HAVE_CUDA
+extern const struct mu_kernel_ops mu_cuda_ops; /* kernels/cuda/cuda_ops.cu */
+#endif
 
 #endif

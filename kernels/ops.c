@@ -22,12 +22,16 @@ static mu_status_t check_mat(const mu_mat_t *m, const char *op, const char *arg)
     return MU_OK;
 }
 
-/* Arithmetic runs in fp32 or fp64; bf16 is storage only. */
-static mu_status_t check_compute(const mu_mat_t *m, const char *op, const char *arg)
+/* Arithmetic runs in fp32 or fp64; bf16 is a storage type, except on backends that compute
+ * on bf16 operands with fp32 accumulation (cuda). */
+static mu_status_t check_compute(const mu_backend_t *be, const mu_mat_t *m, const char *op,
+                                 const char *arg)
 {
     MU_CHECK(check_mat(m, op, arg));
-    if (m->dtype == MU_DTYPE_BF16)
-        return mu_error(MU_ERR_INVALID, "%s: %s is bf16, a storage type; compute in fp32", op, arg);
+    if (m->dtype == MU_DTYPE_BF16 && !be->ops->bf16_compute)
+        return mu_error(MU_ERR_INVALID,
+                        "%s: %s is bf16, a storage type on the %s backend; compute in fp32", op,
+                        arg, be->ops->name);
     return MU_OK;
 }
 
@@ -111,9 +115,9 @@ mu_status_t mu_k_gemm(mu_backend_t *be, mu_trans_t trans_a, mu_trans_t trans_b, 
                       const mu_mat_t *a, const mu_mat_t *b, double beta, mu_mat_t *c)
 {
     MU_CHECK(check_backend(be, "gemm"));
-    MU_CHECK(check_compute(a, "gemm", "A"));
-    MU_CHECK(check_compute(b, "gemm", "B"));
-    MU_CHECK(check_compute(c, "gemm", "C"));
+    MU_CHECK(check_compute(be, a, "gemm", "A"));
+    MU_CHECK(check_compute(be, b, "gemm", "B"));
+    MU_CHECK(check_compute(be, c, "gemm", "C"));
     MU_CHECK(check_same_dtype(a, b, "gemm"));
     MU_CHECK(check_same_dtype(a, c, "gemm"));
     int64_t am, ak, bk, bn;
@@ -132,8 +136,8 @@ mu_status_t mu_k_syrk(mu_backend_t *be, mu_trans_t trans, double alpha, const mu
                       double beta, mu_mat_t *c)
 {
     MU_CHECK(check_backend(be, "syrk"));
-    MU_CHECK(check_compute(a, "syrk", "A"));
-    MU_CHECK(check_compute(c, "syrk", "C"));
+    MU_CHECK(check_compute(be, a, "syrk", "A"));
+    MU_CHECK(check_compute(be, c, "syrk", "C"));
     MU_CHECK(check_same_dtype(a, c, "syrk"));
     MU_CHECK(check_square(c, "syrk"));
     const int64_t n = trans == MU_TRANS ? a->cols : a->rows;
@@ -148,7 +152,7 @@ mu_status_t mu_k_syrk(mu_backend_t *be, mu_trans_t trans, double alpha, const mu
 mu_status_t mu_k_symmetrize(mu_backend_t *be, mu_mat_t *c)
 {
     MU_CHECK(check_backend(be, "symmetrize"));
-    MU_CHECK(check_compute(c, "symmetrize", "C"));
+    MU_CHECK(check_compute(be, c, "symmetrize", "C"));
     MU_CHECK(check_square(c, "symmetrize"));
     return be->ops->symmetrize(be, c);
 }
@@ -156,8 +160,8 @@ mu_status_t mu_k_symmetrize(mu_backend_t *be, mu_mat_t *c)
 mu_status_t mu_k_axpby(mu_backend_t *be, double alpha, const mu_mat_t *x, double beta, mu_mat_t *y)
 {
     MU_CHECK(check_backend(be, "axpby"));
-    MU_CHECK(check_compute(x, "axpby", "X"));
-    MU_CHECK(check_compute(y, "axpby", "Y"));
+    MU_CHECK(check_compute(be, x, "axpby", "X"));
+    MU_CHECK(check_compute(be, y, "axpby", "Y"));
     MU_CHECK(check_same_dtype(x, y, "axpby"));
     MU_CHECK(check_same_shape(x, y, "axpby"));
     return be->ops->axpby(be, alpha, x, beta, y);
@@ -166,14 +170,14 @@ mu_status_t mu_k_axpby(mu_backend_t *be, double alpha, const mu_mat_t *x, double
 mu_status_t mu_k_scale(mu_backend_t *be, double alpha, mu_mat_t *x)
 {
     MU_CHECK(check_backend(be, "scale"));
-    MU_CHECK(check_compute(x, "scale", "X"));
+    MU_CHECK(check_compute(be, x, "scale", "X"));
     return be->ops->scale(be, alpha, x);
 }
 
 mu_status_t mu_k_add_identity(mu_backend_t *be, double alpha, mu_mat_t *x)
 {
     MU_CHECK(check_backend(be, "add_identity"));
-    MU_CHECK(check_compute(x, "add_identity", "X"));
+    MU_CHECK(check_compute(be, x, "add_identity", "X"));
     MU_CHECK(check_square(x, "add_identity"));
     return be->ops->add_identity(be, alpha, x);
 }
@@ -181,7 +185,7 @@ mu_status_t mu_k_add_identity(mu_backend_t *be, double alpha, mu_mat_t *x)
 mu_status_t mu_k_set_identity(mu_backend_t *be, double alpha, mu_mat_t *x)
 {
     MU_CHECK(check_backend(be, "set_identity"));
-    MU_CHECK(check_compute(x, "set_identity", "X"));
+    MU_CHECK(check_compute(be, x, "set_identity", "X"));
     MU_CHECK(check_square(x, "set_identity"));
     return be->ops->set_identity(be, alpha, x);
 }
@@ -196,7 +200,7 @@ mu_status_t mu_k_fill(mu_backend_t *be, double value, mu_mat_t *x)
 mu_status_t mu_k_norm_frob(mu_backend_t *be, const mu_mat_t *x, double *out)
 {
     MU_CHECK(check_backend(be, "norm_frob"));
-    MU_CHECK(check_compute(x, "norm_frob", "X"));
+    MU_CHECK(check_compute(be, x, "norm_frob", "X"));
     if (!out)
         return mu_error(MU_ERR_INVALID, "norm_frob: null output");
     return be->ops->norm_frob(be, x, out);
@@ -205,7 +209,7 @@ mu_status_t mu_k_norm_frob(mu_backend_t *be, const mu_mat_t *x, double *out)
 mu_status_t mu_k_dist_identity(mu_backend_t *be, const mu_mat_t *x, double *out)
 {
     MU_CHECK(check_backend(be, "dist_identity"));
-    MU_CHECK(check_compute(x, "dist_identity", "X"));
+    MU_CHECK(check_compute(be, x, "dist_identity", "X"));
     MU_CHECK(check_square(x, "dist_identity"));
     if (!out)
         return mu_error(MU_ERR_INVALID, "dist_identity: null output");
@@ -231,9 +235,9 @@ mu_status_t mu_k_momentum(mu_backend_t *be, double beta, bool nesterov, const mu
                           mu_mat_t *m, mu_mat_t *u)
 {
     MU_CHECK(check_backend(be, "momentum"));
-    MU_CHECK(check_compute(g, "momentum", "G"));
-    MU_CHECK(check_compute(m, "momentum", "M"));
-    MU_CHECK(check_compute(u, "momentum", "U"));
+    MU_CHECK(check_compute(be, g, "momentum", "G"));
+    MU_CHECK(check_compute(be, m, "momentum", "M"));
+    MU_CHECK(check_compute(be, u, "momentum", "U"));
     MU_CHECK(check_same_dtype(g, m, "momentum"));
     MU_CHECK(check_same_dtype(g, u, "momentum"));
     MU_CHECK(check_same_shape(g, m, "momentum"));
@@ -245,8 +249,8 @@ mu_status_t mu_k_apply_update(mu_backend_t *be, double lr, double wd, double sca
                               const mu_mat_t *o, mu_mat_t *w)
 {
     MU_CHECK(check_backend(be, "apply_update"));
-    MU_CHECK(check_compute(o, "apply_update", "O"));
-    MU_CHECK(check_compute(w, "apply_update", "W"));
+    MU_CHECK(check_compute(be, o, "apply_update", "O"));
+    MU_CHECK(check_compute(be, w, "apply_update", "W"));
     MU_CHECK(check_same_dtype(o, w, "apply_update"));
     MU_CHECK(check_same_shape(o, w, "apply_update"));
     return be->ops->apply_update(be, lr, wd, scale, o, w);
@@ -260,7 +264,7 @@ mu_status_t mu_k_adamw(mu_backend_t *be, const mu_adamw_hyper_t *h, const mu_mat
         return mu_error(MU_ERR_INVALID, "adamw: hyper-parameters missing or step < 1");
     const mu_mat_t *all[] = {g, w, m1, m2};
     for (int i = 0; i < 4; i++) {
-        MU_CHECK(check_compute(all[i], "adamw", "operand"));
+        MU_CHECK(check_compute(be, all[i], "adamw", "operand"));
         MU_CHECK(check_same_dtype(g, all[i], "adamw"));
         MU_CHECK(check_same_shape(g, all[i], "adamw"));
     }

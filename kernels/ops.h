@@ -48,7 +48,9 @@ typedef mu_status_t mu_k_gemm_fn(mu_backend_t *be, mu_trans_t trans_a, mu_trans_
                                  double alpha, const mu_mat_t *a, const mu_mat_t *b, double beta,
                                  mu_mat_t *c);
 /* Upper triangle of c = alpha * op(a) * op(a)^T + beta * c; op(a) = a or a^T.
- * The strict lower triangle of c is left untouched. */
+ * The strict lower triangle of c is unspecified afterwards (a backend may compute the full
+ * product there, as cuda does for bf16, which cuBLAS has no SYRK for): callers symmetrize,
+ * and with beta != 0 pass a c that is symmetric in full. */
 typedef mu_status_t mu_k_syrk_fn(mu_backend_t *be, mu_trans_t trans, double alpha,
                                  const mu_mat_t *a, double beta, mu_mat_t *c);
 /* Copies the upper triangle of square c onto its lower triangle. */
@@ -92,6 +94,11 @@ typedef mu_status_t mu_k_adamw_fn(mu_backend_t *be, const mu_adamw_hyper_t *h, c
 
 struct mu_kernel_ops {
     const char *name;
+    /* Matrices live in host memory (the CPU may read and write .data directly). */
+    bool host_memory;
+    /* The arithmetic kernels accept bf16 operands (fp32 accumulation); otherwise bf16 is a
+     * storage type that only copy, upload, download and fill take. */
+    bool bf16_compute;
     /* Whether this backend can run here; on false, writes the reason into why. */
     bool (*can_use)(char *why, size_t why_len);
     mu_status_t (*init)(mu_backend_t *be); /* sets be->state */
@@ -151,8 +158,16 @@ mu_k_adamw_fn mu_k_adamw;
  * (cuda, cpu, reference), unless the MUOND_BACKEND environment variable names one.
  * The choice, and why higher-priority backends were passed over, is logged. */
 mu_status_t mu_backend_create(const char *name, mu_backend_t **out);
+/* The same, for a run whose matrices must be host memory when need_host is not NULL (it says
+ * why, e.g. trainers attached through host shared memory): "auto" passes over device-memory
+ * backends, logging need_host, and naming one is an error that quotes it. */
+mu_status_t mu_backend_create_for(const char *name, const char *need_host, mu_backend_t **out);
 void mu_backend_destroy(mu_backend_t **be);
 const char *mu_backend_name(const mu_backend_t *be);
+/* Whether the backend's matrices are host memory that the CPU may touch directly. */
+bool mu_backend_host_memory(const mu_backend_t *be);
+/* Whether its arithmetic kernels take bf16 operands (fp32 accumulation). */
+bool mu_backend_bf16_compute(const mu_backend_t *be);
 void mu_backend_describe(const mu_backend_t *be, char *out, size_t out_len);
 
 /* Host threads for the backend's BLAS. Results depend on it (OpenBLAS rounds differently

@@ -105,8 +105,15 @@ mu_status_t mu_orth_plan_create(mu_backend_t *be, int64_t rows, int64_t cols,
     if (rows <= 0 || cols <= 0)
         return mu_error(MU_ERR_INVALID, "orth: empty shape %lld x %lld", (long long)rows,
                         (long long)cols);
-    if (opts->dtype == MU_DTYPE_BF16 || opts->gram_dtype == MU_DTYPE_BF16)
-        return mu_error(MU_ERR_INVALID, "orth: bf16 is a storage type; compute in fp32 or fp64");
+    if (opts->dtype == MU_DTYPE_BF16 && !mu_backend_bf16_compute(be))
+        return mu_error(MU_ERR_INVALID,
+                        "orth: bf16 is a storage type on the %s backend; compute in fp32 or "
+                        "fp64 (bf16 with fp32 accumulation needs the cuda backend)",
+                        mu_backend_name(be));
+    if (opts->gram_dtype == MU_DTYPE_BF16 ||
+        (opts->dtype == MU_DTYPE_BF16 && opts->method == MU_ORTH_GRAM))
+        return mu_error(MU_ERR_INVALID, "orth: the Gram-side iteration needs fp32 or fp64 (its "
+                                        "R_k approach I, which bf16 cannot resolve)");
     if (rows > INT_MAX || cols > INT_MAX) /* BLAS takes int dimensions */
         return mu_error(MU_ERR_INVALID, "orth: %lld x %lld exceeds BLAS's int dimensions",
                         (long long)rows, (long long)cols);

@@ -3,12 +3,16 @@
 #include <string.h>
 
 #include "core/log.h"
+
 #include "kernels/backend_impl.h"
 #ifdef MUOND_HAVE_CUDA
 #include "kernels/cuda/device.h"
 #endif
 
 static const struct mu_kernel_ops *const registry[] = {
+#ifdef MUOND_HAVE_CUDA
+    &mu_cuda_ops,
+#endif
     &mu_cpu_ops,
     &mu_reference_ops,
 };
@@ -21,18 +25,18 @@ int mu_backend_list(const char **names, int capacity)
     return REGISTRY_SIZE;
 }
 
+/* Says at start whether the GPU path can run, and why not when it cannot. */
 static void log_gpu_presence(void)
 {
 #ifdef MUOND_HAVE_CUDA
     char why[256] = "";
     const int devices = mu_cuda_device_count(why, sizeof why);
     if (devices > 0)
-        MU_LOG(MU_LOG_INFO, MU_SUB_KERNELS,
-               "CUDA runtime: %d device(s); this build has no CUDA "
-               "kernel backend yet, using the CPU",
-               devices);
+        MU_LOG(MU_LOG_INFO, MU_SUB_KERNELS, "CUDA runtime: %d device(s)", devices);
     else
-        MU_LOG(MU_LOG_INFO, MU_SUB_KERNELS, "CUDA runtime compiled in, no GPU here (%s)", why);
+        MU_LOG(MU_LOG_INFO, MU_SUB_KERNELS, "CUDA backend compiled in, no GPU here (%s)", why);
+#else
+    MU_LOG(MU_LOG_DEBUG, MU_SUB_KERNELS, "this build has no CUDA backend (MUOND_CUDA=OFF)");
 #endif
 }
 
@@ -54,7 +58,7 @@ static mu_status_t start_backend(const struct mu_kernel_ops *ops, mu_backend_t *
     return MU_OK;
 }
 
-static mu_status_t create_named(const char *name, mu_backend_t **out)
+static mu_status_t create_named(const char *name, const char *need_host, mu_backend_t **out)
 {
     for (int i = 0; i < REGISTRY_SIZE; i++) {
         if (strcmp(registry[i]->name, name) != 0)
@@ -62,6 +66,11 @@ static mu_status_t create_named(const char *name, mu_backend_t **out)
         char why[256] = "unknown reason";
         if (!registry[i]->can_use(why, sizeof why))
             return mu_error(MU_ERR_NOTSUP, "backend '%s' cannot run here: %s", name, why);
+        if (need_host && !registry[i]->host_memory)
+            return mu_error(MU_ERR_NOTSUP,
+                            "backend '%s' keeps matrices in device memory, but this run "
+                            "needs them in host memory: %s",
+                            name, need_host);
         return start_backend(registry[i], out);
     }
     char known[256] = "";
@@ -72,11 +81,13 @@ static mu_status_t create_named(const char *name, mu_backend_t **out)
     return mu_error(MU_ERR_INVALID, "unknown kernel backend '%s' (known: auto, %s)", name, known);
 }
 
-static mu_status_t create_auto(mu_backend_t **out)
+static mu_status_t create_auto(const char *need_host, mu_backend_t **out)
 {
     for (int i = 0; i < REGISTRY_SIZE; i++) {
         char why[256] = "unknown reason";
-        if (registry[i]->can_use(why, sizeof why))
+        if (need_host && !registry[i]->host_memory)
+            snprintf(why, sizeof why, "its matrices live in device memory, and %s", need_host);
+        else if (registry[i]->can_use(why, sizeof why))
             return start_backend(registry[i], out);
         MU_LOG(MU_LOG_INFO, MU_SUB_KERNELS, "backend %s unavailable: %s", registry[i]->name, why);
     }
@@ -84,6 +95,11 @@ static mu_status_t create_auto(mu_backend_t **out)
 }
 
 mu_status_t mu_backend_create(const char *name, mu_backend_t **out)
+{
+    return mu_backend_create_for(name, NULL, out);
+}
+
+mu_status_t mu_backend_create_for(const char *name, const char *need_host, mu_backend_t **out)
 {
     if (!out)
         return mu_error(MU_ERR_INVALID, "backend: null output");
@@ -95,8 +111,8 @@ mu_status_t mu_backend_create(const char *name, mu_backend_t **out)
     }
     log_gpu_presence();
     if (!name || strcmp(name, "auto") == 0)
-        return create_auto(out);
-    return create_named(name, out);
+        return create_auto(need_host, out);
+    return create_named(name, need_host, out);
 }
 
 void mu_backend_destroy(mu_backend_t **be)
@@ -111,6 +127,16 @@ void mu_backend_destroy(mu_backend_t **be)
 const char *mu_backend_name(const mu_backend_t *be)
 {
     return be ? be->ops->name : "(none)";
+}
+
+bool mu_backend_host_memory(const mu_backend_t *be)
+{
+    return be && be->ops->host_memory;
+}
+
+bool mu_backend_bf16_compute(const mu_backend_t *be)
+{
+    return be && be->ops->bf16_compute;
 }
 
 void mu_backend_describe(const mu_backend_t *be, char *out, size_t out_len)

@@ -39,7 +39,7 @@ static const mu_option_t fallback_options[] = {
     {"blas-threads", "MUOND_BLAS_THREADS", MU_OPT_INT, "N", "1", 1, 1024, NULL,
      "BLAS threads per rank", FIELD(blas_threads)},
     {"backend", "MUOND_BACKEND", MU_OPT_STRING, "B", "auto", 0, 0, NULL,
-     "kernel backend of the fast path: auto, cpu or reference", FIELD(backend)},
+     "kernel backend of the fast path: auto, cuda, cpu or reference", FIELD(backend)},
 };
 #undef FIELD
 
@@ -199,6 +199,6 @@ static mu_runtime_opts_t runtime_opts(const void *settings)
 int mu_bench_fallback(int argc, char **argv)
 {
     fallback_settings_t s = {0};
-    return mu_runtime_main("muond bench fallback", &fallback_spec, argc, argv, &s, runtime_opts,
+    return mu_runtime_main("bench fallback", &fallback_spec, argc, argv, &s, runtime_opts,
                            body);
 }

@@ -35,7 +35,8 @@ static const mu_option_t bench_options[] = {
      "matrix shapes (repeatable, or comma-separated)", FIELD(shapes)},
     {"method", NULL, MU_OPT_LIST, "M", "polar-express,ns5,gram", 0, 0, NULL,
      "methods: polar-express, ns5, gram, svd (repeatable, or comma-separated)", FIELD(methods)},
-    {"dtype", NULL, MU_OPT_CHOICE, "D", "fp32", 0, 0, "fp32|fp64", "precision", FIELD(dtype)},
+    {"dtype", NULL, MU_OPT_CHOICE, "D", "fp32", 0, 0, "fp32|fp64|bf16",
+     "precision (bf16: bf16 storage, fp32 accumulation; cuda backend only)", FIELD(dtype)},
     {"gram-dtype", NULL, MU_OPT_CHOICE, "D", "fp32", 0, 0, "fp32|fp64",
      "precision of the Gram-side iteration", FIELD(gram_dtype)},
     {"iters", NULL, MU_OPT_INT, "T", "0", 0, MU_SCHEDULE_MAX_ITERS, NULL,
@@ -48,7 +49,8 @@ static const mu_option_t bench_options[] = {
     {"kappa", NULL, MU_OPT_DOUBLE, "K", "0", 0, 1e15, NULL,
      "0: Gaussian entries; K >= 1: singular values log-spaced over [1/K, 1]", FIELD(kappa)},
     {"backend", "MUOND_BACKEND", MU_OPT_STRING, "B", "auto", 0, 0, NULL,
-     "kernel backend: auto, cpu or reference", FIELD(backend)},
+     "kernel backend: auto (cuda when a GPU is usable, else cpu), cuda, cpu or reference",
+     FIELD(backend)},
     {"json", NULL, MU_OPT_FLAG, NULL, NULL, 0, 0, NULL, "print JSON lines instead of a table",
      FIELD(json)},
 };
@@ -97,6 +99,7 @@ static mu_status_t time_median(const bench_ctx_t *ctx, timed_fn fn, void *arg, d
     double samples[1000];
     for (long i = 0; i < ctx->s->warmup; i++)
         MU_CHECK(fn(ctx, arg));
+    MU_CHECK(mu_k_synchronize(ctx->be)); /* asynchronous backends: warm-up ends here */
     for (long i = 0; i < ctx->s->runs; i++) {
         const double start = mu_seconds();
         MU_CHECK(fn(ctx, arg));

@@ -18,6 +18,7 @@
 typedef struct step_settings {
     const char *layout, *comm, *backend;
     long steps, warmup, seed, blas_threads;
+    double comm_timeout;
     bool json;
 } step_settings_t;
 
@@ -31,10 +32,7 @@ static const mu_option_t step_options[] = {
     {"seed", NULL, MU_OPT_INT, "S", "1", 0, 1e15, NULL, "seed of the synthetic data", FIELD(seed)},
     {"blas-threads", "MUOND_BLAS_THREADS", MU_OPT_INT, "N", "1", 1, 1024, NULL,
      "BLAS threads per rank", FIELD(blas_threads)},
-    {"comm", "MUOND_COMM", MU_OPT_CHOICE, "C", "auto", 0, 0, "auto|mpi|loopback",
-     "communicator backend", FIELD(comm)},
-    {"backend", "MUOND_BACKEND", MU_OPT_STRING, "B", "auto", 0, 0, NULL,
-     "kernel backend: auto, cpu or reference", FIELD(backend)},
+    MU_RUNTIME_BACKEND_OPTIONS(FIELD(comm), FIELD(comm_timeout), FIELD(backend)),
     {"json", NULL, MU_OPT_FLAG, NULL, NULL, 0, 0, NULL, "print JSON lines instead of tables",
      FIELD(json)},
 };
@@ -184,6 +182,7 @@ static mu_runtime_opts_t runtime_opts(const void *settings)
     const step_settings_t *s = settings;
     return (mu_runtime_opts_t){.layout_path = s->layout,
                                .comm = s->comm,
+                               .comm_timeout_s = s->comm_timeout,
                                .backend = s->backend,
                                .blas_threads = (int)s->blas_threads};
 }
@@ -196,5 +195,5 @@ static mu_status_t body(mu_runtime_t *rt, const void *settings)
 int mu_bench_step(int argc, char **argv)
 {
     step_settings_t s = {0};
-    return mu_runtime_main("muond bench step", &step_spec, argc, argv, &s, runtime_opts, body);
+    return mu_runtime_main("bench step", &step_spec, argc, argv, &s, runtime_opts, body);
 }

@@ -18,7 +18,7 @@
 typedef struct run_settings {
     const char *layout, *trainer, *comm, *backend, *inject;
     long steps, seed, blas_threads, allow_gid;
-    double trainer_timeout;
+    double trainer_timeout, comm_timeout;
     bool digest, print_socket, force_fallback;
     mu_trainer_server_t *server; /* socket trainers (not an option) */
 } run_settings_t;
@@ -47,10 +47,7 @@ static const mu_option_t run_options[] = {
      FIELD(digest)},
     {"blas-threads", "MUOND_BLAS_THREADS", MU_OPT_INT, "N", "1", 1, 1024, NULL,
      "BLAS threads per rank", FIELD(blas_threads)},
-    {"comm", "MUOND_COMM", MU_OPT_CHOICE, "C", "auto", 0, 0, "auto|mpi|loopback",
-     "communicator backend", FIELD(comm)},
-    {"backend", "MUOND_BACKEND", MU_OPT_STRING, "B", "auto", 0, 0, NULL,
-     "kernel backend: auto, cpu or reference", FIELD(backend)},
+    MU_RUNTIME_BACKEND_OPTIONS(FIELD(comm), FIELD(comm_timeout), FIELD(backend)),
     {"force-fallback", NULL, MU_OPT_FLAG, NULL, NULL, 0, 0, NULL,
      "solve every matrix with the exact ScaLAPACK fallback instead of its fast method (tests, "
      "timing)",
@@ -124,8 +121,10 @@ static mu_status_t parse_injection(const mu_runtime_t *rt, const char *spec, inj
     const int n = sscanf(spec, "%31[^:]:%127[^:]:%ld", kind, name, &step);
     out->rank_one = n >= 2 && strcmp(kind, "rank-deficient") == 0;
     if (n < 2 || (!out->rank_one && strcmp(kind, "nan") != 0) || step < 0)
-        return mu_error(MU_ERR_INVALID, "--inject %s: expected rank-deficient:PARAM[:STEP] or "
-                                        "nan:PARAM[:STEP]", spec);
+        return mu_error(MU_ERR_INVALID,
+                        "--inject %s: expected rank-deficient:PARAM[:STEP] or "
+                        "nan:PARAM[:STEP]",
+                        spec);
     out->step = n == 3 ? step : 0;
     for (int p = 0; p < rt->layout->param_count; p++)
         if (strcmp(rt->layout->params[p].name, name) == 0) {
@@ -135,8 +134,8 @@ static mu_status_t parse_injection(const mu_runtime_t *rt, const char *spec, inj
                                 name);
             return MU_OK;
         }
-    return mu_error(MU_ERR_INVALID, "--inject %s: %s has no parameter %s", spec,
-                    rt->layout->source, name);
+    return mu_error(MU_ERR_INVALID, "--inject %s: %s has no parameter %s", spec, rt->layout->source,
+                    name);
 }
 
 static mu_status_t inject(mu_runtime_t *rt, const run_settings_t *s, const injection_t *inj)
@@ -145,23 +144,27 @@ static mu_status_t inject(mu_runtime_t *rt, const run_settings_t *s, const injec
     if (inj->step != 0 && inj->step != step)
         return MU_OK;
     mu_param_view_t v;
+    mu_host_edit_t e;
     MU_CHECK(mu_optimizer_param(rt->opt, inj->param, &v));
     const int64_t rows = v.row_end - v.row_begin;
     const bool local = rt->layout->settings.grad_mode == MU_GRAD_LOCAL;
+    MU_CHECK(mu_host_edit_begin(rt->be, &v.g, !inj->rank_one, &e));
     if (inj->rank_one)
         mu_synthetic_rank_one((uint64_t)s->seed, inj->param, step, local ? rt->rank : -1,
-                              v.row_begin, rows, v.g.cols, v.g.data, v.g.ld);
+                              v.row_begin, rows, v.g.cols, e.data, e.ld);
     else if (rows > 0 && v.row_end == rt->layout->params[inj->param].rows)
-        ((float *)v.g.data)[(rows - 1) * v.g.ld] = NAN; /* the last global row */
-    return MU_OK;
+        e.data[(rows - 1) * e.ld] = NAN; /* the last global row */
+    return mu_host_edit_end(rt->be, &v.g, &e);
 }
 
 static mu_status_t print_digest(mu_runtime_t *rt, const char *what)
 {
     uint64_t digest = 0;
+    double norm = 0.0;
     MU_CHECK(mu_optimizer_digest(rt->opt, &digest));
+    MU_CHECK(mu_optimizer_weights_norm(rt->opt, &norm));
     if (rt->rank == 0)
-        printf("%s%016llx\n", what, (unsigned long long)digest);
+        printf("%s%016llx\nweights norm %.9e\n", what, (unsigned long long)digest, norm);
     fflush(stdout);
     return MU_OK;
 }
@@ -233,8 +236,8 @@ static mu_status_t serve_step(mu_runtime_t *rt, const run_settings_t *s, long st
     for (int i = 0; i < st.event_count; i++) {
         char line[384];
         mu_step_event_format(rt->opt, &st.events[i], line, sizeof line);
-        snprintf(message + strlen(message), sizeof message - strlen(message), "%s%s",
-                 i ? "; " : "", line);
+        snprintf(message + strlen(message), sizeof message - strlen(message), "%s%s", i ? "; " : "",
+                 line);
         skipped_nonfinite |= st.events[i].kind == MU_EVENT_SKIPPED_NONFINITE;
     }
     mu_trainer_server_done(s->server, step,
@@ -271,6 +274,7 @@ static mu_runtime_opts_t runtime_opts(const void *settings)
     const run_settings_t *s = settings;
     return (mu_runtime_opts_t){.layout_path = s->layout,
                                .comm = s->comm,
+                               .comm_timeout_s = s->comm_timeout,
                                .backend = s->backend,
                                .blas_threads = (int)s->blas_threads,
                                .io = s->server ? mu_trainer_server_io(s->server) : NULL};
@@ -307,7 +311,7 @@ int mu_cmd_run(int argc, char **argv)
     const bool sockets = !s.trainer || strcmp(s.trainer, "socket") == 0;
     if (sockets && mu_trainer_server_new(&s.server) != MU_OK)
         return mu_command_fail("run", MU_ERR_NOMEM);
-    const int code = mu_runtime_main("muond run", &run_spec, argc, argv, &s, runtime_opts, body);
+    const int code = mu_runtime_main("run", &run_spec, argc, argv, &s, runtime_opts, body);
     mu_trainer_server_destroy(&s.server);
     return code;
 }

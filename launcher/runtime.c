@@ -6,6 +6,9 @@
 #include <string.h>
 
 #include "core/log.h"
+#ifdef MUOND_HAVE_CUDA
+#include "kernels/cuda/device.h"
+#endif
 #include "launcher/commands.h"
 #include "launcher/options.h"
 #include "shard/synthetic.h"
@@ -40,13 +43,86 @@ int mu_local_rank_from_env(int fallback)
     return fallback;
 }
 
+/* With GPUs, the ranks of a node spread over them by local rank, before anything touches
+ * CUDA; without, the reason is logged once and the CPU backends serve. */
+static void select_gpu(const mu_runtime_t *rt)
+{
+#ifdef MUOND_HAVE_CUDA
+    char why[256] = "";
+    const int device = mu_cuda_select_device(rt->local_rank, why, sizeof why);
+    if (device >= 0)
+        MU_LOG(MU_LOG_INFO, MU_SUB_LAUNCHER, "local rank %d uses GPU %d", rt->local_rank, device);
+#else
+    (void)rt;
+#endif
+}
+
+/* Why this run's matrices must be host memory, or NULL when device memory will do. */
+static const char *host_memory_reason(const mu_runtime_opts_t *o)
+{
+    if (o->io)
+        return "trainers exchange weights and gradients through host shared memory (CUDA IPC "
+               "for trainers is not built yet)";
+    if (!wants_mpi(o))
+        return "the loopback communicator copies host buffers";
+    return NULL;
+}
+
 /* The steps every rank takes locally; their outcome is agreed afterwards. */
 static mu_status_t load_local(const mu_runtime_opts_t *o, mu_runtime_t *rt)
 {
     if (o->layout_path)
         MU_CHECK(mu_layout_load(o->layout_path, &rt->layout));
-    MU_CHECK(mu_backend_create(o->backend, &rt->be));
+    select_gpu(rt);
+    MU_CHECK(mu_backend_create_for(o->backend, host_memory_reason(o), &rt->be));
     return mu_backend_set_threads(rt->be, o->blas_threads);
+}
+
+/* The communicator must reach the backend's memory: MPI moves host buffers (Debian's Open MPI
+ * is not CUDA-aware), NCCL device buffers. "auto" follows the backend; a contradiction is an
+ * error naming both. */
+static mu_status_t resolve_comm(const mu_runtime_opts_t *o, const mu_runtime_t *rt,
+                                const char **name)
+{
+    const bool host = mu_backend_host_memory(rt->be);
+    const bool automatic = !o->comm || strcmp(o->comm, "auto") == 0;
+    *name = NULL; /* keep the communicator made at start */
+    if (automatic && !host)
+        *name = "nccl";
+    else if (!automatic && !host && strcmp(o->comm, "nccl") != 0)
+        return mu_error(MU_ERR_INVALID,
+                        "--comm %s moves host buffers, but the %s backend keeps them in device "
+                        "memory: use --comm nccl (or auto)",
+                        o->comm, mu_backend_name(rt->be));
+    else if (!automatic && host && strcmp(o->comm, "nccl") == 0)
+        return mu_error(MU_ERR_INVALID,
+                        "--comm nccl moves device buffers, but the %s backend keeps them in "
+                        "host memory: use --backend cuda (or --comm auto)",
+                        mu_backend_name(rt->be));
+    return MU_OK;
+}
+
+/* Replaces the start-up communicator by the one the backend needs, and ties them together. */
+static mu_status_t start_device_comm(const mu_runtime_opts_t *o, mu_runtime_t *rt)
+{
+    const char *name;
+    MU_CHECK(mu_comm_agree(rt->comm, resolve_comm(o, rt, &name)));
+    if (name || (o->comm && strcmp(o->comm, "nccl") == 0)) {
+        mu_comm_t *device_comm = NULL;
+        MU_CHECK(mu_comm_create("nccl", &device_comm));
+        mu_comm_destroy(&rt->comm);
+        rt->comm = device_comm;
+    }
+#ifdef MUOND_HAVE_CUDA
+    const mu_comm_config_t cfg = {.device_stream = mu_cuda_backend_stream(rt->be),
+                                  .timeout_s = o->comm_timeout_s};
+#else
+    const mu_comm_config_t cfg = {.timeout_s = o->comm_timeout_s};
+#endif
+    MU_CHECK(mu_comm_configure(rt->comm, &cfg));
+    MU_LOG(MU_LOG_INFO, MU_SUB_LAUNCHER, "backends: kernels %s, comm %s", mu_backend_name(rt->be),
+           mu_comm_name(rt->comm));
+    return MU_OK;
 }
 
 mu_status_t mu_runtime_start(const mu_runtime_opts_t *o, int *argc, char ***argv, mu_runtime_t *rt)
@@ -55,8 +131,12 @@ mu_status_t mu_runtime_start(const mu_runtime_opts_t *o, int *argc, char ***argv
     if (wants_mpi(o))
         MU_CHECK(start_mpi(argc, argv, rt));
     rt->local_rank = mu_local_rank_from_env(rt->rank);
-    MU_CHECK(mu_comm_create(o->comm, &rt->comm));
+    /* Start on MPI (or loopback): the agreement on the local steps needs a communicator
+     * before the backend that decides the final one exists. */
+    const bool nccl_named = o->comm && strcmp(o->comm, "nccl") == 0;
+    MU_CHECK(mu_comm_create(nccl_named ? "auto" : o->comm, &rt->comm));
     MU_CHECK(mu_comm_agree(rt->comm, load_local(o, rt)));
+    MU_CHECK(start_device_comm(o, rt));
     if (!rt->layout) /* a command without a model (bench fallback) */
         return MU_OK;
     MU_CHECK(mu_optimizer_create(rt->layout, rt->comm, rt->be, o->io, &rt->opt));
@@ -113,13 +193,39 @@ static bool sharded(const mu_runtime_t *rt)
     return rt->layout->settings.grad_mode == MU_GRAD_SHARDED;
 }
 
+mu_status_t mu_host_edit_begin(mu_backend_t *be, const mu_mat_t *m, bool keep, mu_host_edit_t *e)
+{
+    *e = (mu_host_edit_t){.data = m->data, .ld = m->ld};
+    if (mu_backend_host_memory(be))
+        return MU_OK;
+    e->staged = true;
+    e->ld = m->cols;
+    e->data = malloc(sizeof(float) * (size_t)(m->rows * m->cols + 1));
+    if (!e->data)
+        return mu_error(MU_ERR_NOMEM, "cannot stage a %lld x %lld matrix in host memory",
+                        (long long)m->rows, (long long)m->cols);
+    return keep ? mu_k_download(be, m, e->data, MU_DTYPE_F32, e->ld) : MU_OK;
+}
+
+mu_status_t mu_host_edit_end(mu_backend_t *be, mu_mat_t *m, mu_host_edit_t *e)
+{
+    if (!e->staged)
+        return MU_OK;
+    const mu_status_t status = mu_k_upload(be, e->data, MU_DTYPE_F32, e->ld, m);
+    free(e->data);
+    *e = (mu_host_edit_t){0};
+    return status;
+}
+
 mu_status_t mu_synthetic_init(mu_runtime_t *rt, uint64_t seed)
 {
     for (int p = 0; p < rt->layout->param_count; p++) {
         mu_param_view_t v;
+        mu_host_edit_t e;
         MU_CHECK(mu_optimizer_param(rt->opt, p, &v));
-        mu_synthetic_weights(seed, p, v.row_begin, v.row_end - v.row_begin, v.w.cols, v.w.data,
-                             v.w.ld);
+        MU_CHECK(mu_host_edit_begin(rt->be, &v.w, false, &e));
+        mu_synthetic_weights(seed, p, v.row_begin, v.row_end - v.row_begin, v.w.cols, e.data, e.ld);
+        MU_CHECK(mu_host_edit_end(rt->be, &v.w, &e));
     }
     return MU_OK;
 }
@@ -129,9 +235,12 @@ mu_status_t mu_synthetic_fill(mu_runtime_t *rt, uint64_t seed)
     const long step = mu_optimizer_steps_done(rt->opt) + 1;
     for (int p = 0; p < rt->layout->param_count; p++) {
         mu_param_view_t v;
+        mu_host_edit_t e;
         MU_CHECK(mu_optimizer_param(rt->opt, p, &v));
+        MU_CHECK(mu_host_edit_begin(rt->be, &v.g, false, &e));
         mu_synthetic_gradient(seed, p, step, sharded(rt) ? -1 : rt->rank, v.row_begin,
-                              v.row_end - v.row_begin, v.g.cols, v.g.data, v.g.ld);
+                              v.row_end - v.row_begin, v.g.cols, e.data, e.ld);
+        MU_CHECK(mu_host_edit_end(rt->be, &v.g, &e));
     }
     return MU_OK;
 }

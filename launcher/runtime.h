@@ -15,10 +15,25 @@
 #include "shard/layout.h"
 #include "shard/optimizer.h"
 
+/* The option-table rows of the daemon commands that choose the communicator and the kernel
+ * backend (run, bench step): one wording for both. */
+#define MU_RUNTIME_BACKEND_OPTIONS(comm_field, timeout_field, backend_field)                       \
+    {"comm", "MUOND_COMM", MU_OPT_CHOICE, "C", "auto", 0, 0, "auto|mpi|nccl|loopback",             \
+     "communicator: auto (nccl with the cuda backend, else mpi), mpi, nccl or loopback",          \
+     comm_field},                                                                                  \
+    {"comm-timeout", "MUOND_COMM_TIMEOUT", MU_OPT_DOUBLE, "S", "0", 0, 86400, NULL,                \
+     "nccl: a collective still running after S seconds aborts the communicator and fails the "    \
+     "step (0: 300 s)",                                                                            \
+     timeout_field},                                                                               \
+    {"backend", "MUOND_BACKEND", MU_OPT_STRING, "B", "auto", 0, 0, NULL,                           \
+     "kernel backend: auto (cuda when a GPU is usable, else cpu), cuda, cpu or reference",        \
+     backend_field}
+
 typedef struct mu_runtime_opts {
     const char *layout_path;
-    const char *comm;    /* auto | mpi | loopback */
-    const char *backend; /* auto | cpu | reference */
+    const char *comm;      /* auto | mpi | nccl | loopback */
+    const char *backend;   /* auto | cuda | cpu | reference */
+    double comm_timeout_s; /* 0: the comm backend's default */
     int blas_threads;
     const mu_io_provider_t *io; /* NULL: weights and gradients in private memory */
     bool without_layout;        /* no model: no layout, no optimizer (rt->opt stays NULL) */
@@ -52,6 +67,16 @@ typedef mu_status_t (*mu_runtime_body_fn)(mu_runtime_t *rt, const void *settings
 int mu_runtime_main(const char *prog, const mu_command_spec_t *spec, int argc, char **argv,
                     void *settings, mu_runtime_opts_t (*runtime_opts)(const void *settings),
                     mu_runtime_body_fn body);
+
+/* Lets the CPU write an fp32 matrix of backend be: m's own memory on host-memory backends,
+ * else a host copy (holding m's values when keep) that mu_host_edit_end uploads and frees. */
+typedef struct mu_host_edit {
+    float *data;
+    int64_t ld;
+    bool staged;
+} mu_host_edit_t;
+mu_status_t mu_host_edit_begin(mu_backend_t *be, const mu_mat_t *m, bool keep, mu_host_edit_t *e);
+mu_status_t mu_host_edit_end(mu_backend_t *be, mu_mat_t *m, mu_host_edit_t *e);
 
 /* The synthetic trainer: deterministic initial weights, and every step's gradients. */
 mu_status_t mu_synthetic_init(mu_runtime_t *rt, uint64_t seed);

@@ -1,4 +1,5 @@
 /* Creation, views, the step entry point and the digest of the sharded optimizer. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
@@ -125,6 +126,28 @@ static void heap_unmap(void *ctx, void *base, size_t bytes)
 
 static const mu_io_provider_t heap_io = {heap_map, heap_unmap, NULL};
 
+/* Device-memory backends: the region is one backend matrix of bytes / 4 floats, zeroed. */
+static mu_status_t backend_map(void *ctx, size_t bytes, void **base)
+{
+    mu_mat_t region;
+    MU_CHECK(mu_k_alloc(ctx, 1, (int64_t)(bytes / 4), MU_DTYPE_F32, &region));
+    *base = region.data;
+    return mu_k_fill(ctx, 0.0, &region);
+}
+
+static void backend_unmap(void *ctx, void *base, size_t bytes)
+{
+    const int64_t floats = (int64_t)(bytes / 4);
+    mu_mat_t region = {1, floats, floats, MU_DTYPE_F32, base};
+    mu_k_release(ctx, &region);
+}
+
+static mu_io_provider_t default_io(mu_backend_t *be)
+{
+    return mu_backend_host_memory(be) ? heap_io
+                                      : (mu_io_provider_t){backend_map, backend_unmap, be};
+}
+
 mu_status_t mu_optimizer_create(const mu_layout_t *layout, mu_comm_t *comm, mu_backend_t *be,
                                 const mu_io_provider_t *io, mu_optimizer_t **out)
 {
@@ -139,7 +162,7 @@ mu_status_t mu_optimizer_create(const mu_layout_t *layout, mu_comm_t *comm, mu_b
                             .be = be,
                             .rank = mu_comm_rank(comm),
                             .ranks = mu_comm_size(comm),
-                            .io = io ? *io : heap_io};
+                            .io = io ? *io : default_io(be)};
     mu_status_t status = mu_comm_agree(comm, build(opt));
     if (status != MU_OK) {
         mu_optimizer_destroy(&opt);
@@ -218,28 +241,52 @@ void mu_optimizer_force_fallback(mu_optimizer_t *opt, bool force)
         opt->force_fallback = force;
 }
 
+/* Buffers of the digest: rank 0 gathers into `gathered`; `staged` holds this rank's weights
+ * when the backend keeps them in device memory (NULL when they are host memory already). */
+typedef struct digest_buffers {
+    float *gathered, *staged;
+    int64_t *counts, *displs;
+} digest_buffers_t;
+
+/* This rank's weights of parameter p, readable by the CPU. */
+static mu_status_t host_weights(mu_optimizer_t *opt, int p, float *staged, const void **out)
+{
+    const mu_mat_t *w = &opt->params[p].w;
+    *out = w->data;
+    if (!staged)
+        return MU_OK;
+    MU_CHECK(mu_k_download(opt->be, w, staged, MU_DTYPE_F32, w->cols));
+    *out = staged;
+    return MU_OK;
+}
+
 /* Hashes parameter p's weights in global row order on rank 0. */
-static mu_status_t digest_param(mu_optimizer_t *opt, int p, XXH3_state_t *h, float *buffer,
-                                int64_t *counts, int64_t *displs)
+static mu_status_t digest_param(mu_optimizer_t *opt, int p, XXH3_state_t *h,
+                                const digest_buffers_t *b)
 {
     const mu_param_t *param = &opt->layout->params[p];
     const param_state_t *ps = &opt->params[p];
     const int64_t row_bytes = param->cols * 4;
+    int64_t *counts = b->counts, *displs = b->displs;
+    const void *mine = NULL;
     if (!sharded(opt)) {
-        if (opt->rank == 0)
-            XXH3_64bits_update(h, ps->w.data, (size_t)(param->rows * row_bytes));
+        if (opt->rank == 0) {
+            MU_CHECK(host_weights(opt, p, b->staged, &mine));
+            XXH3_64bits_update(h, mine, (size_t)(param->rows * row_bytes));
+        }
         return MU_OK;
     }
+    MU_CHECK(host_weights(opt, p, b->staged, &mine));
     for (int r = 0; r < opt->ranks; r++) {
-        int64_t b, e;
-        mu_shard_rows(param->rows, opt->ranks, r, &b, &e);
-        counts[r] = (e - b) * row_bytes;
-        displs[r] = b * row_bytes;
+        int64_t begin, end;
+        mu_shard_rows(param->rows, opt->ranks, r, &begin, &end);
+        counts[r] = (end - begin) * row_bytes;
+        displs[r] = begin * row_bytes;
     }
-    MU_CHECK(mu_comm_gatherv(opt->comm, ps->w.data, (ps->row_end - ps->row_begin) * row_bytes,
-                             buffer, counts, displs, 0));
+    MU_CHECK(mu_comm_gatherv(opt->comm, mine, (ps->row_end - ps->row_begin) * row_bytes,
+                             b->gathered, counts, displs, 0));
     if (opt->rank == 0)
-        XXH3_64bits_update(h, buffer, (size_t)(param->rows * row_bytes));
+        XXH3_64bits_update(h, b->gathered, (size_t)(param->rows * row_bytes));
     return MU_OK;
 }
 
@@ -250,23 +297,45 @@ static mu_status_t digest_all(mu_optimizer_t *opt, XXH3_state_t *h, uint64_t *di
         const mu_param_t *param = &opt->layout->params[p];
         largest = param->rows * param->cols > largest ? param->rows * param->cols : largest;
     }
-    float *buffer = opt->rank == 0 ? malloc(sizeof(float) * (size_t)largest) : NULL;
-    int64_t *counts = calloc((size_t)opt->ranks, sizeof *counts);
-    int64_t *displs = calloc((size_t)opt->ranks, sizeof *displs);
+    const bool staged = !mu_backend_host_memory(opt->be);
+    digest_buffers_t b = {
+        .gathered = opt->rank == 0 ? malloc(sizeof(float) * (size_t)largest) : NULL,
+        .staged = staged ? malloc(sizeof(float) * (size_t)largest) : NULL,
+        .counts = calloc((size_t)opt->ranks, sizeof *b.counts),
+        .displs = calloc((size_t)opt->ranks, sizeof *b.displs),
+    };
     mu_status_t status = MU_OK;
-    if ((opt->rank == 0 && !buffer) || !counts || !displs)
+    if ((opt->rank == 0 && !b.gathered) || (staged && !b.staged) || !b.counts || !b.displs)
         status = mu_error(MU_ERR_NOMEM, "rank %d: digest: cannot allocate", opt->rank);
     status = mu_comm_agree(opt->comm, status);
     for (int p = 0; status == MU_OK && p < opt->layout->param_count; p++)
-        status = digest_param(opt, p, h, buffer, counts, displs);
+        status = digest_param(opt, p, h, &b);
     if (status == MU_OK) {
         *digest = opt->rank == 0 ? XXH3_64bits_digest(h) : 0;
         status = mu_comm_bcast(opt->comm, digest, sizeof *digest, 0);
     }
-    free(buffer);
-    free(counts);
-    free(displs);
+    free(b.gathered);
+    free(b.staged);
+    free(b.counts);
+    free(b.displs);
     return status;
+}
+
+mu_status_t mu_optimizer_weights_norm(mu_optimizer_t *opt, double *norm)
+{
+    if (!opt || !norm)
+        return mu_error(MU_ERR_INVALID, "weights norm: null argument");
+    double squares = 0.0;
+    for (int p = 0; p < opt->layout->param_count; p++) {
+        double n = 0.0;
+        MU_CHECK(mu_k_norm_frob(opt->be, &opt->params[p].w, &n));
+        squares += n * n;
+    }
+    /* Local mode replicates the weights: every rank already holds the whole sum. */
+    if (sharded(opt))
+        MU_CHECK(mu_comm_allreduce(opt->comm, &squares, 1, MU_COMM_F64, MU_COMM_SUM));
+    *norm = sqrt(squares);
+    return MU_OK;
 }
 
 mu_status_t mu_optimizer_digest(mu_optimizer_t *opt, uint64_t *digest)

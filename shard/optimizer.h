@@ -118,6 +118,10 @@ void mu_step_event_format(const mu_optimizer_t *opt, const mu_step_event_t *even
  * same for any number of ranks (collective; every rank receives it). */
 mu_status_t mu_optimizer_digest(mu_optimizer_t *opt, uint64_t *digest);
 
+/* Collective: the Frobenius norm of all weights together, the same on every rank. Unlike the
+ * digest it compares runs that round differently (cuda against cpu) by a tolerance. */
+mu_status_t mu_optimizer_weights_norm(mu_optimizer_t *opt, double *norm);
+
 const mu_shard_plan_t *mu_optimizer_plan(const mu_optimizer_t *opt);
 long mu_optimizer_steps_done(const mu_optimizer_t *opt);
 

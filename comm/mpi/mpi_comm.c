@@ -262,6 +262,8 @@ const struct mu_comm_ops mu_comm_mpi_ops = {
 
 mu_status_t mu_comm_mpi_handle(const mu_comm_t *c, MPI_Comm *out)
 {
+    if (c && c->ops->host_side) /* e.g. nccl: BLACS runs on its MPI side */
+        c = c->ops->host_side(c);
     if (!c || c->ops != &mu_comm_mpi_ops)
         return mu_error(MU_ERR_NOTSUP, "the %s communicator has no MPI handle",
                         c ? c->ops->name : "(null)");

@@ -156,6 +156,7 @@ static void cpu_describe(const mu_backend_t *be, char *out, size_t out_len)
 
 const struct mu_kernel_ops mu_cpu_ops = {
     .name = "cpu",
+    .host_memory = true,
     .can_use = mu_host_backend_can_use,
     .init = mu_host_backend_init,
     .fini = mu_host_backend_fini,

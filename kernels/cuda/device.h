@@ -12,6 +12,16 @@ extern "C" {
  * explanation written into why. */
 int mu_cuda_device_count(char *why, size_t why_len);
 
+/* Makes device (local_rank mod the device count) current for this process, so that the ranks
+ * of a node spread over its GPUs; MUOND_CUDA_DEVICE overrides the choice. Returns the device,
+ * or -1 when there is none (why says so). */
+int mu_cuda_select_device(int local_rank, char *why, size_t why_len);
+
+/* The compute stream of a cuda kernel backend (a cudaStream_t), or NULL for another backend:
+ * what the NCCL communicator orders its work against. */
+struct mu_backend;
+void *mu_cuda_backend_stream(struct mu_backend *be);
+
 #ifdef __cplusplus
 }
 #endif

@@ -292,6 +292,7 @@ static void ref_describe(const mu_backend_t *be, char *out, size_t out_len)
 
 const struct mu_kernel_ops mu_reference_ops = {
     .name = "reference",
+    .host_memory = true,
     .can_use = mu_host_backend_can_use,
     .init = mu_host_backend_init,
     .fini = mu_host_backend_fini,

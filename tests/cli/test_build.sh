@@ -17,11 +17,29 @@ if grep -q 'libcudart' "$SCRATCH/ldd"; then
     MUOND_LOG=info run_capture "$MUOND" orth "$SCRATCH/g.npy" "$SCRATCH/q.npy"
     expect_status 0 "orth with the CUDA runtime linked"
     if nvidia-smi >/dev/null 2>&1; then
-        echo "a GPU is present: the no-GPU message is not expected here"
+        echo "a GPU is present: the no-GPU checks do not apply"
+        expect_in "$SCRATCH/err" "kernel backend: cuda" "start-up logs the chosen backend"
     else
         expect_in "$SCRATCH/err" "no GPU here" "start-up explains the CPU fallback"
+        expect_in "$SCRATCH/err" "kernel backend: cpu" "start-up logs the chosen backend"
+        # Asking for the GPU path where it cannot run is an error that says why.
+        run_capture "$MUOND" orth "$SCRATCH/g.npy" "$SCRATCH/q.npy" --backend cuda
+        expect_status 1 "orth --backend cuda without a GPU"
+        expect_in "$SCRATCH/err" "backend 'cuda' cannot run here: cudaGetDeviceCount" \
+            "the refusal quotes the CUDA runtime"
+        run_capture "$MUOND" orth "$SCRATCH/g.npy" "$SCRATCH/q.npy" --dtype bf16
+        expect_status 2 "orth --dtype bf16 on the cpu"
+        expect_in "$SCRATCH/err" "bf16 with fp32 accumulation needs the cuda backend" \
+            "bf16 compute is refused on the cpu with the reason"
+        [ -s "$SCRATCH/q.npy" ] || fail "a refused run must leave the earlier output alone"
+        layout="$(dirname "$0")/../data/layouts/tiny.json"
+        # A singleton MPI run: leak checks off, as for every MPI run (tests/mpi/mpiexec.sh).
+        ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+            run_capture "$MUOND" run --trainer synthetic --layout "$layout" --steps 1 --comm nccl
+        expect_status 2 "run --comm nccl with the cpu backend"
+        expect_in "$SCRATCH/err" "--comm nccl moves device buffers, but the cpu backend" \
+            "the comm and backend contradiction is named"
     fi
-    expect_in "$SCRATCH/err" "kernel backend: cpu" "start-up logs the chosen backend"
 else
     echo "built without CUDA"
 fi

@@ -1,0 +1,35 @@
+#!/bin/sh
+# The daemon on a GPU (label gpu): `muond run --trainer synthetic` with --backend cuda and
+# NCCL at world size 1 ends with weights whose norm matches the cpu run's within 1e-5
+# (relative): the same arithmetic, rounded differently (cuBLAS vs OpenBLAS summation order,
+# FMA contraction), a few steps at lr <= 0.02 moving the weights by ~1e-3 of their norm.
+# Without a usable GPU it says so and exits 77 (ctest: skipped).
+. "$(dirname "$0")/../cli/lib.sh"
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" # see tests/mpi/mpiexec.sh
+LAYOUTS="$(dirname "$0")/../data/layouts"
+TOL=1e-5
+
+run_capture "$MPIEXEC" -n 1 "$MUOND" run --trainer synthetic --backend cuda \
+    --layout "$LAYOUTS/tiny.json" --steps 1
+if [ "$STATUS" -ne 0 ] && grep -q "cannot run here" "$SCRATCH/err"; then
+    echo "SKIPPED: no usable GPU: $(grep -o "cannot run here.*" "$SCRATCH/err" | head -1)"
+    exit 77
+fi
+expect_status 0 "a one-step cuda run"
+
+norm_of() { grep '^weights norm' "$SCRATCH/out" | awk '{print $3}'; }
+for layout in tiny edge-shapes gpt2-small; do
+    run_capture "$MPIEXEC" -n 1 "$MUOND" run --trainer synthetic --backend cpu \
+        --layout "$LAYOUTS/$layout.json" --steps 3 --digest
+    expect_status 0 "$layout on the cpu"
+    cpu=$(norm_of)
+    run_capture "$MPIEXEC" -n 1 "$MUOND" run --trainer synthetic --backend cuda --comm nccl \
+        --layout "$LAYOUTS/$layout.json" --steps 3 --digest
+    expect_status 0 "$layout on cuda + nccl"
+    expect_in "$SCRATCH/err" "backends: kernels cuda, comm nccl" "$layout: the GPU path ran"
+    gpu=$(norm_of)
+    rel=$(awk -v a="$gpu" -v b="$cpu" 'BEGIN { d = a - b; if (d < 0) d = -d; print d / b }')
+    echo "$layout: weights norm cpu $cpu, cuda $gpu, relative difference $rel"
+    expect_leq "$rel" "$TOL" "$layout: cuda weights norm against the cpu's"
+done
+finish
