@@ -81,15 +81,11 @@ static mu_status_t load_local(const mu_runtime_opts_t *o, mu_runtime_t *rt)
 /* The communicator must reach the backend's memory: MPI moves host buffers (Debian's Open MPI
  * is not CUDA-aware), NCCL device buffers. "auto" follows the backend; a contradiction is an
  * error naming both. */
-static mu_status_t resolve_comm(const mu_runtime_opts_t *o, const mu_runtime_t *rt,
-                                const char **name)
+static mu_status_t check_comm(const mu_runtime_opts_t *o, const mu_runtime_t *rt)
 {
     const bool host = mu_backend_host_memory(rt->be);
     const bool automatic = !o->comm || strcmp(o->comm, "auto") == 0;
-    *name = NULL; /* keep the communicator made at start */
-    if (automatic && !host)
-        *name = "nccl";
-    else if (!automatic && !host && strcmp(o->comm, "nccl") != 0)
+    if (!automatic && !host && strcmp(o->comm, "nccl") != 0)
         return mu_error(MU_ERR_INVALID,
                         "--comm %s moves host buffers, but the %s backend keeps them in device "
                         "memory: use --comm nccl (or auto)",
@@ -105,9 +101,8 @@ static mu_status_t resolve_comm(const mu_runtime_opts_t *o, const mu_runtime_t *
 /* Replaces the start-up communicator by the one the backend needs, and ties them together. */
 static mu_status_t start_device_comm(const mu_runtime_opts_t *o, mu_runtime_t *rt)
 {
-    const char *name;
-    MU_CHECK(mu_comm_agree(rt->comm, resolve_comm(o, rt, &name)));
-    if (name || (o->comm && strcmp(o->comm, "nccl") == 0)) {
+    MU_CHECK(mu_comm_agree(rt->comm, check_comm(o, rt)));
+    if (!mu_backend_host_memory(rt->be)) { /* auto or nccl, as check_comm allowed */
         mu_comm_t *device_comm = NULL;
         MU_CHECK(mu_comm_create("nccl", &device_comm));
         mu_comm_destroy(&rt->comm);

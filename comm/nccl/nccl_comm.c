@@ -35,6 +35,7 @@ typedef struct nccl_state {
     cudaStream_t stream;      /* communication stream */
     cudaStream_t compute;     /* the kernel backend's stream (NULL: default stream) */
     cudaEvent_t compute_done; /* recorded on compute, waited on by stream */
+    cudaEvent_t comm_done;    /* recorded on stream after a blocking collective */
     double timeout_s;
     bool aborted;
 } nccl_state_t;
@@ -51,9 +52,9 @@ static nccl_state_t *state_of(const mu_comm_t *c)
 
 static mu_status_t nccl_failure(const mu_comm_t *c, const char *call, ncclResult_t rc)
 {
+    const char *detail = ncclGetLastError(NULL);
     return mu_error(MU_ERR_NCCL, "rank %d: %s failed: %s (%d)%s%s", c->rank, call,
-                    ncclGetErrorString(rc), (int)rc, ncclGetLastError(NULL) ? ": " : "",
-                    ncclGetLastError(NULL) ? ncclGetLastError(NULL) : "");
+                    ncclGetErrorString(rc), (int)rc, detail ? ": " : "", detail ? detail : "");
 }
 
 static mu_status_t cuda_failure(const mu_comm_t *c, const char *call, cudaError_t err)
@@ -141,13 +142,8 @@ static mu_status_t drain(mu_comm_t *c, cudaEvent_t done, const char *what)
 static mu_status_t record_and_drain(mu_comm_t *c, const char *what)
 {
     nccl_state_t *s = state_of(c);
-    cudaEvent_t done;
-    MU_COMM_CUDA_CHECK(c, cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
-    cudaError_t err = cudaEventRecord(done, s->stream);
-    mu_status_t status =
-        err == cudaSuccess ? drain(c, done, what) : cuda_failure(c, "cudaEventRecord", err);
-    cudaEventDestroy(done);
-    return status;
+    MU_COMM_CUDA_CHECK(c, cudaEventRecord(s->comm_done, s->stream));
+    return drain(c, s->comm_done, what);
 }
 
 /* The group of sends and receives of one all-to-all(v), on the communication stream. */
@@ -354,6 +350,7 @@ static mu_status_t start_nccl(mu_comm_t *c, nccl_state_t *s)
     MU_NCCL_CHECK(c, ncclCommInitRank(&s->nccl, c->size, boot.id, c->rank));
     MU_COMM_CUDA_CHECK(c, cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking));
     MU_COMM_CUDA_CHECK(c, cudaEventCreateWithFlags(&s->compute_done, cudaEventDisableTiming));
+    MU_COMM_CUDA_CHECK(c, cudaEventCreateWithFlags(&s->comm_done, cudaEventDisableTiming));
     int version = 0;
     ncclGetVersion(&version);
     MU_LOG(MU_LOG_INFO, MU_SUB_COMM, "NCCL %d.%d.%d communicator of %d ranks", version / 10000,
@@ -372,6 +369,8 @@ static void nccl_fini(mu_comm_t *c)
         ncclCommDestroy(s->nccl);
     if (s->compute_done)
         cudaEventDestroy(s->compute_done);
+    if (s->comm_done)
+        cudaEventDestroy(s->comm_done);
     if (s->stream)
         cudaStreamDestroy(s->stream);
     mu_comm_destroy(&s->host);
