@@ -49,7 +49,6 @@ static mu_status_t form_polynomial(mu_backend_t *be, const mu_coeff_t *p, const 
 {
     MU_CHECK(mu_k_copy(be, r, out));
     MU_CHECK(mu_k_syrk(be, MU_NO_TRANS, p->c, r, p->b, out));
-    MU_CHECK(mu_k_symmetrize(be, out));
     MU_CHECK(mu_k_add_identity(be, p->a, out));
     return MU_OK;
 }
@@ -95,7 +94,6 @@ static mu_status_t gram_run(mu_orth_plan_t *plan, const mu_mat_t *g, mu_mat_t *q
     mu_mat_t *r = &plan->work[WORK_R];
     const mu_trans_t side = plan->wide ? MU_NO_TRANS : MU_TRANS;
     MU_CHECK(mu_k_syrk(be, side, inv_scale * inv_scale, gw, 0.0, r));
-    MU_CHECK(mu_k_symmetrize(be, r));
 
     const mu_schedule_t *sched = &plan->schedule;
     for (int t = 0; t < sched->iters; t++) {

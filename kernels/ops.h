@@ -47,10 +47,10 @@ typedef mu_status_t mu_k_copy_fn(mu_backend_t *be, const mu_mat_t *src, mu_mat_t
 typedef mu_status_t mu_k_gemm_fn(mu_backend_t *be, mu_trans_t trans_a, mu_trans_t trans_b,
                                  double alpha, const mu_mat_t *a, const mu_mat_t *b, double beta,
                                  mu_mat_t *c);
-/* Upper triangle of c = alpha * op(a) * op(a)^T + beta * c; op(a) = a or a^T.
- * The strict lower triangle of c is unspecified afterwards (a backend may compute the full
- * product there, as cuda does for bf16, which cuBLAS has no SYRK for): callers symmetrize,
- * and with beta != 0 pass a c that is symmetric in full. */
+/* c = alpha * op(a) * op(a)^T + beta * c; op(a) = a or a^T. c is symmetric in full on
+ * return: each backend fills its lower triangle however is cheapest (a mirror of the upper
+ * after a triangular product, or nothing after a full one), so callers never symmetrize.
+ * With beta != 0, c must be symmetric in full on entry. */
 typedef mu_status_t mu_k_syrk_fn(mu_backend_t *be, mu_trans_t trans, double alpha,
                                  const mu_mat_t *a, double beta, mu_mat_t *c);
 /* Copies the upper triangle of square c onto its lower triangle. */

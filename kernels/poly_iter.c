@@ -27,10 +27,8 @@ static mu_status_t step_polynomial(mu_orth_plan_t *plan, const mu_coeff_t *p, co
     mu_backend_t *be = plan->be;
     mu_mat_t *a = &plan->work[WORK_A], *b = &plan->work[WORK_B];
     MU_CHECK(mu_k_syrk(be, plan->wide ? MU_NO_TRANS : MU_TRANS, 1.0, x, 0.0, a));
-    MU_CHECK(mu_k_symmetrize(be, a));
     MU_CHECK(mu_k_copy(be, a, b));
     MU_CHECK(mu_k_syrk(be, MU_NO_TRANS, p->c, a, p->b, b));
-    MU_CHECK(mu_k_symmetrize(be, b));
     MU_CHECK(mu_k_add_identity(be, p->a, b));
     return MU_OK;
 }

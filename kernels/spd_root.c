@@ -119,12 +119,10 @@ static mu_status_t power_of_m(spd_problem_t *pr, const mu_mat_t **out)
     *out = &pr->w.m;
     if (pr->opts.p >= 2) {
         MU_CHECK(mu_k_syrk(be, MU_NO_TRANS, 1.0, &pr->w.m, 0.0, &pr->w.m2));
-        MU_CHECK(mu_k_symmetrize(be, &pr->w.m2));
         *out = &pr->w.m2;
     }
     if (pr->opts.p == 4) {
         MU_CHECK(mu_k_syrk(be, MU_NO_TRANS, 1.0, &pr->w.m2, 0.0, &pr->w.m4));
-        MU_CHECK(mu_k_symmetrize(be, &pr->w.m4));
         *out = &pr->w.m4;
     }
     return MU_OK;

@@ -37,10 +37,11 @@ static mu_status_t cpu_gemm(mu_backend_t *be, mu_trans_t trans_a, mu_trans_t tra
     return MU_OK;
 }
 
+static mu_status_t cpu_symmetrize(mu_backend_t *be, mu_mat_t *c);
+
 static mu_status_t cpu_syrk(mu_backend_t *be, mu_trans_t trans, double alpha, const mu_mat_t *a,
                             double beta, mu_mat_t *c)
 {
-    (void)be;
     const int n = (int)c->rows;
     const int k = (int)(trans == MU_TRANS ? a->rows : a->cols);
     if (n == 0)
@@ -51,7 +52,7 @@ static mu_status_t cpu_syrk(mu_backend_t *be, mu_trans_t trans, double alpha, co
     else
         cblas_dsyrk(CblasRowMajor, CblasUpper, to_cblas(trans), n, k, alpha, a->data, (int)a->ld,
                     beta, c->data, (int)c->ld);
-    return MU_OK;
+    return cpu_symmetrize(be, c);
 }
 
 /* Lower := upper, tile by tile, so that the column-wise reads of the upper triangle stay in

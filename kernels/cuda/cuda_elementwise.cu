@@ -156,16 +156,6 @@ template <typename S, typename D> struct Convert {
     }
 };
 
-template <typename T> struct Symmetrize {
-    void *c;
-    int64_t ld;
-    __device__ void operator()(int64_t i, int64_t j) const
-    {
-        if (i > j)
-            *at<T>(c, ld, i, j) = *at<T>(c, ld, j, i);
-    }
-};
-
 template <typename T> struct Axpby {
     typedef typename Acc<T>::type A;
     A alpha, beta;
@@ -349,15 +339,6 @@ struct ConvertBody {
 };
 
 /* One body per operation: the fields it needs, and run<T>() for the storage type T. */
-struct SymmetrizeBody {
-    cudaStream_t s;
-    mu_mat_t *c;
-    template <typename T> mu_status_t run() const
-    {
-        return each(s, c->rows, c->cols, Symmetrize<T>{c->data, c->ld});
-    }
-};
-
 struct AxpbyBody {
     cudaStream_t s;
     double alpha, beta;
@@ -516,11 +497,6 @@ extern "C" mu_status_t mu_cuda_convert(cudaStream_t s, const void *src, mu_dtype
 {
     return by_dtype(src_dtype,
                     ConvertBody{s, src, src_dtype, src_ld, dst, dst_dtype, dst_ld, rows, cols});
-}
-
-extern "C" mu_status_t mu_cuda_symmetrize(mu_backend_t *be, mu_mat_t *c)
-{
-    return by_dtype(c->dtype, SymmetrizeBody{stream_of(be), c});
 }
 
 extern "C" mu_status_t mu_cuda_axpby(mu_backend_t *be, double alpha, const mu_mat_t *x, double beta,

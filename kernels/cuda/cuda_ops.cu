@@ -50,9 +50,7 @@ static mu_status_t start_state(mu_cuda_state_t *st)
     MU_CUBLAS_CHECK(cublasSetMathMode(st->blas, CUBLAS_DEFAULT_MATH));
     MU_CUDA_CHECK(cudaMalloc((void **)&st->reduce, sizeof(double)));
     MU_CUDA_CHECK(cudaMallocHost((void **)&st->reduce_host, sizeof(double)));
-    const char *syrk = getenv("MUOND_CUDA_SYRK");
-    st->syrk_as_gemm = syrk && strcmp(syrk, "gemm") == 0;
-    return MU_OK;
+    return mu_cuda_syrk_configure(st, getenv("MUOND_CUDA_SYRK"));
 }
 
 static void cuda_fini(mu_backend_t *be)
@@ -65,6 +63,7 @@ static void cuda_fini(mu_backend_t *be)
     if (st->blas)
         cublasDestroy(st->blas);
     cudaFree(st->staging);
+    cudaFree(st->block_ptrs);
     cudaFree(st->reduce);
     cudaFreeHost(st->reduce_host);
     if (st->compute)
@@ -88,8 +87,9 @@ static mu_status_t cuda_init(mu_backend_t *be)
 static void cuda_describe(const mu_backend_t *be, char *out, size_t out_len)
 {
     const mu_cuda_state_t *st = mu_cuda_state(be);
-    snprintf(out, out_len, "cuda (device %d: %s; SYRK by %s)", st->device, st->device_name,
-             st->syrk_as_gemm ? "GEMM" : "cuBLAS SYRK");
+    char syrk[96];
+    mu_cuda_syrk_describe(st, syrk, sizeof syrk);
+    snprintf(out, out_len, "cuda (device %d: %s; SYRK: %s)", st->device, st->device_name, syrk);
 }
 
 static mu_status_t cuda_alloc(mu_backend_t *be, int64_t rows, int64_t cols, mu_dtype_t dtype,
@@ -196,26 +196,25 @@ static mu_status_t cuda_copy(mu_backend_t *be, const mu_mat_t *src, mu_mat_t *ds
     return MU_OK;
 }
 
-static cublasOperation_t to_cublas(mu_trans_t t)
+extern "C" cublasOperation_t mu_cuda_op(mu_trans_t t)
 {
     return t == MU_TRANS ? CUBLAS_OP_T : CUBLAS_OP_N;
 }
 
-/* C = alpha op(A) op(B) + beta C for any of the three dtypes (see the file comment). */
-static mu_status_t gemm_ex(mu_cuda_state_t *st, mu_trans_t ta, mu_trans_t tb, double alpha,
+extern "C" mu_status_t mu_cuda_gemm_ex(mu_cuda_state_t *st, mu_trans_t ta, mu_trans_t tb, double alpha,
                            const mu_mat_t *a, const mu_mat_t *b, double beta, mu_mat_t *c,
                            int64_t k)
 {
     const int m = (int)c->rows, n = (int)c->cols;
     if (c->dtype == MU_DTYPE_F64) {
-        MU_CUBLAS_CHECK(cublasDgemm(st->blas, to_cublas(tb), to_cublas(ta), n, m, (int)k, &alpha,
+        MU_CUBLAS_CHECK(cublasDgemm(st->blas, mu_cuda_op(tb), mu_cuda_op(ta), n, m, (int)k, &alpha,
                                     (const double *)b->data, (int)b->ld, (const double *)a->data,
                                     (int)a->ld, &beta, (double *)c->data, (int)c->ld));
         return MU_OK;
     }
     const float alpha32 = (float)alpha, beta32 = (float)beta;
     const cudaDataType_t type = c->dtype == MU_DTYPE_BF16 ? CUDA_R_16BF : CUDA_R_32F;
-    MU_CUBLAS_CHECK(cublasGemmEx(st->blas, to_cublas(tb), to_cublas(ta), n, m, (int)k, &alpha32,
+    MU_CUBLAS_CHECK(cublasGemmEx(st->blas, mu_cuda_op(tb), mu_cuda_op(ta), n, m, (int)k, &alpha32,
                                  b->data, type, (int)b->ld, a->data, type, (int)a->ld, &beta32,
                                  c->data, type, (int)c->ld, CUBLAS_COMPUTE_32F,
                                  CUBLAS_GEMM_DEFAULT));
@@ -228,37 +227,7 @@ static mu_status_t cuda_gemm(mu_backend_t *be, mu_trans_t trans_a, mu_trans_t tr
     if (c->rows == 0 || c->cols == 0)
         return MU_OK;
     const int64_t k = trans_a == MU_TRANS ? a->rows : a->cols;
-    return gemm_ex(mu_cuda_state(be), trans_a, trans_b, alpha, a, b, beta, c, k);
-}
-
-/* Row-major upper triangle = column-major lower triangle of the transpose. Row-major
- * C = A A^T (A n x k) reads A as the column-major k x n A^T: cuBLAS "T" with A^T; row-major
- * C = A^T A (A k x n) reads A as column-major n x k: cuBLAS "N". bf16 has no cuBLAS SYRK, so
- * it (and MUOND_CUDA_SYRK=gemm) computes the full product by GEMM, which ops.h permits. */
-static mu_status_t cuda_syrk(mu_backend_t *be, mu_trans_t trans, double alpha, const mu_mat_t *a,
-                             double beta, mu_mat_t *c)
-{
-    mu_cuda_state_t *st = mu_cuda_state(be);
-    const int n = (int)c->rows;
-    const int k = (int)(trans == MU_TRANS ? a->rows : a->cols);
-    if (n == 0)
-        return MU_OK;
-    if (c->dtype == MU_DTYPE_BF16 || st->syrk_as_gemm) {
-        const mu_trans_t other = trans == MU_TRANS ? MU_NO_TRANS : MU_TRANS;
-        return gemm_ex(st, trans, other, alpha, a, a, beta, c, k);
-    }
-    const cublasOperation_t op = trans == MU_TRANS ? CUBLAS_OP_N : CUBLAS_OP_T;
-    if (c->dtype == MU_DTYPE_F32) {
-        const float alpha32 = (float)alpha, beta32 = (float)beta;
-        MU_CUBLAS_CHECK(cublasSsyrk(st->blas, CUBLAS_FILL_MODE_LOWER, op, n, k, &alpha32,
-                                    (const float *)a->data, (int)a->ld, &beta32, (float *)c->data,
-                                    (int)c->ld));
-    } else {
-        MU_CUBLAS_CHECK(cublasDsyrk(st->blas, CUBLAS_FILL_MODE_LOWER, op, n, k, &alpha,
-                                    (const double *)a->data, (int)a->ld, &beta, (double *)c->data,
-                                    (int)c->ld));
-    }
-    return MU_OK;
+    return mu_cuda_gemm_ex(mu_cuda_state(be), trans_a, trans_b, alpha, a, b, beta, c, k);
 }
 
 static mu_status_t cuda_synchronize(mu_backend_t *be)
@@ -287,7 +256,7 @@ extern "C" const struct mu_kernel_ops mu_cuda_ops = {
     .download = cuda_download,
     .copy = cuda_copy,
     .gemm = cuda_gemm,
-    .syrk = cuda_syrk,
+    .syrk = mu_cuda_syrk,
     .symmetrize = mu_cuda_symmetrize,
     .axpby = mu_cuda_axpby,
     .scale = mu_cuda_scale,

@@ -139,7 +139,6 @@ mu_status_t mu_ref_gemm(mu_backend_t *be, mu_trans_t trans_a, mu_trans_t trans_b
 mu_status_t mu_ref_syrk(mu_backend_t *be, mu_trans_t trans, double alpha, const mu_mat_t *a,
                         double beta, mu_mat_t *c)
 {
-    (void)be;
     const int64_t inner = trans == MU_TRANS ? a->rows : a->cols;
     for (int64_t i = 0; i < c->rows; i++) {
         for (int64_t j = i; j < c->cols; j++) {
@@ -150,7 +149,7 @@ mu_status_t mu_ref_syrk(mu_backend_t *be, mu_trans_t trans, double alpha, const 
             put(c, i, j, alpha * sum + old);
         }
     }
-    return MU_OK;
+    return mu_ref_symmetrize(be, c);
 }
 
 mu_status_t mu_ref_symmetrize(mu_backend_t *be, mu_mat_t *c)

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "core/rng.h"
+#include "kernels/cuda/cuda_impl.h"
 #include "kernels/orth.h"
 #include "kernels/spectrum.h"
 
@@ -109,6 +110,55 @@ static void pair_free(mu_backend_t *gpu, mu_backend_t *cpu, pair_t *p)
     mu_k_release(cpu, &p->cpu);
 }
 
+/* Largest |s_ij - s_ji|: syrk and symmetrize must leave exact mirrors. */
+static double asymmetry(mu_backend_t *be, const mu_mat_t *s)
+{
+    const int64_t n = s->rows;
+    double *h = malloc(sizeof(double) * (size_t)(n * n));
+    must(mu_k_download(be, s, h, MU_DTYPE_F64, n), "download");
+    double worst = 0;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < i; j++)
+            worst = fmax(worst, fabs(h[i * n + j] - h[j * n + i]));
+    free(h);
+    return worst;
+}
+
+/* The ways the cuda backend forms a symmetric product; blocks=3 leaves a tail strip for
+ * n = 320 (3 x 106 + 2). */
+static const char *const SYRK_MODES[] = {"auto", "syrk", "gemm", "blocks=3", "blocks=16"};
+
+static void check_syrk(mu_backend_t *gpu, mu_backend_t *cpu, mu_trans_t trans, const pair_t *a,
+                       pair_t *s, const char *mode, double tol)
+{
+    char what[96];
+    const char *name = mu_dtype_name(s->gpu.dtype), *form = trans ? "A^T A" : "A A^T";
+    must(mu_k_fill(gpu, 1.0, &s->gpu), "fill"); /* beta != 0 needs a symmetric C */
+    must(mu_k_fill(cpu, 1.0, &s->cpu), "fill");
+    must(mu_k_syrk(gpu, trans, 0.75, &a->gpu, -0.5, &s->gpu), "syrk");
+    must(mu_k_syrk(cpu, trans, 0.75, &a->cpu, -0.5, &s->cpu), "syrk");
+    snprintf(what, sizeof what, "%s syrk %s (%s) vs cpu", name, form, mode);
+    check(what, pair_distance(gpu, cpu, s), tol);
+    snprintf(what, sizeof what, "%s syrk %s (%s) asymmetry", name, form, mode);
+    check(what, asymmetry(gpu, &s->gpu), 0.0);
+}
+
+/* symmetrize copies the upper triangle exactly, tile edges included (n = 130). */
+static void check_symmetrize(mu_backend_t *gpu, mu_backend_t *cpu, mu_dtype_t dt)
+{
+    const int64_t n = 130;
+    double *h = gaussian(n * n, 9);
+    pair_t x;
+    pair_make(gpu, cpu, n, n, dt, h, &x);
+    must(mu_k_symmetrize(gpu, &x.gpu), "symmetrize");
+    must(mu_k_symmetrize(cpu, &x.cpu), "symmetrize");
+    char what[96];
+    snprintf(what, sizeof what, "%s symmetrize vs cpu", mu_dtype_name(dt));
+    check(what, pair_distance(gpu, cpu, &x), 0.0);
+    pair_free(gpu, cpu, &x);
+    free(h);
+}
+
 static void check_blas(mu_backend_t *gpu, mu_backend_t *cpu, mu_dtype_t dt, double tol)
 {
     const int64_t m = 192, k = 320, n = 256;
@@ -130,18 +180,13 @@ static void check_blas(mu_backend_t *gpu, mu_backend_t *cpu, mu_dtype_t dt, doub
     must(mu_k_gemm(cpu, MU_NO_TRANS, MU_TRANS, 1.0, &a.cpu, &bt.cpu, 0.0, &c.cpu), "gemm NT");
     snprintf(what, sizeof what, "%s gemm NT vs cpu", name);
     check(what, pair_distance(gpu, cpu, &c), tol);
-    must(mu_k_syrk(gpu, MU_NO_TRANS, 1.0, &a.gpu, 0.0, &s.gpu), "syrk N");
-    must(mu_k_symmetrize(gpu, &s.gpu), "symmetrize");
-    must(mu_k_syrk(cpu, MU_NO_TRANS, 1.0, &a.cpu, 0.0, &s.cpu), "syrk N");
-    must(mu_k_symmetrize(cpu, &s.cpu), "symmetrize");
-    snprintf(what, sizeof what, "%s syrk A A^T + symmetrize vs cpu", name);
-    check(what, pair_distance(gpu, cpu, &s), tol);
-    must(mu_k_syrk(gpu, MU_TRANS, 1.0, &a.gpu, 0.0, &s2.gpu), "syrk T");
-    must(mu_k_symmetrize(gpu, &s2.gpu), "symmetrize");
-    must(mu_k_syrk(cpu, MU_TRANS, 1.0, &a.cpu, 0.0, &s2.cpu), "syrk T");
-    must(mu_k_symmetrize(cpu, &s2.cpu), "symmetrize");
-    snprintf(what, sizeof what, "%s syrk A^T A + symmetrize vs cpu", name);
-    check(what, pair_distance(gpu, cpu, &s2), tol);
+    for (size_t i = 0; i < sizeof SYRK_MODES / sizeof *SYRK_MODES; i++) {
+        must(mu_cuda_syrk_configure(mu_cuda_state(gpu), SYRK_MODES[i]), SYRK_MODES[i]);
+        check_syrk(gpu, cpu, MU_NO_TRANS, &a, &s, SYRK_MODES[i], tol);
+        check_syrk(gpu, cpu, MU_TRANS, &a, &s2, SYRK_MODES[i], tol);
+    }
+    must(mu_cuda_syrk_configure(mu_cuda_state(gpu), NULL), "auto");
+    check_symmetrize(gpu, cpu, dt);
     double ng, nc;
     must(mu_k_norm_frob(gpu, &a.gpu, &ng), "norm");
     must(mu_k_norm_frob(cpu, &a.cpu, &nc), "norm");
@@ -251,6 +296,10 @@ int main(void)
     check_blas(gpu, cpu, MU_DTYPE_F64, TOL_F64);
     check_blas(gpu, cpu, MU_DTYPE_BF16, TOL_BF16_GEMM);
     check_optimizer(gpu, cpu);
+    check_polar_express(gpu, cpu, 256, 768);
+    check_polar_express(gpu, cpu, 768, 256);
+    must(mu_cuda_syrk_configure(mu_cuda_state(gpu), "blocks=3"), "blocks=3");
+    printf("-- Polar Express with blocked symmetric products (3 x 3 blocks):\n");
     check_polar_express(gpu, cpu, 256, 768);
     check_polar_express(gpu, cpu, 768, 256);
     mu_backend_destroy(&gpu);

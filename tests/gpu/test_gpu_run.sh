@@ -6,6 +6,7 @@
 # Without a usable GPU it says so and exits 77 (ctest: skipped).
 . "$(dirname "$0")/../cli/lib.sh"
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" # see tests/mpi/mpiexec.sh
+export MUOND_LOG=info # the start-up line that names the backends is an info message
 LAYOUTS="$(dirname "$0")/../data/layouts"
 TOL=1e-5
 

@@ -54,6 +54,20 @@ static double max_difference(pair_t *p, const mu_mat_t *a, const mu_mat_t *b)
     return worst;
 }
 
+/* Largest |c_ij - c_ji| of square c. */
+static double asymmetry(mu_backend_t *be, const mu_mat_t *c)
+{
+    const int64_t n = c->rows;
+    double *x = malloc(sizeof(double) * (size_t)(n * n + 1));
+    cr_assert_eq(mu_k_download(be, c, x, MU_DTYPE_F64, n), MU_OK);
+    double worst = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < i; j++)
+            worst = fmax(worst, fabs(x[i * n + j] - x[j * n + i]));
+    free(x);
+    return worst;
+}
+
 static double tolerance(mu_dtype_t dt, int64_t k)
 {
     return 8.0 * (double)k * mu_dtype_unit_roundoff(dt) *
@@ -94,10 +108,13 @@ Test(ops, syrk_symmetrize_and_elementwise)
             twin(&p, 11, 23, (mu_dtype_t)dt, 4, &a1, &a2);
             const int64_t n = t ? 23 : 11;
             twin(&p, n, n, (mu_dtype_t)dt, 5, &c1, &c2);
-            cr_assert_eq(mu_k_syrk(p.cpu, t, 1.3, &a1, 0.5, &c1), MU_OK);
-            cr_assert_eq(mu_k_syrk(p.ref, t, 1.3, &a2, 0.5, &c2), MU_OK);
+            /* beta != 0 needs a symmetric C on entry */
             cr_assert_eq(mu_k_symmetrize(p.cpu, &c1), MU_OK);
             cr_assert_eq(mu_k_symmetrize(p.ref, &c2), MU_OK);
+            cr_assert_eq(mu_k_syrk(p.cpu, t, 1.3, &a1, 0.5, &c1), MU_OK);
+            cr_assert_eq(mu_k_syrk(p.ref, t, 1.3, &a2, 0.5, &c2), MU_OK);
+            cr_expect_eq(asymmetry(p.cpu, &c1), 0.0, "syrk leaves C symmetric (cpu)");
+            cr_expect_eq(asymmetry(p.ref, &c2), 0.0, "syrk leaves C symmetric (reference)");
             cr_expect_leq(max_difference(&p, &c1, &c2), tolerance(dt, 23), "syrk dt %d t %d", dt,
                           t);
             cr_assert_eq(mu_k_add_identity(p.cpu, 2.0, &c1), MU_OK);
