@@ -231,6 +231,44 @@ mu_status_t mu_k_synchronize(mu_backend_t *be)
     return be->ops->synchronize(be);
 }
 
+static mu_status_t check_capture(mu_backend_t *be, const char *op)
+{
+    MU_CHECK(check_backend(be, op));
+    if (!be->ops->capture_begin)
+        return mu_error(MU_ERR_INVALID, "%s: the %s backend records no graphs", op,
+                        be->ops->name);
+    return MU_OK;
+}
+
+mu_status_t mu_k_capture_begin(mu_backend_t *be)
+{
+    MU_CHECK(check_capture(be, "capture_begin"));
+    return be->ops->capture_begin(be);
+}
+
+mu_status_t mu_k_capture_end(mu_backend_t *be, mu_k_graph_t **out)
+{
+    MU_CHECK(check_capture(be, "capture_end"));
+    *out = NULL;
+    return be->ops->capture_end(be, out);
+}
+
+mu_status_t mu_k_replay(mu_backend_t *be, mu_k_graph_t *graph)
+{
+    MU_CHECK(check_capture(be, "replay"));
+    if (!graph)
+        return mu_error(MU_ERR_INVALID, "replay: null graph");
+    return be->ops->replay(be, graph);
+}
+
+void mu_k_graph_destroy(mu_backend_t *be, mu_k_graph_t **graph)
+{
+    if (be && graph && *graph && be->ops->graph_destroy)
+        be->ops->graph_destroy(be, *graph);
+    if (graph)
+        *graph = NULL;
+}
+
 mu_status_t mu_k_momentum(mu_backend_t *be, double beta, bool nesterov, const mu_mat_t *g,
                           mu_mat_t *m, mu_mat_t *u)
 {

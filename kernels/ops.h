@@ -92,6 +92,17 @@ typedef struct mu_adamw_hyper {
 typedef mu_status_t mu_k_adamw_fn(mu_backend_t *be, const mu_adamw_hyper_t *h, const mu_mat_t *g,
                                   mu_mat_t *w, mu_mat_t *m1, mu_mat_t *m2);
 
+/* A recorded sequence of a backend's calls, replayable with the same operands (a CUDA graph). */
+typedef struct mu_k_graph mu_k_graph_t;
+/* Optional, for backends whose calls only queue work (NULL where calls run as they come):
+ * between capture_begin and capture_end the calls record instead of running; capture_end
+ * always ends the recording (also after a failed call) and returns the graph; replay runs
+ * it again on the same memory. No call inside may wait for the device. */
+typedef mu_status_t mu_k_capture_begin_fn(mu_backend_t *be);
+typedef mu_status_t mu_k_capture_end_fn(mu_backend_t *be, mu_k_graph_t **out);
+typedef mu_status_t mu_k_replay_fn(mu_backend_t *be, mu_k_graph_t *graph);
+typedef void mu_k_graph_destroy_fn(mu_backend_t *be, mu_k_graph_t *graph);
+
 struct mu_kernel_ops {
     const char *name;
     /* Matrices live in host memory (the CPU may read and write .data directly). */
@@ -127,6 +138,10 @@ struct mu_kernel_ops {
     mu_k_momentum_fn *momentum;
     mu_k_apply_update_fn *apply_update;
     mu_k_adamw_fn *adamw;
+    mu_k_capture_begin_fn *capture_begin; /* the four are NULL together */
+    mu_k_capture_end_fn *capture_end;
+    mu_k_replay_fn *replay;
+    mu_k_graph_destroy_fn *graph_destroy;
 };
 
 /* ---- the wrappers every algorithm calls (validate, then dispatch) ---------------------- */
@@ -168,6 +183,13 @@ const char *mu_backend_name(const mu_backend_t *be);
 bool mu_backend_host_memory(const mu_backend_t *be);
 /* Whether its arithmetic kernels take bf16 operands (fp32 accumulation). */
 bool mu_backend_bf16_compute(const mu_backend_t *be);
+/* Whether the backend records graphs now (it has the ops and they are not switched off). */
+bool mu_backend_can_capture(const mu_backend_t *be);
+mu_k_capture_begin_fn mu_k_capture_begin;
+mu_k_capture_end_fn mu_k_capture_end;
+mu_k_replay_fn mu_k_replay;
+/* Destroys *graph (NULL is fine) and sets it to NULL. */
+void mu_k_graph_destroy(mu_backend_t *be, mu_k_graph_t **graph);
 void mu_backend_describe(const mu_backend_t *be, char *out, size_t out_len);
 
 /* Host threads for the backend's BLAS. Results depend on it (OpenBLAS rounds differently

@@ -132,6 +132,7 @@ mu_status_t mu_orth_plan_create(mu_backend_t *be, int64_t rows, int64_t cols,
     mu_status_t status;
     MU_CHECK_GOTO(status, build_schedule(plan), out_with_plan);
     MU_CHECK_GOTO(status, plan->method->prepare(plan), out_with_plan);
+    plan->recordable = plan->method->iterate && mu_backend_can_capture(be);
     *out = plan;
     return MU_OK;
 out_with_plan:
@@ -145,6 +146,7 @@ void mu_orth_plan_destroy(mu_orth_plan_t **plan)
         return;
     for (int i = 0; i < ORTH_MAX_WORK; i++)
         mu_k_release((*plan)->be, &(*plan)->work[i]);
+    mu_k_graph_destroy((*plan)->be, &(*plan)->steps);
     free(*plan);
     *plan = NULL;
 }
@@ -159,6 +161,35 @@ static mu_status_t check_operand(const mu_orth_plan_t *plan, const mu_mat_t *m, 
                         (long long)plan->rows, (long long)plan->cols,
                         mu_dtype_name(plan->opts.dtype));
     return MU_OK;
+}
+
+/* Records the method's steps once per plan, i.e. per (shape, method, T, dtype): a step then
+ * costs one graph launch instead of a launch per kernel, which is most of the time of a
+ * layer's small matrices. */
+static mu_status_t record_steps(mu_orth_plan_t *plan)
+{
+    MU_CHECK(mu_k_capture_begin(plan->be));
+    const mu_status_t iterated = plan->method->iterate(plan, &plan->steps_result);
+    mu_k_graph_t *graph = NULL;
+    const mu_status_t ended = mu_k_capture_end(plan->be, &graph);
+    if (iterated != MU_OK || ended != MU_OK) {
+        mu_k_graph_destroy(plan->be, &graph);
+        return iterated != MU_OK ? iterated : ended;
+    }
+    plan->steps = graph;
+    return MU_OK;
+}
+
+static mu_status_t run_method(mu_orth_plan_t *plan, const mu_mat_t *g, mu_mat_t *q,
+                              double inv_scale)
+{
+    if (!plan->recordable || !mu_backend_can_capture(plan->be))
+        return plan->method->run(plan, g, q, inv_scale);
+    MU_CHECK(plan->method->start(plan, g, inv_scale));
+    if (!plan->steps)
+        MU_CHECK(record_steps(plan));
+    MU_CHECK(mu_k_replay(plan->be, plan->steps));
+    return mu_k_copy(plan->be, plan->steps_result, q);
 }
 
 mu_status_t mu_orth_execute(mu_orth_plan_t *plan, const mu_mat_t *g, mu_mat_t *q,
@@ -186,7 +217,7 @@ mu_status_t mu_orth_execute(mu_orth_plan_t *plan, const mu_mat_t *g, mu_mat_t *q
     }
     r->scale = r->input_norm * normalization_safety(&plan->opts);
     r->iters = plan->schedule.iters;
-    return plan->method->run(plan, g, q, 1.0 / r->scale);
+    return run_method(plan, g, q, 1.0 / r->scale);
 }
 
 const mu_schedule_t *mu_orth_plan_schedule(const mu_orth_plan_t *plan)

@@ -11,6 +11,12 @@ struct mu_orth_method_ops {
     mu_status_t (*prepare)(mu_orth_plan_t *plan);
     /* Q = orth(G) for a finite, non-zero G; X_0 = G * inv_scale. */
     mu_status_t (*run)(mu_orth_plan_t *plan, const mu_mat_t *g, mu_mat_t *q, double inv_scale);
+    /* Optional, run split for recording (NULL: the method always runs whole): start writes
+     * X_0 = G * inv_scale into the plan's work; iterate runs the steps on the plan's work
+     * alone, waits for nothing, and says where the result lands (the same place each call).
+     * prepare allocated what these need only if mu_backend_can_capture said so then. */
+    mu_status_t (*start)(mu_orth_plan_t *plan, const mu_mat_t *g, double inv_scale);
+    mu_status_t (*iterate)(mu_orth_plan_t *plan, const mu_mat_t **result);
     /* Grouped FLOPs for a matrix with short side s and long side l, T steps. */
     double (*flops)(double s, double l, int iters);
 };
@@ -24,6 +30,9 @@ struct mu_orth_plan {
     mu_schedule_t schedule;
     const struct mu_orth_method_ops *method;
     mu_mat_t work[ORTH_MAX_WORK]; /* released by mu_orth_plan_destroy */
+    bool recordable;              /* prepared while the backend could record */
+    mu_k_graph_t *steps;          /* the recorded iterate, or NULL before the first call */
+    const mu_mat_t *steps_result; /* where it leaves the result */
 };
 
 extern const struct mu_orth_method_ops mu_orth_poly_ops; /* polar-express and ns5 */

@@ -9,7 +9,7 @@
  */
 #include "kernels/orth_impl.h"
 
-enum { WORK_X = 0, WORK_A = 1, WORK_B = 2 };
+enum { WORK_X = 0, WORK_A = 1, WORK_B = 2, WORK_Y = 3 };
 
 static mu_status_t poly_prepare(mu_orth_plan_t *plan)
 {
@@ -18,6 +18,8 @@ static mu_status_t poly_prepare(mu_orth_plan_t *plan)
     MU_CHECK(mu_orth_alloc_work(plan, WORK_X, plan->rows, plan->cols, dt));
     MU_CHECK(mu_orth_alloc_work(plan, WORK_A, s, s, dt));
     MU_CHECK(mu_orth_alloc_work(plan, WORK_B, s, s, dt));
+    if (mu_backend_can_capture(plan->be)) /* the second matrix of the recorded steps */
+        MU_CHECK(mu_orth_alloc_work(plan, WORK_Y, plan->rows, plan->cols, dt));
     return MU_OK;
 }
 
@@ -33,14 +35,12 @@ static mu_status_t step_polynomial(mu_orth_plan_t *plan, const mu_coeff_t *p, co
     return MU_OK;
 }
 
-static mu_status_t poly_run(mu_orth_plan_t *plan, const mu_mat_t *g, mu_mat_t *q, double inv_scale)
+/* T steps from X_0 in cur, ping-ponging with next; *last is where the result lands. */
+static mu_status_t run_steps(mu_orth_plan_t *plan, mu_mat_t *cur, mu_mat_t *next,
+                             const mu_mat_t **last)
 {
     mu_backend_t *be = plan->be;
     const mu_schedule_t *sched = &plan->schedule;
-    /* Ping-pong between Q and one work matrix, starting where the last step lands in Q. */
-    mu_mat_t *cur = (sched->iters % 2 == 0) ? q : &plan->work[WORK_X];
-    mu_mat_t *next = (cur == q) ? &plan->work[WORK_X] : q;
-    MU_CHECK(mu_k_axpby(be, inv_scale, g, 0.0, cur));
     for (int t = 0; t < sched->iters; t++) {
         MU_CHECK(step_polynomial(plan, &sched->step[t], cur));
         const mu_mat_t *b = &plan->work[WORK_B];
@@ -52,7 +52,31 @@ static mu_status_t poly_run(mu_orth_plan_t *plan, const mu_mat_t *g, mu_mat_t *q
         cur = next;
         next = t_swap;
     }
+    *last = cur;
     return MU_OK;
+}
+
+/* Called whole, the steps ping-pong between Q and one work matrix, starting where the last
+ * lands in Q: no copy out. */
+static mu_status_t poly_run(mu_orth_plan_t *plan, const mu_mat_t *g, mu_mat_t *q, double inv_scale)
+{
+    mu_mat_t *x = &plan->work[WORK_X];
+    mu_mat_t *cur = plan->schedule.iters % 2 == 0 ? q : x;
+    const mu_mat_t *last;
+    MU_CHECK(mu_k_axpby(plan->be, inv_scale, g, 0.0, cur));
+    return run_steps(plan, cur, cur == q ? x : q, &last);
+}
+
+/* Recorded, they ping-pong between two plan-owned matrices, so that one recording serves
+ * every Q of the plan's shape; orth.c copies the result out. */
+static mu_status_t poly_start(mu_orth_plan_t *plan, const mu_mat_t *g, double inv_scale)
+{
+    return mu_k_axpby(plan->be, inv_scale, g, 0.0, &plan->work[WORK_X]);
+}
+
+static mu_status_t poly_iterate(mu_orth_plan_t *plan, const mu_mat_t **result)
+{
+    return run_steps(plan, &plan->work[WORK_X], &plan->work[WORK_Y], result);
 }
 
 static double poly_flops(double s, double l, int iters)
@@ -63,5 +87,7 @@ static double poly_flops(double s, double l, int iters)
 const struct mu_orth_method_ops mu_orth_poly_ops = {
     .prepare = poly_prepare,
     .run = poly_run,
+    .start = poly_start,
+    .iterate = poly_iterate,
     .flops = poly_flops,
 };

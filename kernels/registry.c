@@ -139,6 +139,18 @@ bool mu_backend_bf16_compute(const mu_backend_t *be)
     return be && be->ops->bf16_compute;
 }
 
+/* MUOND_GRAPHS=0 runs every call as it comes: the baseline the graphs are measured against. */
+static bool graphs_switched_off(void)
+{
+    const char *v = getenv("MUOND_GRAPHS");
+    return v && (strcmp(v, "0") == 0 || strcmp(v, "off") == 0);
+}
+
+bool mu_backend_can_capture(const mu_backend_t *be)
+{
+    return be && be->ops->capture_begin && !graphs_switched_off();
+}
+
 void mu_backend_describe(const mu_backend_t *be, char *out, size_t out_len)
 {
     if (be)

@@ -37,7 +37,8 @@ typedef struct mu_cuda_state {
     mu_cuda_syrk_mode_t syrk_mode;
     int syrk_blocks;   /* block rows when syrk_mode is MU_CUDA_SYRK_BLOCKED */
     void **block_ptrs; /* device: 3 x MU_CUDA_MAX_BLOCK_PAIRS operand and output pointers */
-    void *staging;     /* device bytes for dtype conversion on upload and download */
+    void *blas_workspace; /* cuBLAS's, set explicitly so that graph capture never allocates */
+    void *staging;        /* device bytes for dtype conversion on upload and download */
     size_t staging_bytes;
     double *reduce;      /* device: one double (sum) and one long long (count) */
     double *reduce_host; /* pinned mirror of reduce */

@@ -36,6 +36,9 @@ static bool cuda_can_use(char *why, size_t why_len)
     return mu_cuda_device_count(why, why_len) > 0;
 }
 
+/* cuBLAS's advice for Hopper: 32 MiB of workspace per handle. */
+static const size_t BLAS_WORKSPACE_BYTES = (size_t)32 << 20;
+
 static mu_status_t start_state(mu_cuda_state_t *st)
 {
     MU_CUDA_CHECK(cudaGetDevice(&st->device));
@@ -48,6 +51,8 @@ static mu_status_t start_state(mu_cuda_state_t *st)
     MU_CUBLAS_CHECK(cublasSetStream(st->blas, st->compute));
     /* Pure fp32 unless asked otherwise: TF32 would silently cut the fp32 mode to 10 bits. */
     MU_CUBLAS_CHECK(cublasSetMathMode(st->blas, CUBLAS_DEFAULT_MATH));
+    MU_CUDA_CHECK(cudaMalloc(&st->blas_workspace, BLAS_WORKSPACE_BYTES));
+    MU_CUBLAS_CHECK(cublasSetWorkspace(st->blas, st->blas_workspace, BLAS_WORKSPACE_BYTES));
     MU_CUDA_CHECK(cudaMalloc((void **)&st->reduce, sizeof(double)));
     MU_CUDA_CHECK(cudaMallocHost((void **)&st->reduce_host, sizeof(double)));
     return mu_cuda_syrk_configure(st, getenv("MUOND_CUDA_SYRK"));
@@ -63,6 +68,7 @@ static void cuda_fini(mu_backend_t *be)
     if (st->blas)
         cublasDestroy(st->blas);
     cudaFree(st->staging);
+    cudaFree(st->blas_workspace);
     cudaFree(st->block_ptrs);
     cudaFree(st->reduce);
     cudaFreeHost(st->reduce_host);
@@ -236,6 +242,50 @@ static mu_status_t cuda_synchronize(mu_backend_t *be)
     return MU_OK;
 }
 
+/* ---- graphs: the compute stream's work recorded once, replayed with one launch ---------- */
+
+struct mu_k_graph {
+    cudaGraphExec_t exec;
+};
+
+/* Thread-local capture: other threads (the NCCL communicator's) keep using CUDA freely. */
+static mu_status_t cuda_capture_begin(mu_backend_t *be)
+{
+    MU_CUDA_CHECK(
+        cudaStreamBeginCapture(mu_cuda_state(be)->compute, cudaStreamCaptureModeThreadLocal));
+    return MU_OK;
+}
+
+static mu_status_t cuda_capture_end(mu_backend_t *be, mu_k_graph_t **out)
+{
+    cudaGraph_t graph = NULL;
+    MU_CUDA_CHECK(cudaStreamEndCapture(mu_cuda_state(be)->compute, &graph));
+    cudaGraphExec_t exec = NULL;
+    const cudaError_t err = cudaGraphInstantiate(&exec, graph, 0);
+    cudaGraphDestroy(graph);
+    MU_CUDA_CHECK(err);
+    *out = (mu_k_graph_t *)malloc(sizeof **out);
+    if (!*out) {
+        cudaGraphExecDestroy(exec);
+        return mu_error(MU_ERR_NOMEM, "cuda: cannot allocate a graph handle");
+    }
+    (*out)->exec = exec;
+    return MU_OK;
+}
+
+static mu_status_t cuda_replay(mu_backend_t *be, mu_k_graph_t *graph)
+{
+    MU_CUDA_CHECK(cudaGraphLaunch(graph->exec, mu_cuda_state(be)->compute));
+    return MU_OK;
+}
+
+static void cuda_graph_destroy(mu_backend_t *be, mu_k_graph_t *graph)
+{
+    (void)be;
+    cudaGraphExecDestroy(graph->exec);
+    free(graph);
+}
+
 extern "C" void *mu_cuda_backend_stream(mu_backend_t *be)
 {
     return be && be->ops == &mu_cuda_ops ? (void *)mu_cuda_state(be)->compute : NULL;
@@ -270,4 +320,8 @@ extern "C" const struct mu_kernel_ops mu_cuda_ops = {
     .momentum = mu_cuda_momentum,
     .apply_update = mu_cuda_apply_update,
     .adamw = mu_cuda_adamw,
+    .capture_begin = cuda_capture_begin,
+    .capture_end = cuda_capture_end,
+    .replay = cuda_replay,
+    .graph_destroy = cuda_graph_destroy,
 };

@@ -15,6 +15,9 @@
  *    the default schedule's band ||sigma - 1|| <= 0.25 at T = 8 applies to the smallest
  *    singular values only; in Frobenius terms the measured cpu error is ~1e-3. The cuda and
  *    cpu results must also agree within 1e-3 of each other (same iteration, fp32 rounding).
+ *  - Polar Express replayed from a recorded graph vs run call by call: 1e-6 (the same
+ *    kernels on the same data; cuBLAS may pick another algorithm under capture, which
+ *    reorders fp32 sums: sqrt(k) u ~ 1e-6 at worst for these sizes).
  *  - Polar Express, bf16: every singular value of Q within 0.35 of 1 (the T = 8 band 0.25
  *    widened by bf16's 2^-8 rounding, amplified by the iteration's slope at 1).
  */
@@ -35,6 +38,7 @@ enum { SKIP = 77 };
 #define TOL_PE_POLAR     1e-2
 #define TOL_PE_AGREE     1e-3
 #define TOL_PE_BF16_BAND 0.35
+#define TOL_REPLAY       1e-6
 
 static int failures;
 
@@ -284,6 +288,52 @@ static void check_polar_express(mu_backend_t *gpu, mu_backend_t *cpu, int64_t r,
     free(q16);
 }
 
+/* Q of one plan executed on g into q, with graphs on or off (MUOND_GRAPHS). */
+static void execute_into(mu_orth_plan_t *plan, mu_backend_t *be, const double *g, mu_mat_t *dg,
+                         mu_mat_t *dq, bool graphs, double *out)
+{
+    setenv("MUOND_GRAPHS", graphs ? "1" : "0", 1);
+    must(mu_k_upload(be, g, MU_DTYPE_F64, dg->cols, dg), "upload");
+    must(mu_orth_execute(plan, dg, dq, NULL), "polar express");
+    must(mu_k_download(be, dq, out, MU_DTYPE_F64, dq->cols), "download");
+}
+
+/* One plan, three executions from its one recorded graph (record, replay on new data, replay
+ * into another Q), each against the same call run without graphs. */
+static void check_graph_replay(mu_backend_t *gpu, int64_t r, int64_t c)
+{
+    mu_orth_opts_t o;
+    mu_orth_opts_default(&o);
+    mu_orth_plan_t *plan;
+    must(mu_orth_plan_create(gpu, r, c, &o, &plan), "plan");
+    mu_mat_t dg, dq[2];
+    must(mu_k_alloc(gpu, r, c, MU_DTYPE_F32, &dg), "alloc");
+    for (int i = 0; i < 2; i++)
+        must(mu_k_alloc(gpu, r, c, MU_DTYPE_F32, &dq[i]), "alloc");
+    double *g[2] = {gaussian(r * c, 21), gaussian(r * c, 22)};
+    double *replayed = malloc(sizeof(double) * (size_t)(r * c)),
+           *direct = malloc(sizeof(double) * (size_t)(r * c));
+    const char *what[3] = {"recorded", "replayed on new data", "replayed into another Q"};
+    const int input[3] = {0, 1, 0}, output[3] = {0, 0, 1};
+    for (int i = 0; i < 3; i++) {
+        execute_into(plan, gpu, g[input[i]], &dg, &dq[output[i]], true, replayed);
+        execute_into(plan, gpu, g[input[i]], &dg, &dq[output[i]], false, direct);
+        char line[96];
+        snprintf(line, sizeof line, "PE fp32 %lldx%lld graph %s vs direct", (long long)r,
+                 (long long)c, what[i]);
+        check(line, rel_distance(replayed, direct, r * c), TOL_REPLAY);
+    }
+    unsetenv("MUOND_GRAPHS");
+    mu_k_release(gpu, &dg);
+    for (int i = 0; i < 2; i++)
+        mu_k_release(gpu, &dq[i]);
+    mu_orth_plan_destroy(&plan);
+    free(g[0]);
+    free(g[1]);
+    free(replayed);
+    free(direct);
+}
+
 int main(void)
 {
     mu_backend_t *gpu = NULL, *cpu = NULL;
@@ -298,6 +348,8 @@ int main(void)
     check_optimizer(gpu, cpu);
     check_polar_express(gpu, cpu, 256, 768);
     check_polar_express(gpu, cpu, 768, 256);
+    check_graph_replay(gpu, 256, 768);
+    check_graph_replay(gpu, 768, 256);
     must(mu_cuda_syrk_configure(mu_cuda_state(gpu), "blocks=3"), "blocks=3");
     printf("-- Polar Express with blocked symmetric products (3 x 3 blocks):\n");
     check_polar_express(gpu, cpu, 256, 768);
