@@ -28,6 +28,10 @@ static mu_status_t start_mpi(int *argc, char ***argv, mu_runtime_t *rt)
     rt->mpi_started = !initialized;
     MPI_Comm_rank(MPI_COMM_WORLD, &rt->rank);
     MPI_Comm_size(MPI_COMM_WORLD, &rt->ranks);
+    MPI_Comm node;
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rt->rank, MPI_INFO_NULL, &node);
+    MPI_Comm_size(node, &rt->local_ranks);
+    MPI_Comm_free(&node);
     mu_log_set_rank(rt->rank);
     return MU_OK;
 }
@@ -57,14 +61,29 @@ static void select_gpu(const mu_runtime_t *rt)
 #endif
 }
 
-/* Why this run's matrices must be host memory, or NULL when device memory will do. */
-static const char *host_memory_reason(const mu_runtime_opts_t *o)
+/* Why this run's matrices must be host memory (written into buf), or NULL when device memory
+ * will do. */
+static const char *host_memory_reason(const mu_runtime_opts_t *o, const mu_runtime_t *rt,
+                                      char *buf, size_t len)
 {
     if (o->io)
         return "trainers exchange weights and gradients through host shared memory (CUDA IPC "
                "for trainers is not built yet)";
     if (!wants_mpi(o))
         return "the loopback communicator copies host buffers";
+#ifdef MUOND_HAVE_CUDA
+    char why[256];
+    const int devices = mu_cuda_device_count(why, sizeof why);
+    if (devices > 0 && rt->local_ranks > devices) {
+        snprintf(buf, len,
+                 "%d ranks on this node share %d GPU(s), and NCCL needs a GPU of its own for "
+                 "each rank",
+                 rt->local_ranks, devices);
+        return buf;
+    }
+#else
+    (void)rt, (void)buf, (void)len;
+#endif
     return NULL;
 }
 
@@ -74,7 +93,9 @@ static mu_status_t load_local(const mu_runtime_opts_t *o, mu_runtime_t *rt)
     if (o->layout_path)
         MU_CHECK(mu_layout_load(o->layout_path, &rt->layout));
     select_gpu(rt);
-    MU_CHECK(mu_backend_create_for(o->backend, host_memory_reason(o), &rt->be));
+    char reason[160];
+    MU_CHECK(mu_backend_create_for(o->backend, host_memory_reason(o, rt, reason, sizeof reason),
+                                   &rt->be));
     return mu_backend_set_threads(rt->be, o->blas_threads);
 }
 
@@ -122,7 +143,7 @@ static mu_status_t start_device_comm(const mu_runtime_opts_t *o, mu_runtime_t *r
 
 mu_status_t mu_runtime_start(const mu_runtime_opts_t *o, int *argc, char ***argv, mu_runtime_t *rt)
 {
-    *rt = (mu_runtime_t){.ranks = 1};
+    *rt = (mu_runtime_t){.ranks = 1, .local_ranks = 1};
     if (wants_mpi(o))
         MU_CHECK(start_mpi(argc, argv, rt));
     rt->local_rank = mu_local_rank_from_env(rt->rank);

@@ -42,7 +42,8 @@ typedef struct mu_runtime_opts {
 typedef struct mu_runtime {
     bool mpi_started;
     int rank, ranks;
-    int local_rank; /* on this node: from Open MPI's or Slurm's environment, else rank */
+    int local_rank;  /* on this node: from Open MPI's or Slurm's environment, else rank */
+    int local_ranks; /* ranks on this node (MPI_COMM_TYPE_SHARED), 1 without MPI */
     mu_layout_t *layout;
     mu_comm_t *comm;
     mu_backend_t *be;

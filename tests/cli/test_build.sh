@@ -2,6 +2,7 @@
 # The binary starts anywhere: with the CUDA runtime compiled in it must not link the driver
 # stub (libcuda), must run on this GPU-less machine, and must say why it uses the CPU.
 . "$(dirname "$0")/lib.sh"
+unset MUOND_BACKEND # this test is about what auto chooses
 
 run_capture "$MUOND" --version
 expect_status 0 "muond --version"
