@@ -1,8 +1,10 @@
-/* libmuond-client (see muond_client.h). libc only. */
+/* libmuond-client (see muond_client.h). libc only (CUDA, when a daemon shares GPU memory, is
+ * loaded at run time: cuda_ipc.c). */
 #include "muond_client.h"
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +13,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "cuda_ipc.h"
 #include "muond_protocol.h"
 #include "transport.h"
 
@@ -19,8 +22,9 @@ enum { DEFAULT_TIMEOUT_MS = 60000, SEND_BUFFER = 64 };
 struct muond_client {
     int sock;
     muond_welcome_t welcome;
-    void *region;
+    void *region; /* mapped host memory, or the opened device allocation */
     size_t region_bytes;
+    bool on_device; /* the region is GPU memory opened by CUDA IPC */
     char error[512];
 };
 
@@ -104,15 +108,35 @@ static muond_status_t handshake(muond_client_t *c, const muond_hello_t *hello, i
     else if (h.type != MUOND_MSG_WELCOME ||
              muond_decode_welcome(payload, h.length, &c->welcome) != MUOND_DECODE_OK)
         status = say(c->error, sizeof c->error, MUOND_ERR_PROTOCOL, "malformed WELCOME");
-    else if (*memfd < 0)
+    else if (c->welcome.memory == MUOND_MEMORY_HOST && *memfd < 0)
         status = say(c->error, sizeof c->error, MUOND_ERR_PROTOCOL,
                      "WELCOME came without the shared memory");
+    else if (c->welcome.memory == MUOND_MEMORY_CUDA_IPC && *memfd >= 0)
+        status = say(c->error, sizeof c->error, MUOND_ERR_PROTOCOL,
+                     "a device-memory WELCOME came with a file descriptor");
     free(payload);
     return status;
 }
 
+/* Device memory: the daemon's allocation, opened on its GPU (found by PCI bus id). */
+static muond_status_t open_device_region(muond_client_t *c)
+{
+    c->region_bytes = (size_t)c->welcome.region_bytes;
+    char why[384];
+    if (muond_cuda_ipc_open(c->welcome.cuda_device, c->welcome.cuda_ipc_handle, &c->region, why,
+                            sizeof why) != 0) {
+        c->region = NULL;
+        return say(c->error, sizeof c->error, MUOND_ERR_IO, "opening the daemon's GPU memory: %s",
+                   why);
+    }
+    c->on_device = true;
+    return MUOND_OK;
+}
+
 static muond_status_t map_region(muond_client_t *c, int memfd)
 {
+    if (c->welcome.memory == MUOND_MEMORY_CUDA_IPC)
+        return open_device_region(c);
     c->region_bytes = (size_t)c->welcome.region_bytes;
     c->region = mmap(NULL, c->region_bytes ? c->region_bytes : 1, PROT_READ | PROT_WRITE,
                      MAP_SHARED, memfd, 0);
@@ -188,6 +212,7 @@ muond_status_t muond_param_at(muond_client_t *c, int index, muond_param_t *out)
         .cols = p->cols,
         .row_begin = p->row_begin,
         .row_end = p->row_end,
+        .on_device = c->on_device,
     };
     return MUOND_OK;
 }
@@ -265,6 +290,25 @@ int muond_ranks(const muond_client_t *c)
     return c ? c->welcome.ranks : -1;
 }
 
+int muond_on_device(const muond_client_t *c)
+{
+    return c ? c->on_device : -1;
+}
+
+muond_status_t muond_copy(muond_client_t *c, void *dst, const void *src, size_t bytes)
+{
+    if (!c || (!dst && bytes) || (!src && bytes))
+        return MUOND_ERR_INVALID;
+    if (!c->on_device) {
+        memcpy(dst, src, bytes);
+        return MUOND_OK;
+    }
+    char why[384];
+    if (muond_cuda_copy(dst, src, bytes, why, sizeof why) != 0)
+        return say(c->error, sizeof c->error, MUOND_ERR_IO, "%s", why);
+    return MUOND_OK;
+}
+
 int muond_local_gradients(const muond_client_t *c)
 {
     return c ? (int)c->welcome.gradient_mode : -1;
@@ -277,7 +321,10 @@ muond_status_t muond_close(muond_client_t **cp)
     muond_client_t *c = *cp;
     uint8_t msg[SEND_BUFFER];
     const int w = muond_wire_send(c->sock, msg, muond_encode_bye(msg, sizeof msg), -1);
-    if (c->region)
+    char why[384];
+    if (c->region && c->on_device)
+        muond_cuda_ipc_close(c->region, why, sizeof why); /* leaving: nothing to report to */
+    else if (c->region)
         munmap(c->region, c->region_bytes ? c->region_bytes : 1);
     close(c->sock);
     muond_welcome_free(&c->welcome);

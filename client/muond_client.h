@@ -19,7 +19,14 @@
  *     muond_close(&c);                      // says BYE
  *
  * Rules of the shared memory: write gradients (and, before the first step, initial weights)
- * only between steps; during muond_step the daemon owns both. In sharded mode a rank's region
+ * only between steps; during muond_step the daemon owns both.
+ *
+ * Device memory: when the daemon runs with --trainer-memory device, the region is GPU memory
+ * shared by CUDA IPC (muond_on_device() is 1; the library then loads the CUDA runtime with
+ * dlopen and opens the region on the daemon's GPU, which must be visible to this process).
+ * weights and grads are then device pointers: write them from kernels or with muond_copy, and
+ * finish that work (synchronize the stream) before muond_step; the weights are final when
+ * muond_step returns. In sharded mode a rank's region
  * holds its row shard of every parameter (rows [row_begin, row_end)); in local mode the whole
  * parameter.
  *
@@ -63,6 +70,7 @@ typedef struct muond_param {
     float *grads;               /* same shape */
     int64_t rows, cols;         /* the whole parameter (flattened to 2-D) */
     int64_t row_begin, row_end; /* the rows this rank holds */
+    int on_device;              /* 1: weights and grads are GPU pointers (see muond_copy) */
 } muond_param_t;
 
 typedef struct muond_step_result {
@@ -88,6 +96,11 @@ int64_t muond_steps_done(const muond_client_t *c);
 int muond_rank(const muond_client_t *c);
 int muond_ranks(const muond_client_t *c);
 int muond_local_gradients(const muond_client_t *c); /* 1 in local mode, 0 in sharded mode */
+/* 1 when the daemon shares GPU memory (muond run --trainer-memory device), 0 for host memory. */
+int muond_on_device(const muond_client_t *c);
+/* Copies bytes between the shared region and the trainer's memory (either side may be host or
+ * device memory), synchronously: memcpy for host regions, cudaMemcpy for device ones. */
+muond_status_t muond_copy(muond_client_t *c, void *dst, const void *src, size_t bytes);
 
 /* Says BYE, unmaps the shared memory, closes the socket; sets *c to NULL. */
 muond_status_t muond_close(muond_client_t **c);

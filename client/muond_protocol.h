@@ -7,7 +7,9 @@
  * The conversation on one Unix socket:
  *     trainer                                  muond rank
  *     HELLO(layout digest, rank)          ->
- *                                         <-   WELCOME(shared memory layout) + memfd (SCM_RIGHTS)
+ *                                         <-   WELCOME(shared memory layout) + memfd (SCM_RIGHTS),
+ *                                              or, for device memory, WELCOME carrying a CUDA
+ *                                              IPC handle and the GPU's PCI bus id (no fd)
  *     STEP(k)                             ->   (k = steps already done + 1)
  *                                         <-   DONE(k, status, fallbacks, message)
  *     ... STEP/DONE per step ...
@@ -26,11 +28,19 @@
 #include <stdint.h>
 
 #define MUOND_PROTOCOL_MAGIC   0x444f554du /* "MUOD" read as a little-endian uint32 */
-#define MUOND_PROTOCOL_VERSION 1u
+#define MUOND_PROTOCOL_VERSION 2u /* 2: WELCOME says where the region lives */
 #define MUOND_HEADER_BYTES     12u
 #define MUOND_MAX_PAYLOAD      (16u << 20) /* WELCOME for ~90k parameters */
 #define MUOND_NAME_MAX         128u        /* parameter names, including the terminating NUL */
 #define MUOND_TEXT_MAX         512u        /* messages in DONE and ERROR */
+#define MUOND_IPC_HANDLE_BYTES 64u         /* sizeof(cudaIpcMemHandle_t) */
+#define MUOND_BUS_ID_MAX       32u         /* a PCI bus id "dddd:bb:dd.f", with its NUL */
+
+/* Where the weights-and-gradients region lives. */
+typedef enum muond_memory {
+    MUOND_MEMORY_HOST = 0,     /* a memfd passed with WELCOME; the trainer maps it */
+    MUOND_MEMORY_CUDA_IPC = 1, /* GPU memory; the trainer opens the IPC handle on that GPU */
+} muond_memory_t;
 
 typedef enum muond_msg_type {
     MUOND_MSG_HELLO = 1,
@@ -86,6 +96,9 @@ typedef struct muond_welcome {
     uint32_t gradient_mode; /* 0 sharded, 1 local */
     int64_t steps_done;
     uint64_t region_bytes;
+    uint32_t memory; /* muond_memory_t */
+    uint8_t cuda_ipc_handle[MUOND_IPC_HANDLE_BYTES]; /* MUOND_MEMORY_CUDA_IPC; zeros otherwise */
+    char cuda_device[MUOND_BUS_ID_MAX];             /* its GPU's PCI bus id; "" otherwise */
     uint32_t param_count;
     muond_param_info_t *params; /* decoded: malloc'ed, freed with muond_welcome_free */
 } muond_welcome_t;

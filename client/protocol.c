@@ -218,10 +218,17 @@ int muond_decode_welcome(const uint8_t *p, size_t len, muond_welcome_t *out)
     out->gradient_mode = read_u32(&r);
     out->steps_done = read_i64(&r);
     out->region_bytes = read_u64(&r);
+    out->memory = read_u32(&r);
+    for (unsigned i = 0; i < MUOND_IPC_HANDLE_BYTES; i++)
+        out->cuda_ipc_handle[i] = (uint8_t)read_le(&r, 1);
+    read_string(&r, out->cuda_device, sizeof out->cuda_device, true);
     const uint32_t count = read_u32(&r);
+    const bool device_named = out->memory == MUOND_MEMORY_HOST ? out->cuda_device[0] == 0
+                                                               : out->cuda_device[0] != 0;
     /* Refuse counts the payload cannot hold before allocating anything. */
     if (r.bad || out->ranks < 1 || out->rank < 0 || out->rank >= out->ranks ||
-        out->gradient_mode > 1 || out->steps_done < 0 ||
+        out->gradient_mode > 1 || out->steps_done < 0 || out->memory > MUOND_MEMORY_CUDA_IPC ||
+        !device_named ||
         (uint64_t)count * PARAM_FIXED_BYTES > r.len - r.pos)
         return MUOND_DECODE_MALFORMED;
     out->params = calloc(count ? count : 1, sizeof *out->params);
@@ -264,6 +271,10 @@ size_t muond_encode_welcome(uint8_t *buf, size_t cap, const muond_welcome_t *m)
     write_le(&w, m->gradient_mode, 4);
     write_le(&w, (uint64_t)m->steps_done, 8);
     write_le(&w, m->region_bytes, 8);
+    write_le(&w, m->memory, 4);
+    for (unsigned i = 0; i < MUOND_IPC_HANDLE_BYTES; i++)
+        write_le(&w, m->cuda_ipc_handle[i], 1);
+    write_string(&w, m->cuda_device, sizeof m->cuda_device);
     write_le(&w, m->param_count, 4);
     for (uint32_t i = 0; i < m->param_count; i++) {
         const muond_param_info_t *p = &m->params[i];

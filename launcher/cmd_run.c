@@ -16,7 +16,7 @@
 #include "shard/synthetic.h"
 
 typedef struct run_settings {
-    const char *layout, *trainer, *comm, *backend, *inject;
+    const char *layout, *trainer, *trainer_memory, *comm, *backend, *inject;
     long steps, seed, blas_threads, allow_gid;
     double trainer_timeout, comm_timeout;
     bool digest, print_socket, force_fallback;
@@ -33,6 +33,11 @@ static const mu_option_t run_options[] = {
     {"steps", NULL, MU_OPT_INT, "N", "0", 0, 1e9, NULL,
      "steps to run; 0 = until the trainers say BYE (required for the synthetic trainer)",
      FIELD(steps)},
+    {"trainer-memory", "MUOND_TRAINER_MEMORY", MU_OPT_CHOICE, "WHERE", "host", 0, 0,
+     "host|device",
+     "socket trainers: where the shared weights and gradients live: host (a memfd the trainer "
+     "maps) or device (GPU memory the trainer opens by CUDA IPC; needs the cuda backend)",
+     FIELD(trainer_memory)},
     {"trainer-timeout", "MUOND_TRAINER_TIMEOUT", MU_OPT_DOUBLE, "SECONDS", "60", 0.1, 1e6, NULL,
      "how long a rank waits for its trainer to connect or reconnect", FIELD(trainer_timeout)},
     {"allow-gid", NULL, MU_OPT_INT, "GID", "-1", -1, 4294967294.0, NULL,
@@ -226,7 +231,9 @@ static mu_status_t agree_event(mu_runtime_t *rt, const run_settings_t *s, long s
 static mu_status_t serve_step(mu_runtime_t *rt, const run_settings_t *s, long step)
 {
     mu_step_stats_t st;
-    const mu_status_t status = mu_optimizer_step(rt->opt, &st);
+    mu_status_t status = mu_optimizer_step(rt->opt, &st);
+    if (status == MU_OK) /* device memory: DONE only once the trainer may read the weights */
+        status = mu_k_synchronize(rt->be);
     if (status != MU_OK) {
         mu_trainer_server_done(s->server, step, MUOND_STEP_FAILED, 0, mu_error_message());
         return status;
@@ -277,7 +284,9 @@ static mu_runtime_opts_t runtime_opts(const void *settings)
                                .comm_timeout_s = s->comm_timeout,
                                .backend = s->backend,
                                .blas_threads = (int)s->blas_threads,
-                               .io = s->server ? mu_trainer_server_io(s->server) : NULL};
+                               .io = s->server ? mu_trainer_server_io(s->server) : NULL,
+                               .io_device = s->server && s->trainer_memory &&
+                                            strcmp(s->trainer_memory, "device") == 0};
 }
 
 static mu_status_t body(mu_runtime_t *rt, const void *settings)

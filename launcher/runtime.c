@@ -66,9 +66,8 @@ static void select_gpu(const mu_runtime_t *rt)
 static const char *host_memory_reason(const mu_runtime_opts_t *o, const mu_runtime_t *rt,
                                       char *buf, size_t len)
 {
-    if (o->io)
-        return "trainers exchange weights and gradients through host shared memory (CUDA IPC "
-               "for trainers is not built yet)";
+    if (o->io && !o->io_device)
+        return "socket trainers share host memory (--trainer-memory host)";
     if (!wants_mpi(o))
         return "the loopback communicator copies host buffers";
 #ifdef MUOND_HAVE_CUDA
@@ -96,6 +95,11 @@ static mu_status_t load_local(const mu_runtime_opts_t *o, mu_runtime_t *rt)
     char reason[160];
     MU_CHECK(mu_backend_create_for(o->backend, host_memory_reason(o, rt, reason, sizeof reason),
                                    &rt->be));
+    if (o->io_device && mu_backend_host_memory(rt->be))
+        return mu_error(MU_ERR_NOTSUP,
+                        "rank %d: --trainer-memory device shares GPU memory, but the kernel "
+                        "backend is %s (MUOND_LOG=info says why cuda was not chosen)",
+                        rt->rank, mu_backend_name(rt->be));
     return mu_backend_set_threads(rt->be, o->blas_threads);
 }
 

@@ -36,6 +36,7 @@ typedef struct mu_runtime_opts {
     double comm_timeout_s; /* 0: the comm backend's default */
     int blas_threads;
     const mu_io_provider_t *io; /* NULL: weights and gradients in private memory */
+    bool io_device;             /* io shares device memory (trainers open it by CUDA IPC) */
     bool without_layout;        /* no model: no layout, no optimizer (rt->opt stays NULL) */
 } mu_runtime_opts_t;
 

@@ -19,6 +19,9 @@
 #include "client/muond_protocol.h"
 #include "client/transport.h"
 #include "core/log.h"
+#ifdef MUOND_HAVE_CUDA
+#include "kernels/cuda/device.h"
+#endif
 
 /* A connecting client has this long to send HELLO; a message, once begun, this long to end. */
 static const int HANDSHAKE_MS = 5000;
@@ -29,6 +32,9 @@ struct mu_trainer_server {
     int listen_fd, trainer_fd, memfd;
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     mu_io_provider_t io;
+    uint32_t memory; /* muond_memory_t of the region */
+    uint8_t ipc_handle[MUOND_IPC_HANDLE_BYTES];
+    char bus_id[MUOND_BUS_ID_MAX];
     muond_welcome_t welcome; /* the region's description, sent to every admitted trainer */
     uint8_t *welcome_msg;
     size_t welcome_len;
@@ -98,9 +104,8 @@ static mu_status_t listen_on(mu_trainer_server_t *s)
 
 /* ---- shared memory ----------------------------------------------------------------------- */
 
-static mu_status_t memfd_map(void *ctx, size_t bytes, void **base)
+static mu_status_t memfd_map(mu_trainer_server_t *s, size_t bytes, void **base)
 {
-    mu_trainer_server_t *s = ctx;
     char name[64];
     snprintf(name, sizeof name, "muond-weights-and-gradients");
     s->memfd = memfd_create(name, MFD_CLOEXEC);
@@ -115,10 +120,36 @@ static mu_status_t memfd_map(void *ctx, size_t bytes, void **base)
     return MU_OK; /* a new memfd reads as zeros */
 }
 
-static void memfd_unmap(void *ctx, void *base, size_t bytes)
+/* Device memory goes to the trainer as a CUDA IPC handle; the trainer opens it on our GPU. */
+static mu_status_t cuda_ipc_map(mu_trainer_server_t *s, mu_backend_t *be, size_t bytes,
+                                void **base)
+{
+#ifdef MUOND_HAVE_CUDA
+    MU_CHECK(mu_io_device_map(be, bytes, base));
+    char why[256];
+    if (mu_cuda_ipc_export(*base, s->ipc_handle, s->bus_id, sizeof s->bus_id, why, sizeof why))
+        return mu_error(MU_ERR_CUDA, "rank %d: %s", s->o.rank, why);
+    s->memory = MUOND_MEMORY_CUDA_IPC;
+    return MU_OK;
+#else
+    (void)be, (void)bytes, (void)base;
+    return mu_error(MU_ERR_NOTSUP, "rank %d: device memory for trainers needs CUDA", s->o.rank);
+#endif
+}
+
+static mu_status_t share_map(void *ctx, mu_backend_t *be, size_t bytes, void **base)
+{
+    return mu_backend_host_memory(be) ? memfd_map(ctx, bytes, base)
+                                      : cuda_ipc_map(ctx, be, bytes, base);
+}
+
+static void share_unmap(void *ctx, mu_backend_t *be, void *base, size_t bytes)
 {
     (void)ctx;
-    munmap(base, bytes);
+    if (mu_backend_host_memory(be))
+        munmap(base, bytes);
+    else
+        mu_io_device_unmap(be, base, bytes);
 }
 
 mu_status_t mu_trainer_server_new(mu_trainer_server_t **out)
@@ -127,7 +158,7 @@ mu_status_t mu_trainer_server_new(mu_trainer_server_t **out)
     if (!s)
         return mu_error(MU_ERR_NOMEM, "trainer server: cannot allocate");
     *s = (mu_trainer_server_t){.listen_fd = -1, .trainer_fd = -1, .memfd = -1};
-    s->io = (mu_io_provider_t){memfd_map, memfd_unmap, s};
+    s->io = (mu_io_provider_t){share_map, share_unmap, s};
     *out = s;
     return MU_OK;
 }
@@ -173,7 +204,10 @@ static mu_status_t describe_region(mu_trainer_server_t *s, mu_optimizer_t *opt)
                                    .ranks = mu_optimizer_plan(opt)->ranks,
                                    .gradient_mode = l->settings.grad_mode == MU_GRAD_LOCAL,
                                    .region_bytes = bytes,
+                                   .memory = s->memory,
                                    .param_count = (uint32_t)l->param_count};
+    memcpy(s->welcome.cuda_ipc_handle, s->ipc_handle, sizeof s->ipc_handle);
+    memcpy(s->welcome.cuda_device, s->bus_id, sizeof s->bus_id);
     s->welcome.params = calloc((size_t)l->param_count + 1, sizeof *s->welcome.params);
     if (!s->welcome.params)
         return mu_error(MU_ERR_NOMEM, "trainer server: cannot describe the region");
@@ -266,8 +300,9 @@ static bool check_hello(const mu_trainer_server_t *s, int fd)
 static mu_status_t welcome(mu_trainer_server_t *s, int fd, long steps_done)
 {
     s->welcome.steps_done = steps_done;
-    const size_t cap =
-        MUOND_HEADER_BYTES + 64 + (size_t)s->welcome.param_count * (MUOND_NAME_MAX + 2 + 6 * 8);
+    const size_t fixed = 64 + 4 + MUOND_IPC_HANDLE_BYTES + 2 + MUOND_BUS_ID_MAX;
+    const size_t cap = MUOND_HEADER_BYTES + fixed +
+                       (size_t)s->welcome.param_count * (MUOND_NAME_MAX + 2 + 6 * 8);
     uint8_t *msg = malloc(cap);
     if (!msg)
         return mu_error(MU_ERR_NOMEM, "rank %d: cannot encode WELCOME", s->o.rank);

@@ -7,7 +7,9 @@
  * and closed to others, or it is refused), the socket is 0600, and every connection's peer
  * uid is checked with SO_PEERCRED: only our own uid is admitted, or a peer whose gid is
  * --allow-gid. The shared memory is an anonymous memfd, reachable only through the fd passed
- * to the admitted trainer. No network listener exists.
+ * to the admitted trainer; with device memory (--trainer-memory device) it is a cudaMalloc'ed
+ * region whose CUDA IPC handle travels only in WELCOME, over that socket, to that trainer. No
+ * network listener exists.
  *
  * Robustness: a connection that sends a wrong version, digest, rank or step, or a malformed
  * message, gets ERROR and is closed; the trainer connection and the state are untouched. A

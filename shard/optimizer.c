@@ -41,7 +41,7 @@ static mu_status_t build_io_region(mu_optimizer_t *opt)
         total += 2 * aligned((opt->params[i].row_end - opt->params[i].row_begin) * p->cols * 4);
     }
     opt->io_bytes = (size_t)(total ? total : IO_ALIGNMENT);
-    MU_CHECK(opt->io.map(opt->io.ctx, opt->io_bytes, &opt->io_region));
+    MU_CHECK(opt->io.map(opt->io.ctx, opt->be, opt->io_bytes, &opt->io_region));
     char *cursor = opt->io_region;
     for (int i = 0; i < opt->layout->param_count; i++) {
         param_state_t *ps = &opt->params[i];
@@ -107,9 +107,9 @@ static mu_status_t build(mu_optimizer_t *opt)
     return sharded(opt) ? mu_exchange_build(opt) : build_local_arena(opt);
 }
 
-static mu_status_t heap_map(void *ctx, size_t bytes, void **base)
+static mu_status_t heap_map(void *ctx, mu_backend_t *be, size_t bytes, void **base)
 {
-    (void)ctx;
+    (void)ctx, (void)be;
     *base = NULL;
     if (posix_memalign(base, IO_ALIGNMENT, bytes) != 0)
         return mu_error(MU_ERR_NOMEM, "cannot allocate %.1f MiB for weights and gradients",
@@ -118,35 +118,43 @@ static mu_status_t heap_map(void *ctx, size_t bytes, void **base)
     return MU_OK;
 }
 
-static void heap_unmap(void *ctx, void *base, size_t bytes)
+static void heap_unmap(void *ctx, mu_backend_t *be, void *base, size_t bytes)
 {
-    (void)ctx, (void)bytes;
+    (void)ctx, (void)be, (void)bytes;
     free(base);
 }
 
-static const mu_io_provider_t heap_io = {heap_map, heap_unmap, NULL};
-
 /* Device-memory backends: the region is one backend matrix of bytes / 4 floats, zeroed. */
-static mu_status_t backend_map(void *ctx, size_t bytes, void **base)
+mu_status_t mu_io_device_map(mu_backend_t *be, size_t bytes, void **base)
 {
     mu_mat_t region;
-    MU_CHECK(mu_k_alloc(ctx, 1, (int64_t)(bytes / 4), MU_DTYPE_F32, &region));
+    MU_CHECK(mu_k_alloc(be, 1, (int64_t)(bytes / 4), MU_DTYPE_F32, &region));
     *base = region.data;
-    return mu_k_fill(ctx, 0.0, &region);
+    return mu_k_fill(be, 0.0, &region);
 }
 
-static void backend_unmap(void *ctx, void *base, size_t bytes)
+void mu_io_device_unmap(mu_backend_t *be, void *base, size_t bytes)
 {
     const int64_t floats = (int64_t)(bytes / 4);
     mu_mat_t region = {1, floats, floats, MU_DTYPE_F32, base};
-    mu_k_release(ctx, &region);
+    mu_k_release(be, &region);
 }
 
-static mu_io_provider_t default_io(mu_backend_t *be)
+static mu_status_t default_map(void *ctx, mu_backend_t *be, size_t bytes, void **base)
 {
-    return mu_backend_host_memory(be) ? heap_io
-                                      : (mu_io_provider_t){backend_map, backend_unmap, be};
+    return mu_backend_host_memory(be) ? heap_map(ctx, be, bytes, base)
+                                      : mu_io_device_map(be, bytes, base);
 }
+
+static void default_unmap(void *ctx, mu_backend_t *be, void *base, size_t bytes)
+{
+    if (mu_backend_host_memory(be))
+        heap_unmap(ctx, be, base, bytes);
+    else
+        mu_io_device_unmap(be, base, bytes);
+}
+
+static const mu_io_provider_t default_io = {default_map, default_unmap, NULL};
 
 mu_status_t mu_optimizer_create(const mu_layout_t *layout, mu_comm_t *comm, mu_backend_t *be,
                                 const mu_io_provider_t *io, mu_optimizer_t **out)
@@ -162,7 +170,7 @@ mu_status_t mu_optimizer_create(const mu_layout_t *layout, mu_comm_t *comm, mu_b
                             .be = be,
                             .rank = mu_comm_rank(comm),
                             .ranks = mu_comm_size(comm),
-                            .io = io ? *io : default_io(be)};
+                            .io = io ? *io : default_io};
     mu_status_t status = mu_comm_agree(comm, build(opt));
     if (status != MU_OK) {
         mu_optimizer_destroy(&opt);
@@ -203,7 +211,7 @@ void mu_optimizer_destroy(mu_optimizer_t **opt)
     free(o->checks);
     mu_fallback_destroy(&o->fallback);
     if (o->io_region)
-        o->io.unmap(o->io.ctx, o->io_region, o->io_bytes);
+        o->io.unmap(o->io.ctx, o->be, o->io_region, o->io_bytes);
     mu_shard_plan_destroy(&o->plan);
     free(o);
     *opt = NULL;

@@ -77,13 +77,19 @@ typedef struct mu_step_stats {
     mu_step_event_t events[MU_STEP_EVENTS_MAX];
 } mu_step_stats_t;
 
-/* Where the weights-and-gradients region comes from: by default host memory from malloc; the
- * daemon passes one that maps a memfd shared with the trainer. The region must be zeroed. */
+/* Where the weights-and-gradients region comes from: by default host memory from malloc, or
+ * device memory from the backend when its matrices live there; the daemon passes one that
+ * shares the region with the trainer (a memfd, or CUDA IPC). The region must be zeroed and
+ * lie where be's matrices live (mu_backend_host_memory). */
 typedef struct mu_io_provider {
-    mu_status_t (*map)(void *ctx, size_t bytes, void **base);
-    void (*unmap)(void *ctx, void *base, size_t bytes);
+    mu_status_t (*map)(void *ctx, mu_backend_t *be, size_t bytes, void **base);
+    void (*unmap)(void *ctx, mu_backend_t *be, void *base, size_t bytes);
     void *ctx;
 } mu_io_provider_t;
+
+/* The default providers' halves, for providers that share what they allocate. */
+mu_status_t mu_io_device_map(mu_backend_t *be, size_t bytes, void **base);
+void mu_io_device_unmap(mu_backend_t *be, void *base, size_t bytes);
 
 /* Collective. Borrows layout, comm, be and io (NULL: malloc): keep them alive until destroy. */
 mu_status_t mu_optimizer_create(const mu_layout_t *layout, mu_comm_t *comm, mu_backend_t *be,

@@ -11,9 +11,15 @@
  *   mlp_trainer --rank R [--steps N] [--batch B] [--seed S] [--csv FILE] [--socket PATH]
  *
  * The layout's digest comes from MUOND_LAYOUT_DIGEST (`muond check --layout F` prints it).
+ *
+ * With host shared memory (the default) the network computes in place in the region. When the
+ * daemon shares GPU memory (muond run --trainer-memory device) the arithmetic stays on the
+ * CPU, on host copies: gradients go up with muond_copy before each step and the weights come
+ * back after it.
  */
 #include <getopt.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,8 +175,66 @@ static const char *const weight_names[3] = {"l1.weight", "l2.weight", "l3.weight
 static const char *const bias_names[3] = {"l1.bias", "l2.bias", "l3.bias"};
 static const int dims[4] = {IN, HIDDEN, HIDDEN, OUT};
 
-static int bind_student(muond_client_t *c, net_t *n)
+/* The student's 12 arrays as the daemon shares them; with device memory the net points at
+ * host copies instead. */
+typedef struct shared_arrays {
+    float *region[3][4]; /* per layer: w, b, gw, gb in the shared region */
+    size_t bytes[3][4];
+    bool copies; /* the net holds host copies (device memory) */
+} shared_arrays_t;
+
+static float **array_of(layer_t *l, int which)
 {
+    float **fields[4] = {&l->w, &l->b, &l->gw, &l->gb};
+    return fields[which];
+}
+
+/* Device memory: host copies for the net, the region's pointers kept for the transfers. */
+static int make_copies(net_t *n, shared_arrays_t *sh)
+{
+    sh->copies = true;
+    for (int k = 0; k < 3; k++)
+        for (int a = 0; a < 4; a++) { /* every field leaves the region before any allocation */
+            float **field = array_of(&n->l[k], a);
+            sh->region[k][a] = *field;
+            sh->bytes[k][a] = (size_t)(a % 2 == 0 ? dims[k] * dims[k + 1] : dims[k + 1]) * 4;
+            *field = NULL;
+        }
+    for (int k = 0; k < 3; k++)
+        for (int a = 0; a < 4; a++)
+            if (!(*array_of(&n->l[k], a) = calloc(1, sh->bytes[k][a]))) {
+                fprintf(stderr, "mlp_trainer: out of memory\n");
+                return -1;
+            }
+    return 0;
+}
+
+/* Moves the weights (arrays 0, 1) or the gradients (2, 3) between the net and the region. */
+static int transfer(muond_client_t *c, net_t *n, const shared_arrays_t *sh, bool gradients,
+                    bool to_daemon)
+{
+    for (int k = 0; sh->copies && k < 3; k++)
+        for (int a = gradients ? 2 : 0; a < (gradients ? 4 : 2); a++) {
+            float *mine = *array_of(&n->l[k], a), *theirs = sh->region[k][a];
+            if (muond_copy(c, to_daemon ? theirs : mine, to_daemon ? mine : theirs,
+                           sh->bytes[k][a]) != MUOND_OK) {
+                fprintf(stderr, "mlp_trainer: %s\n", muond_client_error(c));
+                return -1;
+            }
+        }
+    return 0;
+}
+
+static void free_copies(net_t *n, shared_arrays_t *sh)
+{
+    for (int k = 0; sh->copies && k < 3; k++)
+        for (int a = 0; a < 4; a++)
+            free(*array_of(&n->l[k], a));
+}
+
+static int bind_student(muond_client_t *c, net_t *n, shared_arrays_t *sh)
+{
+    *sh = (shared_arrays_t){.copies = false};
     for (int k = 0; k < 3; k++) {
         muond_param_t w, b;
         if (muond_param(c, weight_names[k], &w) != MUOND_OK ||
@@ -186,7 +250,7 @@ static int bind_student(muond_client_t *c, net_t *n)
         }
         n->l[k] = (layer_t){dims[k], dims[k + 1], w.weights, b.weights, w.grads, b.grads};
     }
-    return 0;
+    return muond_on_device(c) ? make_copies(n, sh) : 0;
 }
 
 static void make_teacher(net_t *t)
@@ -251,20 +315,35 @@ static int parse(int argc, char **argv, settings_t *s)
 static int train(muond_client_t *c, const settings_t *s, FILE *csv)
 {
     net_t student, teacher;
-    if (bind_student(c, &student) != 0)
+    shared_arrays_t sh;
+    if (bind_student(c, &student, &sh) != 0) {
+        free_copies(&student, &sh);
         return 1;
+    }
     make_teacher(&teacher);
-    if (muond_steps_done(c) == 0) /* a fresh run: every replica starts from the same weights */
+    int code = 0;
+    if (muond_steps_done(c) == 0) { /* a fresh run: every replica starts from the same weights */
         for (int k = 0; k < 3; k++)
             init_layer(&student.l[k], STUDENT_SEED, k, 1.0);
+        code = transfer(c, &student, &sh, false, true) != 0;
+    } else {
+        code = transfer(c, &student, &sh, false, false) != 0;
+    }
     const int ranks = muond_ranks(c);
     const long per_rank = s->batch / ranks, first = per_rank * s->rank;
-    int code = 0;
-    for (long step = muond_steps_done(c) + 1; step <= s->steps; step++) {
+    for (long step = muond_steps_done(c) + 1; code == 0 && step <= s->steps; step++) {
         const double loss = train_slice(&student, &teacher, step, first, per_rank, s->seed);
         muond_step_result_t r;
+        if (transfer(c, &student, &sh, true, true) != 0) {
+            code = 1;
+            break;
+        }
         if (muond_step(c, &r) != MUOND_OK) {
             fprintf(stderr, "mlp_trainer (rank %d): %s\n", s->rank, muond_client_error(c));
+            code = 1;
+            break;
+        }
+        if (transfer(c, &student, &sh, false, false) != 0) {
             code = 1;
             break;
         }
@@ -281,6 +360,7 @@ static int train(muond_client_t *c, const settings_t *s, FILE *csv)
         free(teacher.l[k].w);
         free(teacher.l[k].b);
     }
+    free_copies(&student, &sh);
     return code;
 }
 

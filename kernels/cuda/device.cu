@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <cuda_runtime.h>
 
 extern "C" int mu_cuda_device_count(char *why, size_t why_len)
@@ -38,4 +39,25 @@ extern "C" int mu_cuda_select_device(int local_rank, char *why, size_t why_len)
         return -1;
     }
     return device;
+}
+
+static_assert(sizeof(cudaIpcMemHandle_t) == 64, "the protocol carries 64-byte IPC handles");
+
+extern "C" int mu_cuda_ipc_export(void *base, unsigned char handle[64], char *bus_id,
+                                  size_t bus_id_len, char *why, size_t why_len)
+{
+    cudaIpcMemHandle_t h;
+    cudaError_t err = cudaIpcGetMemHandle(&h, base);
+    int device = -1;
+    if (err == cudaSuccess)
+        err = cudaGetDevice(&device);
+    if (err == cudaSuccess)
+        err = cudaDeviceGetPCIBusId(bus_id, (int)bus_id_len, device);
+    if (err != cudaSuccess) {
+        std::snprintf(why, why_len, "exporting the trainer region by CUDA IPC: %s (%d)",
+                      cudaGetErrorString(err), (int)err);
+        return -1;
+    }
+    std::memcpy(handle, &h, sizeof h);
+    return 0;
 }

@@ -17,6 +17,12 @@ int mu_cuda_device_count(char *why, size_t why_len);
  * or -1 when there is none (why says so). */
 int mu_cuda_select_device(int local_rank, char *why, size_t why_len);
 
+/* Exports device memory for another process of this node: the CUDA IPC handle of the
+ * allocation that begins at base (64 bytes into handle) and the PCI bus id of its GPU (into
+ * bus_id), so that the other process opens it on the same GPU. 0, or -1 with why written. */
+int mu_cuda_ipc_export(void *base, unsigned char handle[64], char *bus_id, size_t bus_id_len,
+                       char *why, size_t why_len);
+
 /* The compute stream of a cuda kernel backend (a cudaStream_t), or NULL for another backend:
  * what the NCCL communicator orders its work against. */
 struct mu_backend;

@@ -40,6 +40,11 @@ if grep -q 'libcudart' "$SCRATCH/ldd"; then
         expect_status 2 "run --comm nccl with the cpu backend"
         expect_in "$SCRATCH/err" "--comm nccl moves device buffers, but the cpu backend" \
             "the comm and backend contradiction is named"
+        ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+            run_capture "$MUOND" run --layout "$layout" --trainer-memory device --steps 1
+        expect_status 1 "run --trainer-memory device without a GPU"
+        expect_in "$SCRATCH/err" "--trainer-memory device shares GPU memory, but the kernel backend is cpu" \
+            "device memory for trainers is refused without the cuda backend"
     fi
 else
     echo "built without CUDA"

@@ -31,6 +31,8 @@ static void welcome_round_trip(const muond_welcome_t *w)
     muond_welcome_t again;
     EXPECT(muond_decode_welcome(scratch + MUOND_HEADER_BYTES, h.length, &again) == 0);
     EXPECT(again.param_count == w->param_count && again.region_bytes == w->region_bytes);
+    EXPECT(again.memory == w->memory && strcmp(again.cuda_device, w->cuda_device) == 0);
+    EXPECT(memcmp(again.cuda_ipc_handle, w->cuda_ipc_handle, sizeof w->cuda_ipc_handle) == 0);
     for (uint32_t i = 0; i < w->param_count; i++) {
         EXPECT(strcmp(again.params[i].name, w->params[i].name) == 0);
         EXPECT(again.params[i].weight_offset == w->params[i].weight_offset);

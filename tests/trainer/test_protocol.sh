@@ -25,7 +25,7 @@ probe() { # probe EXPECTED MODE ARGS...
     grep -qF -- "$want" "$SCRATCH/probe.out" || fail "probe $1: expected '$want'"
 }
 probe "layout digest 0000000000000bad" connect "$S0" 0 bad
-probe "protocol version 9; this muond speaks 1" version "$S0" 0 "$DIGEST" 9
+probe "protocol version 9; this muond speaks 2" version "$S0" 0 "$DIGEST" 9
 probe "expected HELLO: not a muond message (bad magic)" garbage "$S0"
 probe "expected HELLO: timed out" truncated "$S0"
 probe "rank 0 already serves a trainer" connect "$S0" 0 "$DIGEST"
