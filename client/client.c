@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cuda_ipc.h"
@@ -50,28 +51,42 @@ const char *muond_status_string(muond_status_t status)
     return (unsigned)status < sizeof names / sizeof names[0] ? names[status] : "unknown";
 }
 
+int muond_env_rank(void)
+{
+    return muond_rank_from_env();
+}
+
 muond_status_t muond_default_socket_path(int rank, char *out, size_t cap)
 {
     return muond_socket_path(rank, out, cap) == 0 ? MUOND_OK : MUOND_ERR_INVALID;
 }
 
-static muond_status_t open_socket(const char *path, int *out, char *err, size_t len)
+/* Connects to the daemon's socket. A daemon started beside us (srun starts both steps at
+ * once) may not listen yet: a missing or not yet listening socket is retried every 50 ms
+ * until timeout_ms has passed. */
+static muond_status_t open_socket(const char *path, int timeout_ms, int *out, char *err, size_t len)
 {
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof addr.sun_path)
         return say(err, len, MUOND_ERR_INVALID, "socket path too long: %s", path);
     strcpy(addr.sun_path, path);
-    const int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (s < 0)
-        return say(err, len, MUOND_ERR_IO, "socket: %s", strerror(errno));
-    if (connect(s, (struct sockaddr *)&addr, sizeof addr) != 0) {
+    for (int waited_ms = 0;; waited_ms += 50) {
+        const int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (s < 0)
+            return say(err, len, MUOND_ERR_IO, "socket: %s", strerror(errno));
+        if (connect(s, (struct sockaddr *)&addr, sizeof addr) == 0) {
+            *out = s;
+            return MUOND_OK;
+        }
         const int e = errno;
         close(s);
-        return say(err, len, e == EACCES ? MUOND_ERR_REFUSED : MUOND_ERR_IO,
-                   "cannot connect to %s: %s", path, strerror(e));
+        const bool not_yet = e == ENOENT || e == ECONNREFUSED;
+        if (!not_yet || waited_ms >= timeout_ms)
+            return say(err, len, e == EACCES ? MUOND_ERR_REFUSED : MUOND_ERR_IO,
+                       "cannot connect to %s%s: %s", path,
+                       not_yet ? " (is muond running in this job?)" : "", strerror(e));
+        nanosleep(&(struct timespec){.tv_nsec = 50 * 1000 * 1000}, NULL);
     }
-    *out = s;
-    return MUOND_OK;
 }
 
 /* An ERROR from the daemon becomes a refusal with its message. */
@@ -177,11 +192,11 @@ muond_status_t muond_connect(const muond_client_options_t *o, muond_client_t **o
     if (!c)
         return say(err, err_len, MUOND_ERR_NOMEM, "out of memory");
     c->sock = -1;
-    muond_status_t status = open_socket(path, &c->sock, err, err_len);
+    const int timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
+    muond_status_t status = open_socket(path, timeout_ms, &c->sock, err, err_len);
     int memfd = -1;
     if (status == MUOND_OK)
-        status =
-            handshake(c, &hello, o->timeout_ms > 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS, &memfd);
+        status = handshake(c, &hello, timeout_ms, &memfd);
     if (status == MUOND_OK)
         status = map_region(c, memfd);
     else if (memfd >= 0)

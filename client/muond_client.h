@@ -61,7 +61,8 @@ typedef struct muond_client_options {
     const char *socket_path; /* NULL: <dir>/<job>.rank<rank>.sock from the environment */
     int rank;                /* which muond rank this trainer belongs to */
     uint64_t layout_digest;  /* the layout the trainer was written for; 0: $MUOND_LAYOUT_DIGEST */
-    int timeout_ms;          /* for connecting and the handshake; 0: 60 s */
+    int timeout_ms;          /* for connecting (the daemon may start later) and the handshake;
+                                0: 60 s */
 } muond_client_options_t;
 
 typedef struct muond_param {
@@ -107,6 +108,11 @@ muond_status_t muond_close(muond_client_t **c);
 
 const char *muond_client_error(const muond_client_t *c);
 const char *muond_status_string(muond_status_t status);
+
+/* This process's rank in the job its launcher (srun, mpiexec) started, or -1 outside one.
+ * A trainer step launched with the daemon's task layout has the rank of the muond rank on
+ * its node that it belongs to. */
+int muond_env_rank(void);
 
 /* The socket path the daemon's rank uses in this environment (see transport.c's rule). */
 muond_status_t muond_default_socket_path(int rank, char *out, size_t cap);

@@ -2,6 +2,7 @@
 #include "transport.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,16 +179,29 @@ int muond_socket_dir(char *out, size_t cap)
 static void job_tag(char *out, size_t cap)
 {
     const char *job = getenv("MUOND_JOB");
-    const char *slurm_job = getenv("SLURM_JOB_ID"), *slurm_step = getenv("SLURM_STEP_ID");
+    const char *slurm_job = getenv("SLURM_JOB_ID");
     const char *ompi_job = getenv("OMPI_MCA_ess_base_jobid");
     if (job && *job)
         snprintf(out, cap, "%s", job);
-    else if (slurm_job && *slurm_job)
-        snprintf(out, cap, "slurm-%s.%s", slurm_job, slurm_step ? slurm_step : "0");
+    else if (slurm_job && *slurm_job) /* the job, not the step: trainers run in another step */
+        snprintf(out, cap, "slurm-%s", slurm_job);
     else if (ompi_job && *ompi_job)
         snprintf(out, cap, "ompi-%s", ompi_job);
     else
         snprintf(out, cap, "local");
+}
+
+int muond_rank_from_env(void)
+{
+    const char *names[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID", "PMI_RANK"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *v = getenv(names[i]);
+        char *end;
+        const long r = v && *v ? strtol(v, &end, 10) : -1;
+        if (r >= 0 && r <= INT_MAX && *end == '\0')
+            return (int)r;
+    }
+    return -1;
 }
 
 int muond_socket_path(int rank, char *out, size_t cap)

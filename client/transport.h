@@ -30,11 +30,15 @@ int muond_wire_send(int sock, const uint8_t *msg, size_t len, int pass_fd);
  * (passed_fd may be NULL when none is expected; a stray fd is then closed). */
 int muond_wire_recv(int sock, int timeout_ms, muond_header_t *h, uint8_t **payload, int *passed_fd);
 
-/* The socket path of a rank: <dir>/<tag>.rank<rank>.sock, where dir is $MUOND_SOCKET_DIR, else
- * $XDG_RUNTIME_DIR/muond, else /tmp/muond-<uid>, and tag is $MUOND_JOB, else
- * slurm-<job>.<step> from Slurm, else ompi-<jobid> from Open MPI, else "local".
+/* The socket path of a (global) rank: <dir>/<tag>.rank<rank>.sock, where dir is
+ * $MUOND_SOCKET_DIR, else $XDG_RUNTIME_DIR/muond, else /tmp/muond-<uid>, and tag is $MUOND_JOB,
+ * else slurm-<job> from Slurm (one per job: the daemon and its trainers run as two steps of
+ * it), else ompi-<jobid> from Open MPI, else "local".
  * Returns 0, or -1 if it does not fit in cap or in a Unix socket address. */
 int muond_socket_dir(char *out, size_t cap);
 int muond_socket_path(int rank, char *out, size_t cap);
+
+/* This process's rank in its launcher's job (Open MPI, PMIx, Slurm or PMI), or -1. */
+int muond_rank_from_env(void);
 
 #endif

@@ -16,7 +16,7 @@
 #include "launcher/runtime.h"
 
 typedef struct step_settings {
-    const char *layout, *comm, *backend;
+    const char *layout, *comm, *backend, *bind;
     long steps, warmup, seed, blas_threads;
     double comm_timeout;
     bool json;
@@ -32,7 +32,7 @@ static const mu_option_t step_options[] = {
     {"seed", NULL, MU_OPT_INT, "S", "1", 0, 1e15, NULL, "seed of the synthetic data", FIELD(seed)},
     {"blas-threads", "MUOND_BLAS_THREADS", MU_OPT_INT, "N", "1", 1, 1024, NULL,
      "BLAS threads per rank", FIELD(blas_threads)},
-    MU_RUNTIME_BACKEND_OPTIONS(FIELD(comm), FIELD(comm_timeout), FIELD(backend)),
+    MU_RUNTIME_BACKEND_OPTIONS(FIELD(comm), FIELD(comm_timeout), FIELD(backend), FIELD(bind)),
     {"json", NULL, MU_OPT_FLAG, NULL, NULL, 0, 0, NULL, "print JSON lines instead of tables",
      FIELD(json)},
 };
@@ -184,6 +184,7 @@ static mu_runtime_opts_t runtime_opts(const void *settings)
                                .comm = s->comm,
                                .comm_timeout_s = s->comm_timeout,
                                .backend = s->backend,
+                               .bind = s->bind,
                                .blas_threads = (int)s->blas_threads};
 }
 

@@ -12,11 +12,12 @@
 #include "launcher/commands.h"
 #include "launcher/options.h"
 #include "launcher/runtime.h"
+#include "launcher/stop.h"
 #include "launcher/trainer_server.h"
 #include "shard/synthetic.h"
 
 typedef struct run_settings {
-    const char *layout, *trainer, *trainer_memory, *comm, *backend, *inject;
+    const char *layout, *trainer, *trainer_memory, *comm, *backend, *bind, *inject;
     long steps, seed, blas_threads, allow_gid;
     double trainer_timeout, comm_timeout;
     bool digest, print_socket, force_fallback;
@@ -33,8 +34,7 @@ static const mu_option_t run_options[] = {
     {"steps", NULL, MU_OPT_INT, "N", "0", 0, 1e9, NULL,
      "steps to run; 0 = until the trainers say BYE (required for the synthetic trainer)",
      FIELD(steps)},
-    {"trainer-memory", "MUOND_TRAINER_MEMORY", MU_OPT_CHOICE, "WHERE", "host", 0, 0,
-     "host|device",
+    {"trainer-memory", "MUOND_TRAINER_MEMORY", MU_OPT_CHOICE, "WHERE", "host", 0, 0, "host|device",
      "socket trainers: where the shared weights and gradients live: host (a memfd the trainer "
      "maps) or device (GPU memory the trainer opens by CUDA IPC; needs the cuda backend)",
      FIELD(trainer_memory)},
@@ -52,7 +52,7 @@ static const mu_option_t run_options[] = {
      FIELD(digest)},
     {"blas-threads", "MUOND_BLAS_THREADS", MU_OPT_INT, "N", "1", 1, 1024, NULL,
      "BLAS threads per rank", FIELD(blas_threads)},
-    MU_RUNTIME_BACKEND_OPTIONS(FIELD(comm), FIELD(comm_timeout), FIELD(backend)),
+    MU_RUNTIME_BACKEND_OPTIONS(FIELD(comm), FIELD(comm_timeout), FIELD(backend), FIELD(bind)),
     {"force-fallback", NULL, MU_OPT_FLAG, NULL, NULL, 0, 0, NULL,
      "solve every matrix with the exact ScaLAPACK fallback instead of its fast method (tests, "
      "timing)",
@@ -74,7 +74,9 @@ static const mu_command_spec_t run_spec = {
         "and MUOND_JOB or the Slurm/Open MPI job ids) and step it with libmuond-client; the run\n"
         "ends when every trainer says BYE. The synthetic trainer generates gradients from\n"
         "(seed, parameter, global row, step). Rank 0 logs one line per step with the phase\n"
-        "times (the maximum over ranks).",
+        "times (the maximum over ranks). Under srun, launch with --mpi=pmix. SIGTERM or SIGINT\n"
+        "stops every rank after the same complete step, removes the sockets and exits with\n"
+        "128 + the signal.",
     .min_positional = 0,
     .max_positional = 0,
     .options = run_options,
@@ -182,6 +184,21 @@ static void dump_settings(const mu_runtime_t *rt, const run_settings_t *s)
     }
 }
 
+/* Whether any rank was asked to stop (SIGTERM, SIGINT): agreed at a step boundary, so that
+ * every rank ends after the same complete step. */
+static mu_status_t agree_stop(mu_runtime_t *rt, long steps_done)
+{
+    int64_t signo = mu_stop_signal();
+    MU_CHECK(mu_comm_allreduce(rt->comm, &signo, 1, MU_COMM_I64, MU_COMM_MAX));
+    rt->stopped_by = (int)signo;
+    if (signo && rt->rank == 0)
+        MU_LOG(MU_LOG_WARN, MU_SUB_LAUNCHER,
+               "stopping on %s after %ld complete step(s), on every rank; no step was applied "
+               "in part",
+               mu_stop_signal_name((int)signo), steps_done);
+    return MU_OK;
+}
+
 static mu_status_t train_synthetic(mu_runtime_t *rt, const run_settings_t *s)
 {
     if (s->steps < 1)
@@ -191,6 +208,9 @@ static mu_status_t train_synthetic(mu_runtime_t *rt, const run_settings_t *s)
         MU_CHECK(parse_injection(rt, s->inject, &inj));
     MU_CHECK(mu_synthetic_init(rt, (uint64_t)s->seed));
     for (long step = 1; step <= s->steps; step++) {
+        MU_CHECK(agree_stop(rt, step - 1));
+        if (rt->stopped_by)
+            return print_digest(rt, "state after the last complete step: digest ");
         MU_CHECK(mu_synthetic_fill(rt, (uint64_t)s->seed));
         if (s->inject)
             MU_CHECK(inject(rt, s, &inj));
@@ -207,9 +227,9 @@ static mu_status_t train_synthetic(mu_runtime_t *rt, const run_settings_t *s)
 static mu_status_t agree_event(mu_runtime_t *rt, const run_settings_t *s, long step,
                                mu_trainer_event_t mine, mu_trainer_event_t *all)
 {
-    int64_t counts[3] = {0, 0, 0};
+    int64_t counts[4] = {0, 0, 0, 0}; /* indexed by mu_trainer_event_t */
     counts[mine] = 1;
-    MU_CHECK(mu_comm_allreduce(rt->comm, counts, 3, MU_COMM_I64, MU_COMM_SUM));
+    MU_CHECK(mu_comm_allreduce(rt->comm, counts, 4, MU_COMM_I64, MU_COMM_SUM));
     if (counts[MU_TRAINER_STEP] == rt->ranks || counts[MU_TRAINER_BYE] == rt->ranks) {
         *all = counts[MU_TRAINER_STEP] == rt->ranks ? MU_TRAINER_STEP : MU_TRAINER_BYE;
         return MU_OK;
@@ -255,12 +275,21 @@ static mu_status_t serve_step(mu_runtime_t *rt, const run_settings_t *s, long st
 
 static mu_status_t serve_trainers(mu_runtime_t *rt, const run_settings_t *s)
 {
-    const mu_trainer_server_opts_t so = {rt->rank, rt->local_rank, rt->layout, s->trainer_timeout,
-                                         s->allow_gid};
+    const mu_trainer_server_opts_t so = {rt->rank, rt->layout, s->trainer_timeout, s->allow_gid};
     MU_CHECK(mu_comm_agree(rt->comm, mu_trainer_server_start(s->server, &so, rt->opt)));
     for (long step = 1; s->steps == 0 || step <= s->steps; step++) {
         mu_trainer_event_t mine = MU_TRAINER_LOST, all;
         MU_CHECK(mu_comm_agree(rt->comm, mu_trainer_server_wait(s->server, step, &mine)));
+        MU_CHECK(agree_stop(rt, step - 1));
+        if (rt->stopped_by) {
+            char why[160];
+            snprintf(why, sizeof why,
+                     "muond stopped on %s before step %ld; the weights are those after step %ld",
+                     mu_stop_signal_name(rt->stopped_by), step, step - 1);
+            if (mine == MU_TRAINER_STEP)
+                mu_trainer_server_done(s->server, step, MUOND_STEP_FAILED, 0, why);
+            return print_digest(rt, "state after the last complete step: digest ");
+        }
         const mu_status_t agreed = agree_event(rt, s, step, mine, &all);
         if (agreed != MU_OK) {
             print_digest(rt, "state after the last complete step: digest ");
@@ -283,6 +312,7 @@ static mu_runtime_opts_t runtime_opts(const void *settings)
                                .comm = s->comm,
                                .comm_timeout_s = s->comm_timeout,
                                .backend = s->backend,
+                               .bind = s->bind,
                                .blas_threads = (int)s->blas_threads,
                                .io = s->server ? mu_trainer_server_io(s->server) : NULL,
                                .io_device = s->server && s->trainer_memory &&
@@ -303,8 +333,8 @@ static mu_status_t body(mu_runtime_t *rt, const void *settings)
 static int print_socket(void)
 {
     char path[512];
-    const int local_rank = mu_local_rank_from_env(0);
-    if (muond_socket_path(local_rank, path, sizeof path) != 0)
+    const int rank = muond_rank_from_env();
+    if (muond_socket_path(rank < 0 ? 0 : rank, path, sizeof path) != 0)
         return mu_command_fail("run", mu_error(MU_ERR_INVALID, "the socket path is too long"));
     printf("%s\n", path);
     return MU_EXIT_OK;
@@ -317,6 +347,7 @@ int mu_cmd_run(int argc, char **argv)
     if (mu_options_parse(&run_spec, argc, argv, &s, &parsed) == MU_OK && s.print_socket &&
         !parsed.help)
         return print_socket();
+    mu_stop_install(); /* only the daemon: a benchmark stops at Ctrl-C as any program does */
     const bool sockets = !s.trainer || strcmp(s.trainer, "socket") == 0;
     if (sockets && mu_trainer_server_new(&s.server) != MU_OK)
         return mu_command_fail("run", MU_ERR_NOMEM);

@@ -9,6 +9,8 @@
 /* Exit statuses: 2 means the input or the invocation was wrong (a bad file, option or
  * layout), so retrying the same command cannot help; 1 is any other failure. */
 enum { MU_EXIT_OK = 0, MU_EXIT_FAILURE = 1, MU_EXIT_USAGE = 2 };
+/* A run that stopped cleanly on signal S exits 128 + S, as a shell reports a signal death. */
+enum { MU_EXIT_SIGNAL_BASE = 128 };
 
 /* Reports the error (message and trail) on stderr and returns the exit status for it. */
 int mu_command_fail(const char *command, mu_status_t status);

@@ -11,6 +11,7 @@
 #endif
 #include "launcher/commands.h"
 #include "launcher/options.h"
+#include "launcher/stop.h"
 #include "shard/synthetic.h"
 
 /* A loopback run is one process without MPI: no runtime to start, nothing to leak. */
@@ -19,8 +20,9 @@ static bool wants_mpi(const mu_runtime_opts_t *o)
     return !(o->comm && strcmp(o->comm, "loopback") == 0);
 }
 
-static mu_status_t start_mpi(int *argc, char ***argv, mu_runtime_t *rt)
+static mu_status_t start_mpi(int *argc, char ***argv, mu_runtime_t *rt, MPI_Comm *node)
 {
+    MU_CHECK(mu_launch_prepare());
     int initialized = 0;
     MPI_Initialized(&initialized);
     if (!initialized && MPI_Init(argc, argv) != MPI_SUCCESS)
@@ -28,43 +30,50 @@ static mu_status_t start_mpi(int *argc, char ***argv, mu_runtime_t *rt)
     rt->mpi_started = !initialized;
     MPI_Comm_rank(MPI_COMM_WORLD, &rt->rank);
     MPI_Comm_size(MPI_COMM_WORLD, &rt->ranks);
-    MPI_Comm node;
-    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rt->rank, MPI_INFO_NULL, &node);
-    MPI_Comm_size(node, &rt->local_ranks);
-    MPI_Comm_free(&node);
     mu_log_set_rank(rt->rank);
-    return MU_OK;
-}
-
-int mu_local_rank_from_env(int fallback)
-{
-    const char *names[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        const char *v = getenv(names[i]);
-        if (v && *v)
-            return atoi(v);
-    }
-    return fallback;
+    return mu_placement_discover(&rt->place, node);
 }
 
 /* With GPUs, the ranks of a node spread over them by local rank, before anything touches
- * CUDA; without, the reason is logged once and the CPU backends serve. */
-static void select_gpu(const mu_runtime_t *rt)
+ * CUDA; without, the reason is logged once and the CPU backends serve. Writes the chosen
+ * GPU's PCI bus id into bus_id (for the binding), or leaves it empty. */
+static void select_gpu(const mu_runtime_t *rt, char *bus_id, size_t len)
 {
+    bus_id[0] = '\0';
 #ifdef MUOND_HAVE_CUDA
     char why[256] = "";
-    const int device = mu_cuda_select_device(rt->local_rank, why, sizeof why);
+    const int device = mu_cuda_select_device(rt->place.local_rank, why, sizeof why);
+    if (device >= 0 && mu_cuda_current_bus_id(bus_id, len) != 0)
+        bus_id[0] = '\0';
     if (device >= 0)
-        MU_LOG(MU_LOG_INFO, MU_SUB_LAUNCHER, "local rank %d uses GPU %d", rt->local_rank, device);
+        MU_LOG(MU_LOG_INFO, MU_SUB_LAUNCHER, "local rank %d uses GPU %d (%s)", rt->place.local_rank,
+               device, bus_id);
 #else
-    (void)rt;
+    (void)rt, (void)len;
 #endif
+}
+
+/* Where this rank runs and what it is bound to, in one line per rank. */
+static mu_status_t place_and_bind(const mu_runtime_opts_t *o, mu_runtime_t *rt, MPI_Comm node)
+{
+    char bus_id[32], binding[512] = "not bound (one process without MPI)";
+    select_gpu(rt, bus_id, sizeof bus_id);
+    if (node != MPI_COMM_NULL) {
+        const mu_bind_request_t req = {o->bind, rt->place.local_rank, rt->place.local_ranks,
+                                       bus_id[0] ? bus_id : NULL};
+        MU_CHECK(mu_bind_process(&req, node, binding, sizeof binding));
+    }
+    MU_LOG(MU_LOG_INFO, MU_SUB_LAUNCHER,
+           "rank %d of %d on %s (node %d of %d, local rank %d of %d, %s): %s", rt->rank, rt->ranks,
+           rt->place.host, rt->place.node, rt->place.nodes, rt->place.local_rank,
+           rt->place.local_ranks, rt->place.job, binding);
+    return MU_OK;
 }
 
 /* Why this run's matrices must be host memory (written into buf), or NULL when device memory
  * will do. */
-static const char *host_memory_reason(const mu_runtime_opts_t *o, const mu_runtime_t *rt,
-                                      char *buf, size_t len)
+static const char *host_memory_reason(const mu_runtime_opts_t *o, const mu_runtime_t *rt, char *buf,
+                                      size_t len)
 {
     if (o->io && !o->io_device)
         return "socket trainers share host memory (--trainer-memory host)";
@@ -73,11 +82,11 @@ static const char *host_memory_reason(const mu_runtime_opts_t *o, const mu_runti
 #ifdef MUOND_HAVE_CUDA
     char why[256];
     const int devices = mu_cuda_device_count(why, sizeof why);
-    if (devices > 0 && rt->local_ranks > devices) {
+    if (devices > 0 && rt->place.local_ranks > devices) {
         snprintf(buf, len,
                  "%d ranks on this node share %d GPU(s), and NCCL needs a GPU of its own for "
                  "each rank",
-                 rt->local_ranks, devices);
+                 rt->place.local_ranks, devices);
         return buf;
     }
 #else
@@ -91,7 +100,6 @@ static mu_status_t load_local(const mu_runtime_opts_t *o, mu_runtime_t *rt)
 {
     if (o->layout_path)
         MU_CHECK(mu_layout_load(o->layout_path, &rt->layout));
-    select_gpu(rt);
     char reason[160];
     MU_CHECK(mu_backend_create_for(o->backend, host_memory_reason(o, rt, reason, sizeof reason),
                                    &rt->be));
@@ -147,10 +155,17 @@ static mu_status_t start_device_comm(const mu_runtime_opts_t *o, mu_runtime_t *r
 
 mu_status_t mu_runtime_start(const mu_runtime_opts_t *o, int *argc, char ***argv, mu_runtime_t *rt)
 {
-    *rt = (mu_runtime_t){.ranks = 1, .local_ranks = 1};
-    if (wants_mpi(o))
-        MU_CHECK(start_mpi(argc, argv, rt));
-    rt->local_rank = mu_local_rank_from_env(rt->rank);
+    *rt = (mu_runtime_t){.ranks = 1,
+                         .place = {.nodes = 1, .local_ranks = 1, .host = "", .job = "no launcher"}};
+    MPI_Comm node = MPI_COMM_NULL;
+    if (wants_mpi(o)) {
+        rt->rank = -1; /* until MPI says */
+        MU_CHECK(start_mpi(argc, argv, rt, &node));
+    }
+    const mu_status_t placed = place_and_bind(o, rt, node);
+    if (node != MPI_COMM_NULL)
+        MPI_Comm_free(&node);
+    MU_CHECK(placed);
     /* Start on MPI (or loopback): the agreement on the local steps needs a communicator
      * before the backend that decides the final one exists. */
     const bool nccl_named = o->comm && strcmp(o->comm, "nccl") == 0;
@@ -196,15 +211,21 @@ int mu_runtime_main(const char *prog, const mu_command_spec_t *spec, int argc, c
     status = mu_runtime_start(&o, &argc, &argv, &rt);
     if (status == MU_OK)
         status = mu_comm_agree(rt.comm, body(&rt, settings));
-    const int code = status == MU_OK ? MU_EXIT_OK : mu_runtime_fail(&rt, prog, status);
+    int code = status == MU_OK ? MU_EXIT_OK : mu_runtime_fail(&rt, prog, status);
+    if (status == MU_OK && rt.stopped_by)
+        code = MU_EXIT_SIGNAL_BASE + rt.stopped_by;
     mu_runtime_stop(&rt);
+    fflush(stdout);
     return code;
 }
 
 int mu_runtime_fail(const mu_runtime_t *rt, const char *command, mu_status_t status)
 {
     char prog[96];
-    snprintf(prog, sizeof prog, "%s (rank %d)", command, rt->rank);
+    if (rt->rank >= 0)
+        snprintf(prog, sizeof prog, "%s (rank %d)", command, rt->rank);
+    else /* MPI did not start: there is no rank to name yet */
+        snprintf(prog, sizeof prog, "%s", command);
     return mu_command_fail(prog, status);
 }
 

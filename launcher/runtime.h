@@ -10,14 +10,17 @@
 #include <stdbool.h>
 
 #include "comm/comm.h"
+#include "launcher/bind.h"
 #include "launcher/options.h"
+#include "launcher/placement.h"
 #include "kernels/ops.h"
 #include "shard/layout.h"
 #include "shard/optimizer.h"
 
-/* The option-table rows of the daemon commands that choose the communicator and the kernel
- * backend (run, bench step): one wording for both. */
-#define MU_RUNTIME_BACKEND_OPTIONS(comm_field, timeout_field, backend_field)                       \
+/* The option-table rows of the daemon commands that choose the communicator, the kernel
+ * backend and the binding (run, bench step): one wording for both. */
+// clang-format off
+#define MU_RUNTIME_BACKEND_OPTIONS(comm_field, timeout_field, backend_field, bind_field)           \
     {"comm", "MUOND_COMM", MU_OPT_CHOICE, "C", "auto", 0, 0, "auto|mpi|nccl|loopback",             \
      "communicator: auto (nccl with the cuda backend, else mpi), mpi, nccl or loopback",          \
      comm_field},                                                                                  \
@@ -27,12 +30,19 @@
      timeout_field},                                                                               \
     {"backend", "MUOND_BACKEND", MU_OPT_STRING, "B", "auto", 0, 0, NULL,                           \
      "kernel backend: auto (cuda when a GPU is usable, else cpu), cuda, cpu or reference",        \
-     backend_field}
+     backend_field},                                                                               \
+    {"bind", "MUOND_BIND", MU_OPT_CHOICE, "HOW", "auto", 0, 0, MU_BIND_CHOICES,                    \
+     "hwloc binding within the cpus the launcher gave: core (split the node's cores by local "    \
+     "rank), numa (a NUMA node each), gpu (the NUMA node nearest the rank's GPU), auto (gpu "      \
+     "with a GPU, else core) or none",                                                            \
+     bind_field}
+// clang-format on
 
 typedef struct mu_runtime_opts {
     const char *layout_path;
     const char *comm;      /* auto | mpi | nccl | loopback */
     const char *backend;   /* auto | cuda | cpu | reference */
+    const char *bind;      /* one of MU_BIND_CHOICES; NULL: auto */
     double comm_timeout_s; /* 0: the comm backend's default */
     int blas_threads;
     const mu_io_provider_t *io; /* NULL: weights and gradients in private memory */
@@ -42,29 +52,28 @@ typedef struct mu_runtime_opts {
 
 typedef struct mu_runtime {
     bool mpi_started;
-    int rank, ranks;
-    int local_rank;  /* on this node: from Open MPI's or Slurm's environment, else rank */
-    int local_ranks; /* ranks on this node (MPI_COMM_TYPE_SHARED), 1 without MPI */
+    int rank, ranks; /* rank is -1 while MPI is being started */
+    mu_placement_t place; /* node, local rank, host, job (one node of one rank without MPI) */
+    int stopped_by;       /* the stop signal every rank agreed on (launcher/stop.h), or 0 */
     mu_layout_t *layout;
     mu_comm_t *comm;
     mu_backend_t *be;
     mu_optimizer_t *opt;
 } mu_runtime_t;
 
-/* MPI_Init (or a singleton when not launched by mpiexec/srun), then everything else. */
+/* MPI_Init (or a singleton when not launched by mpiexec/srun), the binding, then everything
+ * else. */
 mu_status_t mu_runtime_start(const mu_runtime_opts_t *o, int *argc, char ***argv, mu_runtime_t *rt);
 /* Tears down in reverse order and finalizes MPI; safe after a failed start. */
 void mu_runtime_stop(mu_runtime_t *rt);
-
-/* This process's rank on its node, from the launcher's environment (or `fallback`). */
-int mu_local_rank_from_env(int fallback);
 
 /* Reports a failure as "muond CMD (rank R): STATUS: message" and returns the exit status. */
 int mu_runtime_fail(const mu_runtime_t *rt, const char *command, mu_status_t status);
 
 /* The frame of every daemon subcommand: parse argv against spec into settings, print --help,
  * start the runtime with the options runtime_opts takes from the settings, run body on every
- * rank (its failure is agreed), stop, and return the exit status. */
+ * rank (its failure is agreed), stop, and return the exit status: 128 + the signal when body
+ * ended early on an agreed stop signal (rt->stopped_by). */
 typedef mu_status_t (*mu_runtime_body_fn)(mu_runtime_t *rt, const void *settings);
 int mu_runtime_main(const char *prog, const mu_command_spec_t *spec, int argc, char **argv,
                     void *settings, mu_runtime_opts_t (*runtime_opts)(const void *settings),

@@ -19,6 +19,7 @@
 #include "client/muond_protocol.h"
 #include "client/transport.h"
 #include "core/log.h"
+#include "launcher/stop.h"
 #ifdef MUOND_HAVE_CUDA
 #include "kernels/cuda/device.h"
 #endif
@@ -85,7 +86,7 @@ static mu_status_t listen_on(mu_trainer_server_t *s)
 {
     char dir[512];
     if (muond_socket_dir(dir, sizeof dir) != 0 ||
-        muond_socket_path(s->o.local_rank, s->path, sizeof s->path) != 0)
+        muond_socket_path(s->o.rank, s->path, sizeof s->path) != 0)
         return mu_error(MU_ERR_INVALID, "the socket path is too long (set MUOND_SOCKET_DIR)");
     MU_CHECK(private_dir(dir));
     MU_CHECK(clear_stale(s->path));
@@ -121,8 +122,7 @@ static mu_status_t memfd_map(mu_trainer_server_t *s, size_t bytes, void **base)
 }
 
 /* Device memory goes to the trainer as a CUDA IPC handle; the trainer opens it on our GPU. */
-static mu_status_t cuda_ipc_map(mu_trainer_server_t *s, mu_backend_t *be, size_t bytes,
-                                void **base)
+static mu_status_t cuda_ipc_map(mu_trainer_server_t *s, mu_backend_t *be, size_t bytes, void **base)
 {
 #ifdef MUOND_HAVE_CUDA
     MU_CHECK(mu_io_device_map(be, bytes, base));
@@ -301,8 +301,8 @@ static mu_status_t welcome(mu_trainer_server_t *s, int fd, long steps_done)
 {
     s->welcome.steps_done = steps_done;
     const size_t fixed = 64 + 4 + MUOND_IPC_HANDLE_BYTES + 2 + MUOND_BUS_ID_MAX;
-    const size_t cap = MUOND_HEADER_BYTES + fixed +
-                       (size_t)s->welcome.param_count * (MUOND_NAME_MAX + 2 + 6 * 8);
+    const size_t cap =
+        MUOND_HEADER_BYTES + fixed + (size_t)s->welcome.param_count * (MUOND_NAME_MAX + 2 + 6 * 8);
     uint8_t *msg = malloc(cap);
     if (!msg)
         return mu_error(MU_ERR_NOMEM, "rank %d: cannot encode WELCOME", s->o.rank);
@@ -388,7 +388,13 @@ mu_status_t mu_trainer_server_wait(mu_trainer_server_t *s, long step, mu_trainer
             *event = MU_TRAINER_LOST;
             return MU_OK;
         }
-        const int n = poll(fds, (nfds_t)nfds, left < 0 ? -1 : (int)(left * 1000) + 1);
+        if (mu_stop_signal()) {
+            *event = MU_TRAINER_STOP;
+            return MU_OK;
+        }
+        const int wait_ms = left < 0 ? MU_STOP_POLL_MS : (int)(left * 1000) + 1;
+        const int n =
+            poll(fds, (nfds_t)nfds, wait_ms < MU_STOP_POLL_MS ? wait_ms : MU_STOP_POLL_MS);
         if (n < 0 && errno != EINTR)
             return mu_error(MU_ERR_IO, "rank %d: poll: %s", s->o.rank, strerror(errno));
         if (n > 0 && (fds[0].revents & POLLIN))

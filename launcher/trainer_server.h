@@ -27,7 +27,7 @@
 typedef struct mu_trainer_server mu_trainer_server_t;
 
 typedef struct mu_trainer_server_opts {
-    int rank, local_rank;
+    int rank; /* names the socket: <dir>/<job>.rank<rank>.sock */
     const mu_layout_t *layout;
     double trainer_timeout_s; /* how long to wait for a (re)connection */
     long allow_gid;           /* < 0: none */
@@ -37,6 +37,7 @@ typedef enum mu_trainer_event {
     MU_TRAINER_STEP = 0, /* the trainer asked for the expected step */
     MU_TRAINER_BYE = 1,  /* the trainer said goodbye */
     MU_TRAINER_LOST = 2, /* no trainer within the timeout */
+    MU_TRAINER_STOP = 3, /* a stop signal arrived while waiting (launcher/stop.h) */
 } mu_trainer_event_t;
 
 /* Two stages, because the optimizer's memory must come from the server before the server can
@@ -52,7 +53,7 @@ void mu_trainer_server_destroy(mu_trainer_server_t **srv);
 const char *mu_trainer_server_path(const mu_trainer_server_t *srv);
 
 /* Serves connections until this rank's trainer asks for `step` (steps step-1 are done), says
- * BYE, or stays away longer than the timeout. */
+ * BYE, stays away longer than the timeout, or a stop signal arrives. */
 mu_status_t mu_trainer_server_wait(mu_trainer_server_t *srv, long step, mu_trainer_event_t *event);
 
 /* Reports a step's outcome to the trainer (a trainer that went away is noted, not an error):

@@ -59,7 +59,7 @@ pids="$daemon"
 
 # Wait until every rank listens (up to 60 s).
 for rank in $(seq 0 $((ranks - 1))); do
-    path=$(OMPI_COMM_WORLD_LOCAL_RANK=$rank "$muond" run --print-socket)
+    path=$(OMPI_COMM_WORLD_RANK=$rank "$muond" run --print-socket)
     tries=0
     until [ -S "$path" ]; do
         tries=$((tries + 1))

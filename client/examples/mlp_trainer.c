@@ -8,7 +8,10 @@
  * also reports the loss on a fixed held-out set, the same on every rank because the weights are
  * replicated.
  *
- *   mlp_trainer --rank R [--steps N] [--batch B] [--seed S] [--csv FILE] [--socket PATH]
+ *   mlp_trainer [--rank R] [--steps N] [--batch B] [--seed S] [--csv FILE] [--socket PATH]
+ *
+ * R defaults to the rank srun or mpiexec gave this process (muond_env_rank), so that a trainer
+ * step launched with the daemon's task layout pairs each trainer with the muond rank beside it.
  *
  * The layout's digest comes from MUOND_LAYOUT_DIGEST (`muond check --layout F` prints it).
  *
@@ -299,13 +302,16 @@ static int parse(int argc, char **argv, settings_t *s)
             s->socket = optarg;
             break;
         default:
-            fprintf(stderr, "usage: mlp_trainer --rank R [--steps N] [--batch B] [--seed S] "
+            fprintf(stderr, "usage: mlp_trainer [--rank R] [--steps N] [--batch B] [--seed S] "
                             "[--csv FILE] [--socket PATH]\n");
             return c == 'h' ? 1 : 2;
         }
     }
+    if (s->rank < 0)
+        s->rank = muond_env_rank();
     if (s->rank < 0 || s->steps < 1 || s->batch < 1) {
-        fprintf(stderr, "mlp_trainer: --rank R >= 0 is required; steps and batch must be >= 1\n");
+        fprintf(stderr, "mlp_trainer: --rank R >= 0 is required outside srun or mpiexec; steps "
+                        "and batch must be >= 1\n");
         return 2;
     }
     return 0;

@@ -41,6 +41,15 @@ extern "C" int mu_cuda_select_device(int local_rank, char *why, size_t why_len)
     return device;
 }
 
+extern "C" int mu_cuda_current_bus_id(char *bus_id, size_t len)
+{
+    int device = -1;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetPCIBusId(bus_id, (int)len, device) != cudaSuccess)
+        return -1;
+    return 0;
+}
+
 static_assert(sizeof(cudaIpcMemHandle_t) == 64, "the protocol carries 64-byte IPC handles");
 
 extern "C" int mu_cuda_ipc_export(void *base, unsigned char handle[64], char *bus_id,

@@ -17,6 +17,9 @@ int mu_cuda_device_count(char *why, size_t why_len);
  * or -1 when there is none (why says so). */
 int mu_cuda_select_device(int local_rank, char *why, size_t why_len);
 
+/* The PCI bus id ("0000:65:00.0") of the current device, for hwloc to place it. 0, or -1. */
+int mu_cuda_current_bus_id(char *bus_id, size_t len);
+
 /* Exports device memory for another process of this node: the CUDA IPC handle of the
  * allocation that begins at base (64 bytes into handle) and the PCI bus id of its GPU (into
  * bus_id), so that the other process opens it on the same GPU. 0, or -1 with why written. */

@@ -14,7 +14,7 @@ trap 'stop_all; rm -rf "$SCRATCH"' EXIT
 
 digest_of() { "$MUOND" check --layout "$1" --print-digest; }
 
-socket_of() { OMPI_COMM_WORLD_LOCAL_RANK=$1 "$MUOND" run --print-socket; }
+socket_of() { OMPI_COMM_WORLD_RANK=$1 "$MUOND" run --print-socket; }
 
 # start_daemon RANKS LAYOUT [muond run options...]: sets DAEMON; output in $SCRATCH/daemon.*
 start_daemon() {
