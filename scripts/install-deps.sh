@@ -12,6 +12,7 @@ PACKAGES="build-essential cmake pkg-config
   libcjson-dev
   libxxhash-dev
   gnuplot-nox
+  slurm-wlm slurmctld slurmd slurm-client munge procps
   clang libclang-rt-14-dev"
 
 missing=""

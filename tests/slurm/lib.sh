@@ -1,0 +1,34 @@
+# Helpers for the Slurm tests (sourced after tests/cli/lib.sh). The cluster is the one
+# slurm_cluster_up started in $SLURM_TEST_CLUSTER (ctest fixture slurm_cluster); its port
+# comes from the directory, so that two build trees never share one.
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+LOCAL_CLUSTER="$ROOT/slurm/local-cluster"
+CLUSTER="${SLURM_TEST_CLUSTER:?set by ctest}"
+CLUSTER_PORT=$((20000 + $(printf '%s' "$CLUSTER" | cksum | cut -d' ' -f1) % 5000 * 2))
+export SLURM_CONF="$CLUSTER/slurm.conf"
+export MUOND_SOCKET_DIR="$SCRATCH/sockets"
+export MUOND_LOG=info # the tests read the daemon's placement and progress lines
+# Leak checks off for the ranks srun and mpiexec start (see tests/mpi/mpiexec.sh for why).
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+LAYOUTS="$ROOT/tests/data/layouts"
+BUILD="$(cd "$(dirname "$MUOND")/.." && pwd)"
+
+have_slurm() {
+    command -v srun >/dev/null 2>&1 && command -v sbatch >/dev/null 2>&1 &&
+        { command -v slurmctld >/dev/null 2>&1 || [ -x /usr/sbin/slurmctld ]; }
+}
+
+# Exit 77 (skipped) unless the fixture's cluster is up.
+need_cluster() {
+    if ! have_slurm; then
+        echo "SKIPPED: Slurm is not installed (apt-get install slurm-wlm slurmctld slurmd munge)"
+        exit 77
+    fi
+    if ! "$LOCAL_CLUSTER" status --dir "$CLUSTER" >/dev/null 2>&1; then
+        echo "SKIPPED: the local cluster in $CLUSTER is not up (slurm_cluster_up failed?)"
+        exit 77
+    fi
+}
+
+# The last held-out loss in a trainer's CSV (step,train,eval).
+final_eval() { tail -n 1 "$1" | awk -F, '{print $3}'; }
