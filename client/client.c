@@ -284,10 +284,15 @@ muond_status_t muond_step(muond_client_t *c, muond_step_result_t *result)
     const int64_t step = c->welcome.steps_done + 1;
     uint8_t msg[SEND_BUFFER];
     const int w = muond_wire_send(c->sock, msg, muond_encode_step(msg, sizeof msg, step), -1);
-    if (w != MUOND_WIRE_OK)
+    if (w == MUOND_WIRE_OK)
+        return read_done(c, step, result ? result : &local);
+    /* A daemon that stopped (SIGTERM) answers the step before closing, perhaps before we
+     * asked: its answer is then still waiting to be read, and says more than EPIPE. */
+    const muond_status_t answer = read_done(c, step, result ? result : &local);
+    if (answer == MUOND_ERR_IO)
         return say(c->error, sizeof c->error, MUOND_ERR_IO, "sending STEP(%lld): %s",
                    (long long)step, muond_wire_error(w));
-    return read_done(c, step, result ? result : &local);
+    return answer;
 }
 
 int64_t muond_steps_done(const muond_client_t *c)

@@ -286,7 +286,9 @@ static mu_status_t serve_trainers(mu_runtime_t *rt, const run_settings_t *s)
             snprintf(why, sizeof why,
                      "muond stopped on %s before step %ld; the weights are those after step %ld",
                      mu_stop_signal_name(rt->stopped_by), step, step - 1);
-            if (mine == MU_TRAINER_STEP)
+            /* Also a trainer whose STEP is not read yet (the signal came first): it finds
+             * the answer when it asks. */
+            if (mine != MU_TRAINER_BYE)
                 mu_trainer_server_done(s->server, step, MUOND_STEP_FAILED, 0, why);
             return print_digest(rt, "state after the last complete step: digest ");
         }
