@@ -14,6 +14,7 @@
 #include "fallback/fallback.h"
 #include "kernels/spectrum.h"
 #include "launcher/commands.h"
+#include "launcher/placement.h"
 
 typedef struct scalapack_job {
     const char *in_path, *out_path;
@@ -87,6 +88,9 @@ static mu_status_t solve(scalapack_job_t *job, bool residual)
 
 int mu_orth_scalapack(const char *in_path, const char *out_path, bool residual)
 {
+    const mu_status_t launch = mu_launch_prepare();
+    if (launch != MU_OK)
+        return mu_command_fail("orth", launch);
     int initialized = 0;
     MPI_Initialized(&initialized);
     if (!initialized && MPI_Init(NULL, NULL) != MPI_SUCCESS)

@@ -48,4 +48,9 @@ run_capture timeout 120 srun --mpi=pmi2 -n 2 --overcommit "$MUOND" run --layout 
 [ "$STATUS" -ne 0 ] || fail "srun --mpi=pmi2 was not refused"
 expect_in "$SCRATCH/err" "was started with srun --mpi=pmi2" "the refusal names the launch"
 expect_in "$SCRATCH/err" 'launch muond with `srun --mpi=pmix`' "the refusal names the fix"
+# The other MPI command, the ScaLAPACK orth, refuses before it reads anything.
+run_capture timeout 120 srun --mpi=pmi2 -n 2 --overcommit "$MUOND" orth "$SCRATCH/none.npy" \
+    "$SCRATCH/out.npy" --method scalapack
+expect_status 2 "muond orth --method scalapack under srun --mpi=pmi2"
+expect_in "$SCRATCH/err" 'launch muond with `srun --mpi=pmix`' "orth names the fix"
 finish
