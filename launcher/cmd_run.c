@@ -164,6 +164,9 @@ static mu_status_t inject(mu_runtime_t *rt, const run_settings_t *s, const injec
     return mu_host_edit_end(rt->be, &v.g, &e);
 }
 
+/* How a run that ends early labels its digest (tests compare it with a clean run's). */
+#define LAST_STATE "state after the last complete step: digest "
+
 static mu_status_t print_digest(mu_runtime_t *rt, const char *what)
 {
     uint64_t digest = 0;
@@ -210,7 +213,7 @@ static mu_status_t train_synthetic(mu_runtime_t *rt, const run_settings_t *s)
     for (long step = 1; step <= s->steps; step++) {
         MU_CHECK(agree_stop(rt, step - 1));
         if (rt->stopped_by)
-            return print_digest(rt, "state after the last complete step: digest ");
+            return print_digest(rt, LAST_STATE);
         MU_CHECK(mu_synthetic_fill(rt, (uint64_t)s->seed));
         if (s->inject)
             MU_CHECK(inject(rt, s, &inj));
@@ -290,11 +293,11 @@ static mu_status_t serve_trainers(mu_runtime_t *rt, const run_settings_t *s)
              * the answer when it asks. */
             if (mine != MU_TRAINER_BYE)
                 mu_trainer_server_done(s->server, step, MUOND_STEP_FAILED, 0, why);
-            return print_digest(rt, "state after the last complete step: digest ");
+            return print_digest(rt, LAST_STATE);
         }
         const mu_status_t agreed = agree_event(rt, s, step, mine, &all);
         if (agreed != MU_OK) {
-            print_digest(rt, "state after the last complete step: digest ");
+            print_digest(rt, LAST_STATE);
             return agreed;
         }
         if (all == MU_TRAINER_BYE) {

@@ -30,5 +30,25 @@ need_cluster() {
     fi
 }
 
+# example_job TRAINER_ARGS: begins $SCRATCH/job.sh, the script of an allocation, with the two
+# steps slurm/muond.sbatch runs, both in the background: muond on the example layout ($daemon;
+# output in $SCRATCH/daemon.*) and the example trainers with TRAINER_ARGS ($trainers; output in
+# $SCRATCH/trainers.*). The caller appends how the job ends.
+example_job() {
+    LAYOUT="$LAYOUTS/mlp-polar-express.json"
+    TRAINER_ARGS=$1
+    MUOND_LAYOUT_DIGEST=$("$MUOND" check --layout "$LAYOUT" --print-digest)
+    export MUOND_LAYOUT_DIGEST MUOND SCRATCH LAYOUT MLP_TRAINER TRAINER_ARGS
+    cat >"$SCRATCH/job.sh" <<'JOB'
+srun --mpi=pmix --overlap "$MUOND" run --layout "$LAYOUT" \
+    >"$SCRATCH/daemon.out" 2>"$SCRATCH/daemon.err" &
+daemon=$!
+# shellcheck disable=SC2086  # TRAINER_ARGS holds several arguments
+srun --mpi=none --overlap "$MLP_TRAINER" $TRAINER_ARGS \
+    >"$SCRATCH/trainers.out" 2>"$SCRATCH/trainers.err" &
+trainers=$!
+JOB
+}
+
 # The last held-out loss in a trainer's CSV (step,train,eval).
 final_eval() { tail -n 1 "$1" | awk -F, '{print $3}'; }

@@ -7,20 +7,12 @@
 . "$(dirname "$0")/lib.sh"
 need_cluster
 STEPS=30
-LAYOUT="$LAYOUTS/mlp-polar-express.json"
-MUOND_LAYOUT_DIGEST=$("$MUOND" check --layout "$LAYOUT" --print-digest)
-export MUOND_LAYOUT_DIGEST MUOND SCRATCH LAYOUT STEPS MLP_TRAINER
-
-# The allocation's script: both steps, as slurm/muond.sbatch runs them.
-cat >"$SCRATCH/job.sh" <<'JOB'
-srun --mpi=pmix --overlap "$MUOND" run --layout "$LAYOUT" \
-    >"$SCRATCH/daemon.out" 2>"$SCRATCH/daemon.err" &
-daemon=$!
-srun --mpi=none --overlap "$MLP_TRAINER" --steps "$STEPS" --csv "$SCRATCH/srun.csv" \
-    >"$SCRATCH/trainers.out" 2>"$SCRATCH/trainers.err"
-trainers=$?
+example_job "--steps $STEPS --csv $SCRATCH/srun.csv"
+cat >>"$SCRATCH/job.sh" <<'JOB'
+wait $trainers
+trainers_status=$?
 wait $daemon
-echo "trainers $trainers daemon $?"
+echo "trainers $trainers_status daemon $?"
 JOB
 run_capture timeout 300 salloc -n 4 --overcommit --time=10 sh "$SCRATCH/job.sh"
 expect_status 0 "salloc"

@@ -42,17 +42,8 @@ echo "stopped after $steps steps: digest $stopped; uninterrupted: $straight"
     fail "the stopped state ($stopped) is not that of $steps steps ($straight)"
 
 need_cluster
-STEPS=100000
-LAYOUT="$LAYOUTS/mlp-polar-express.json"
-MUOND_LAYOUT_DIGEST=$("$MUOND" check --layout "$LAYOUT" --print-digest)
-export MUOND_LAYOUT_DIGEST MUOND SCRATCH LAYOUT STEPS MLP_TRAINER
-cat >"$SCRATCH/job.sh" <<'JOB'
-srun --mpi=pmix --overlap "$MUOND" run --layout "$LAYOUT" \
-    >"$SCRATCH/daemon.out" 2>"$SCRATCH/daemon.err" &
-daemon=$!
-srun --mpi=none --overlap "$MLP_TRAINER" --steps "$STEPS" \
-    >"$SCRATCH/trainers.out" 2>"$SCRATCH/trainers.err" &
-trainers=$!
+example_job "--steps 100000"
+cat >>"$SCRATCH/job.sh" <<'JOB'
 for _ in $(seq 600); do grep -q " step 5:" "$SCRATCH/daemon.err" && break; sleep 0.1; done
 step=$(squeue -h -s -j "$SLURM_JOB_ID" -o "%i %j" | awk '$2 == "muond" {print $1}')
 scancel --signal=TERM "$step"
