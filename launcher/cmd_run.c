@@ -10,6 +10,7 @@
 #include "client/transport.h"
 #include "core/log.h"
 #include "launcher/commands.h"
+#include "launcher/inject.h"
 #include "launcher/options.h"
 #include "launcher/runtime.h"
 #include "launcher/stop.h"
@@ -57,9 +58,10 @@ static const mu_option_t run_options[] = {
      "solve every matrix with the exact ScaLAPACK fallback instead of its fast method (tests, "
      "timing)",
      FIELD(force_fallback)},
-    {"inject", NULL, MU_OPT_STRING, "KIND:PARAM[:STEP]", NULL, 0, 0, NULL,
-     "synthetic trainer only: replace PARAM's gradient by a rank-one one (KIND rank-deficient) "
-     "or put a NaN in its last row (KIND nan), at STEP or at every step",
+    {"inject", "MUOND_INJECT", MU_OPT_STRING, "SPEC", NULL, 0, 0, NULL,
+     "plant faults on purpose: comma-separated KIND[:rank=R][:step=S][:param=NAME][:ms=N]"
+     "[:times=N], KIND one of nan-grad, inf-grad, zero-grad, illcond, bitflip, stall, kill, "
+     "trainer-kill, bad-message, disk-full, sdc (README: Faults)",
      FIELD(inject)},
 };
 #undef FIELD
@@ -114,56 +116,6 @@ static mu_status_t log_step(mu_runtime_t *rt, const mu_step_stats_t *st, long st
     return MU_OK;
 }
 
-/* --inject KIND:PARAM[:STEP], parsed against the layout. */
-typedef struct injection {
-    bool rank_one; /* else nan */
-    int param;
-    long step; /* 0: every step */
-} injection_t;
-
-static mu_status_t parse_injection(const mu_runtime_t *rt, const char *spec, injection_t *out)
-{
-    char kind[32], name[MU_PARAM_NAME_MAX];
-    long step = 0;
-    const int n = sscanf(spec, "%31[^:]:%127[^:]:%ld", kind, name, &step);
-    out->rank_one = n >= 2 && strcmp(kind, "rank-deficient") == 0;
-    if (n < 2 || (!out->rank_one && strcmp(kind, "nan") != 0) || step < 0)
-        return mu_error(MU_ERR_INVALID,
-                        "--inject %s: expected rank-deficient:PARAM[:STEP] or "
-                        "nan:PARAM[:STEP]",
-                        spec);
-    out->step = n == 3 ? step : 0;
-    for (int p = 0; p < rt->layout->param_count; p++)
-        if (strcmp(rt->layout->params[p].name, name) == 0) {
-            out->param = p;
-            if (out->rank_one && !mu_method_is_matrix(rt->layout->params[p].method))
-                return mu_error(MU_ERR_INVALID, "--inject %s: %s is not a matrix parameter", spec,
-                                name);
-            return MU_OK;
-        }
-    return mu_error(MU_ERR_INVALID, "--inject %s: %s has no parameter %s", spec, rt->layout->source,
-                    name);
-}
-
-static mu_status_t inject(mu_runtime_t *rt, const run_settings_t *s, const injection_t *inj)
-{
-    const long step = mu_optimizer_steps_done(rt->opt) + 1;
-    if (inj->step != 0 && inj->step != step)
-        return MU_OK;
-    mu_param_view_t v;
-    mu_host_edit_t e;
-    MU_CHECK(mu_optimizer_param(rt->opt, inj->param, &v));
-    const int64_t rows = v.row_end - v.row_begin;
-    const bool local = rt->layout->settings.grad_mode == MU_GRAD_LOCAL;
-    MU_CHECK(mu_host_edit_begin(rt->be, &v.g, !inj->rank_one, &e));
-    if (inj->rank_one)
-        mu_synthetic_rank_one((uint64_t)s->seed, inj->param, step, local ? rt->rank : -1,
-                              v.row_begin, rows, v.g.cols, e.data, e.ld);
-    else if (rows > 0 && v.row_end == rt->layout->params[inj->param].rows)
-        e.data[(rows - 1) * e.ld] = NAN; /* the last global row */
-    return mu_host_edit_end(rt->be, &v.g, &e);
-}
-
 /* How a run that ends early labels its digest (tests compare it with a clean run's). */
 #define LAST_STATE "state after the last complete step: digest "
 
@@ -206,17 +158,13 @@ static mu_status_t train_synthetic(mu_runtime_t *rt, const run_settings_t *s)
 {
     if (s->steps < 1)
         return mu_error(MU_ERR_INVALID, "--steps N (N >= 1) is required with --trainer synthetic");
-    injection_t inj = {0};
-    if (s->inject)
-        MU_CHECK(parse_injection(rt, s->inject, &inj));
     MU_CHECK(mu_synthetic_init(rt, (uint64_t)s->seed));
     for (long step = 1; step <= s->steps; step++) {
         MU_CHECK(agree_stop(rt, step - 1));
         if (rt->stopped_by)
             return print_digest(rt, LAST_STATE);
         MU_CHECK(mu_synthetic_fill(rt, (uint64_t)s->seed));
-        if (s->inject)
-            MU_CHECK(inject(rt, s, &inj));
+        MU_CHECK(mu_inject_gradients(rt, (uint64_t)s->seed));
         mu_step_stats_t st;
         MU_CHECK(mu_optimizer_step(rt->opt, &st));
         MU_CHECK(log_step(rt, &st, step, s->steps));
@@ -254,7 +202,9 @@ static mu_status_t agree_event(mu_runtime_t *rt, const run_settings_t *s, long s
 static mu_status_t serve_step(mu_runtime_t *rt, const run_settings_t *s, long step)
 {
     mu_step_stats_t st;
-    mu_status_t status = mu_optimizer_step(rt->opt, &st);
+    mu_status_t status = mu_inject_gradients(rt, (uint64_t)s->seed);
+    if (status == MU_OK)
+        status = mu_optimizer_step(rt->opt, &st);
     if (status == MU_OK) /* device memory: DONE only once the trainer may read the weights */
         status = mu_k_synchronize(rt->be);
     if (status != MU_OK) {
@@ -328,8 +278,7 @@ static mu_status_t body(mu_runtime_t *rt, const void *settings)
 {
     const run_settings_t *s = settings;
     dump_settings(rt, s);
-    if (s->inject && s->server)
-        return mu_error(MU_ERR_INVALID, "--inject needs --trainer synthetic");
+    MU_CHECK(mu_inject_setup(rt, s->inject));
     mu_optimizer_force_fallback(rt->opt, s->force_fallback);
     return s->server ? serve_trainers(rt, s) : train_synthetic(rt, s);
 }

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 
 #include "client/muond_protocol.h"
 #include "client/transport.h"
+#include "core/fault.h"
 #include "core/log.h"
 #include "launcher/stop.h"
 #ifdef MUOND_HAVE_CUDA
@@ -349,12 +351,32 @@ static void drop_trainer(mu_trainer_server_t *s, const char *what)
     s->trainer_fd = -1;
 }
 
+/* Injected trainer-kill: SIGKILL to the connected trainer (its pid from SO_PEERCRED). */
+static bool kill_trainer(mu_trainer_server_t *s, long step)
+{
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (!mu_fault_fire(MU_FAULT_TRAINER_KILL, s->o.rank, step, NULL) ||
+        getsockopt(s->trainer_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+        return false;
+    kill(cred.pid, SIGKILL);
+    char what[160];
+    snprintf(what, sizeof what, "(pid %d) was killed before step %ld (injected trainer-kill)",
+             (int)cred.pid, step);
+    drop_trainer(s, what);
+    return true;
+}
+
 /* The trainer's next message: 1 = STEP(step), 2 = BYE, 0 = it is gone (dropped). */
 static int trainer_message(mu_trainer_server_t *s, long step)
 {
+    if (kill_trainer(s, step))
+        return 0;
     muond_header_t h;
     uint8_t *payload = NULL;
     const int w = muond_wire_recv(s->trainer_fd, HANDSHAKE_MS, &h, &payload, NULL);
+    if (w == MUOND_WIRE_OK && mu_fault_fire(MU_FAULT_BAD_MESSAGE, s->o.rank, step, NULL))
+        h.type = UINT16_MAX; /* as if the trainer had sent a type no protocol version has */
     int64_t asked = -1;
     int result = 0;
     char what[160];

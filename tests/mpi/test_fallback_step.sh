@@ -26,7 +26,7 @@ run_muond() { # run_muond RANKS ARGS...
 
 gpt2_injection() {
 # 1. one injected rank-deficient gradient in GPT-2-small
-run_muond 4 --layout "$LAYOUTS/gpt2-small.json" --steps 2 --digest --inject "rank-deficient:$BAD"
+run_muond 4 --layout "$LAYOUTS/gpt2-small.json" --steps 2 --digest --inject "illcond:param=$BAD"
 expect_status 0 "injected run"
 injected=$(grep '^digest' "$SCRATCH/out" || true)
 for step in 1 2; do
@@ -40,7 +40,7 @@ others=$(grep 'fallback, ' "$SCRATCH/err" | grep -vcF "$BAD" || true)
 sed "s/\"name\": \"$BAD\",/&\"fallback\": \"always\",/" "$LAYOUTS/gpt2-small.json" \
     >"$SCRATCH/always.json"
 grep -q '"fallback": "always"' "$SCRATCH/always.json" || fail "could not edit the layout"
-run_muond 4 --layout "$SCRATCH/always.json" --steps 2 --digest --inject "rank-deficient:$BAD"
+run_muond 4 --layout "$SCRATCH/always.json" --steps 2 --digest --inject "illcond:param=$BAD"
 expect_status 0 "reference run"
 expect_in "$SCRATCH/err" "fallback, forced" "the reference says forced"
 reference=$(grep '^digest' "$SCRATCH/out" || true)
@@ -63,7 +63,7 @@ done
 # 3. a NaN gradient in the last row of w1, which the last rank holds
 for p in 1 2 3; do
     last=$((p - 1))
-    run_muond "$p" --layout "$LAYOUTS/tiny.json" --steps 3 --inject nan:w1:2
+    run_muond "$p" --layout "$LAYOUTS/tiny.json" --steps 3 --inject nan-grad:param=w1:step=2
     expect_status 0 "skip on $p rank(s)"
     expect_in "$SCRATCH/err" "step 2: w1: skipped, 1 non-finite gradient entries (first on rank $last)" \
         "skip on $p rank(s) names w1, its rank and the step"
@@ -72,7 +72,7 @@ for p in 1 2 3; do
 done
 sed 's/"name": "tiny",/&"optimizer": {"on_nonfinite": "abort"},/' "$LAYOUTS/tiny.json" \
     >"$SCRATCH/abort.json"
-run_muond 2 --layout "$SCRATCH/abort.json" --steps 3 --inject nan:w1:2
+run_muond 2 --layout "$SCRATCH/abort.json" --steps 3 --inject nan-grad:param=w1:step=2
 [ "$STATUS" -ne 0 ] || fail "abort: the job did not stop"
 expect_in "$SCRATCH/err" "step 2: non-finite gradient in w1 (1 entries, first on rank 1); on_nonfinite is abort" \
     "abort names w1, its rank and the step"

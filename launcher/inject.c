@@ -1,0 +1,104 @@
+#include "launcher/inject.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "core/fault.h"
+#include "shard/synthetic.h"
+
+static int param_index(const mu_layout_t *layout, const char *name)
+{
+    for (int p = 0; p < layout->param_count; p++)
+        if (strcmp(layout->params[p].name, name) == 0)
+            return p;
+    return -1;
+}
+
+static int first_matrix(const mu_layout_t *layout)
+{
+    for (int p = 0; p < layout->param_count; p++)
+        if (mu_method_is_matrix(layout->params[p].method))
+            return p;
+    return 0;
+}
+
+mu_status_t mu_inject_setup(const mu_runtime_t *rt, const char *spec)
+{
+    if (!spec || !*spec)
+        return MU_OK;
+    MU_CHECK(mu_faults_parse(spec));
+    for (int i = 0; i < mu_faults_count(); i++) {
+        mu_fault_t *f = (mu_fault_t *)mu_fault_at(i);
+        if (!f->param[0] && rt->layout->param_count > 0)
+            strcpy(f->param, rt->layout->params[first_matrix(rt->layout)].name);
+        const int p = param_index(rt->layout, f->param);
+        if (p < 0)
+            return mu_error(MU_ERR_INVALID, "--inject %s: %s has no parameter %s",
+                            mu_fault_kind_name(f->kind), rt->layout->source, f->param);
+        if (f->kind == MU_FAULT_ILLCOND && !mu_method_is_matrix(rt->layout->params[p].method))
+            return mu_error(MU_ERR_INVALID, "--inject illcond: %s is not a matrix parameter",
+                            f->param);
+        if (f->rank >= rt->ranks)
+            return mu_error(MU_ERR_INVALID, "--inject %s: rank=%d, but the job has %d rank(s)",
+                            mu_fault_kind_name(f->kind), f->rank, rt->ranks);
+    }
+    return MU_OK;
+}
+
+/* nan-grad and inf-grad: one entry, in the last global row (whichever rank holds it) or,
+ * with rank=R, in R's first row. */
+static void plant_value(const mu_runtime_t *rt, const mu_fault_t *f, const mu_param_view_t *v,
+                        float *data, float value)
+{
+    const int64_t rows = v->row_end - v->row_begin;
+    const int64_t param_rows = rt->layout->params[param_index(rt->layout, f->param)].rows;
+    if (rows == 0)
+        return;
+    if (f->rank >= 0)
+        data[0] = value;
+    else if (v->row_end == param_rows)
+        data[(rows - 1) * v->g.ld] = value;
+}
+
+static mu_status_t plant(mu_runtime_t *rt, const mu_fault_t *f, uint64_t seed, long step)
+{
+    const int p = param_index(rt->layout, f->param);
+    mu_param_view_t v;
+    mu_host_edit_t e;
+    MU_CHECK(mu_optimizer_param(rt->opt, p, &v));
+    const int64_t rows = v.row_end - v.row_begin;
+    const bool local = rt->layout->settings.grad_mode == MU_GRAD_LOCAL;
+    MU_CHECK(mu_host_edit_begin(rt->be, &v.g, f->kind != MU_FAULT_ILLCOND, &e));
+    switch (f->kind) {
+    case MU_FAULT_NAN_GRAD:
+        plant_value(rt, f, &v, e.data, NAN);
+        break;
+    case MU_FAULT_INF_GRAD:
+        plant_value(rt, f, &v, e.data, INFINITY);
+        break;
+    case MU_FAULT_ZERO_GRAD:
+        for (int64_t r = 0; r < rows; r++)
+            memset(e.data + r * e.ld, 0, sizeof(float) * (size_t)v.g.cols);
+        break;
+    default: /* illcond */
+        mu_synthetic_rank_one(seed, p, step, local ? rt->rank : -1, v.row_begin, rows, v.g.cols,
+                              e.data, e.ld);
+    }
+    return mu_host_edit_end(rt->be, &v.g, &e);
+}
+
+mu_status_t mu_inject_gradients(mu_runtime_t *rt, uint64_t seed)
+{
+    if (!mu_faults_armed)
+        return MU_OK;
+    const long step = mu_optimizer_steps_done(rt->opt) + 1;
+    static const mu_fault_kind_t kinds[] = {MU_FAULT_NAN_GRAD, MU_FAULT_INF_GRAD,
+                                            MU_FAULT_ZERO_GRAD, MU_FAULT_ILLCOND};
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
+        for (int i = 0; i < mu_faults_count(); i++) {
+            const mu_fault_t *f = mu_fault_at(i);
+            if (f->kind == kinds[k] && mu_fault_fire(kinds[k], rt->rank, step, f->param))
+                MU_CHECK(plant(rt, f, seed, step));
+        }
+    return MU_OK;
+}
