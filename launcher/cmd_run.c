@@ -5,13 +5,16 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "client/transport.h"
 #include "core/log.h"
 #include "launcher/commands.h"
 #include "launcher/inject.h"
 #include "launcher/options.h"
+#include "launcher/resilience.h"
 #include "launcher/runtime.h"
 #include "launcher/stop.h"
 #include "launcher/trainer_server.h"
@@ -19,10 +22,12 @@
 
 typedef struct run_settings {
     const char *layout, *trainer, *trainer_memory, *comm, *backend, *bind, *inject;
-    long steps, seed, blas_threads, allow_gid;
+    const char *checkpoint_dir, *resume;
+    long steps, seed, blas_threads, allow_gid, check_every, checkpoint_every, checkpoint_keep;
     double trainer_timeout, comm_timeout;
     bool digest, print_socket, force_fallback;
     mu_trainer_server_t *server; /* socket trainers (not an option) */
+    mu_resilience_t *res;        /* checks and checkpoints (not an option) */
 } run_settings_t;
 
 #define FIELD(f) offsetof(run_settings_t, f)
@@ -63,6 +68,21 @@ static const mu_option_t run_options[] = {
      "[:times=N], KIND one of nan-grad, inf-grad, zero-grad, illcond, bitflip, stall, kill, "
      "trainer-kill, bad-message, disk-full, sdc (README: Faults)",
      FIELD(inject)},
+    {"check-every", "MUOND_CHECK_EVERY", MU_OPT_INT, "K", "0", 0, 1e9, NULL,
+     "every K steps the ranks compare the step counter, layout and settings digests (and the "
+     "replicated weights in local mode), and one owner's result is recomputed by another "
+     "rank (0: never)",
+     FIELD(check_every)},
+    {"checkpoint-dir", "MUOND_CHECKPOINT_DIR", MU_OPT_STRING, "DIR", NULL, 0, 0, NULL,
+     "where checkpoints go (DIR/step-N/, DIR/LATEST); also written at a SIGTERM/SIGINT stop",
+     FIELD(checkpoint_dir)},
+    {"checkpoint-every", "MUOND_CHECKPOINT_EVERY", MU_OPT_INT, "K", "0", 0, 1e9, NULL,
+     "write a checkpoint every K steps (0: only at a stop signal)", FIELD(checkpoint_every)},
+    {"checkpoint-keep", NULL, MU_OPT_INT, "N", "2", 1, 1e6, NULL,
+     "complete checkpoints kept; older ones are removed", FIELD(checkpoint_keep)},
+    {"resume", "MUOND_RESUME", MU_OPT_STRING, "DIR", NULL, 0, 0, NULL,
+     "continue from DIR's newest checkpoint (or the step-N folder DIR), on any number of ranks",
+     FIELD(resume)},
 };
 #undef FIELD
 
@@ -154,20 +174,29 @@ static mu_status_t agree_stop(mu_runtime_t *rt, long steps_done)
     return MU_OK;
 }
 
+/* An agreed stop signal: a checkpoint of the last complete step, and its digest. */
+static mu_status_t stop_cleanly(mu_runtime_t *rt, const run_settings_t *s)
+{
+    MU_CHECK(mu_resilience_at_stop(rt, s->res));
+    return print_digest(rt, LAST_STATE);
+}
+
 static mu_status_t train_synthetic(mu_runtime_t *rt, const run_settings_t *s)
 {
     if (s->steps < 1)
         return mu_error(MU_ERR_INVALID, "--steps N (N >= 1) is required with --trainer synthetic");
     MU_CHECK(mu_synthetic_init(rt, (uint64_t)s->seed));
-    for (long step = 1; step <= s->steps; step++) {
+    MU_CHECK(mu_resilience_resume(rt, s->res));
+    for (long step = mu_optimizer_steps_done(rt->opt) + 1; step <= s->steps; step++) {
         MU_CHECK(agree_stop(rt, step - 1));
         if (rt->stopped_by)
-            return print_digest(rt, LAST_STATE);
+            return stop_cleanly(rt, s);
         MU_CHECK(mu_synthetic_fill(rt, (uint64_t)s->seed));
         MU_CHECK(mu_inject_gradients(rt, (uint64_t)s->seed));
         mu_step_stats_t st;
         MU_CHECK(mu_optimizer_step(rt->opt, &st));
         MU_CHECK(log_step(rt, &st, step, s->steps));
+        MU_CHECK(mu_resilience_after_step(rt, s->res));
     }
     return s->digest ? print_digest(rt, "digest ") : MU_OK;
 }
@@ -223,14 +252,17 @@ static mu_status_t serve_step(mu_runtime_t *rt, const run_settings_t *s, long st
     mu_trainer_server_done(s->server, step,
                            skipped_nonfinite ? MUOND_STEP_SKIPPED_NONFINITE : MUOND_STEP_OK,
                            (uint32_t)st.fallbacks, message);
-    return log_step(rt, &st, step, s->steps);
+    MU_CHECK(log_step(rt, &st, step, s->steps));
+    return mu_resilience_after_step(rt, s->res);
 }
 
 static mu_status_t serve_trainers(mu_runtime_t *rt, const run_settings_t *s)
 {
     const mu_trainer_server_opts_t so = {rt->rank, rt->layout, s->trainer_timeout, s->allow_gid};
+    MU_CHECK(mu_resilience_resume(rt, s->res));
     MU_CHECK(mu_comm_agree(rt->comm, mu_trainer_server_start(s->server, &so, rt->opt)));
-    for (long step = 1; s->steps == 0 || step <= s->steps; step++) {
+    for (long step = mu_optimizer_steps_done(rt->opt) + 1; s->steps == 0 || step <= s->steps;
+         step++) {
         mu_trainer_event_t mine = MU_TRAINER_LOST, all;
         MU_CHECK(mu_comm_agree(rt->comm, mu_trainer_server_wait(s->server, step, &mine)));
         MU_CHECK(agree_stop(rt, step - 1));
@@ -243,7 +275,7 @@ static mu_status_t serve_trainers(mu_runtime_t *rt, const run_settings_t *s)
              * the answer when it asks. */
             if (mine != MU_TRAINER_BYE)
                 mu_trainer_server_done(s->server, step, MUOND_STEP_FAILED, 0, why);
-            return print_digest(rt, LAST_STATE);
+            return stop_cleanly(rt, s);
         }
         const mu_status_t agreed = agree_event(rt, s, step, mine, &all);
         if (agreed != MU_OK) {
@@ -274,11 +306,38 @@ static mu_runtime_opts_t runtime_opts(const void *settings)
                                             strcmp(s->trainer_memory, "device") == 0};
 }
 
+/* The digests the divergence check compares (every setting) and a checkpoint records (the
+ * ones a resumed run should share). */
+static mu_status_t digest_settings(const run_settings_t *s)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        return mu_error(MU_ERR_NOMEM, "cannot digest the settings");
+    mu_options_dump(&run_spec, s, f);
+    fclose(f);
+    s->res->config_digest = XXH3_64bits(text, len);
+    free(text);
+    char trajectory[256];
+    snprintf(trajectory, sizeof trajectory, "seed %ld backend %s blas %ld fallback %d", s->seed,
+             s->backend ? s->backend : "", s->blas_threads, (int)s->force_fallback);
+    s->res->settings_digest = XXH3_64bits(trajectory, strlen(trajectory));
+    return MU_OK;
+}
+
 static mu_status_t body(mu_runtime_t *rt, const void *settings)
 {
     const run_settings_t *s = settings;
     dump_settings(rt, s);
     MU_CHECK(mu_inject_setup(rt, s->inject));
+    *s->res = (mu_resilience_t){.checkpoint_dir = s->checkpoint_dir,
+                                .checkpoint_every = s->checkpoint_every,
+                                .checkpoint_keep = s->checkpoint_keep,
+                                .resume = s->resume,
+                                .check_every = s->check_every,
+                                .last_checkpoint = -1};
+    MU_CHECK(digest_settings(s));
     mu_optimizer_force_fallback(rt->opt, s->force_fallback);
     return s->server ? serve_trainers(rt, s) : train_synthetic(rt, s);
 }
@@ -296,7 +355,8 @@ static int print_socket(void)
 
 int mu_cmd_run(int argc, char **argv)
 {
-    run_settings_t s = {0};
+    mu_resilience_t res = {0};
+    run_settings_t s = {.res = &res};
     mu_parsed_t parsed;
     if (mu_options_parse(&run_spec, argc, argv, &s, &parsed) == MU_OK && s.print_socket &&
         !parsed.help)

@@ -243,6 +243,34 @@ mu_status_t mu_optimizer_step(mu_optimizer_t *opt, mu_step_stats_t *stats)
     return MU_OK;
 }
 
+void mu_optimizer_set_check_every(mu_optimizer_t *opt, long every)
+{
+    if (opt)
+        opt->check_every = every;
+}
+
+mu_status_t mu_optimizer_replica_digest(mu_optimizer_t *opt, uint64_t *digest)
+{
+    XXH3_state_t *h = XXH3_createState();
+    if (!h)
+        return mu_error(MU_ERR_NOMEM, "replica digest: cannot allocate the hash state");
+    XXH3_64bits_reset(h);
+    mu_status_t status = MU_OK;
+    for (int p = 0; status == MU_OK && p < opt->layout->param_count; p++) {
+        const mu_mat_t *w = &opt->params[p].w;
+        float *host = malloc(sizeof(float) * (size_t)(w->rows * w->cols + 1));
+        status = host ? mu_k_download(opt->be, w, host, MU_DTYPE_F32, w->cols)
+                      : mu_error(MU_ERR_NOMEM, "replica digest: cannot stage %s",
+                                 opt->layout->params[p].name);
+        if (status == MU_OK)
+            XXH3_64bits_update(h, host, sizeof(float) * (size_t)(w->rows * w->cols));
+        free(host);
+    }
+    *digest = XXH3_64bits_digest(h);
+    XXH3_freeState(h);
+    return status;
+}
+
 void mu_optimizer_force_fallback(mu_optimizer_t *opt, bool force)
 {
     if (opt)

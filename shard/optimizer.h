@@ -54,12 +54,12 @@ typedef enum mu_step_event_kind {
 
 typedef struct mu_step_event {
     mu_step_event_kind_t kind;
-    int param;              /* layout index */
-    int rank;               /* the owner (fallbacks); the lowest rank that saw NaN/Inf (skips) */
-    double residual, tol;   /* the certificate, where one was measured */
-    int64_t nonfinite;      /* gradient entries (skips) */
+    int param;            /* layout index */
+    int rank;             /* the owner (fallbacks); the lowest rank that saw NaN/Inf (skips) */
+    double residual, tol; /* the certificate, where one was measured */
+    int64_t nonfinite;    /* gradient entries (skips) */
     mu_fallback_report_t fallback; /* route, grid and time (fallbacks) */
-    bool solved;            /* fallbacks: false when it failed numerically (update skipped) */
+    bool solved; /* fallbacks: false when it failed numerically (update skipped) */
 } mu_step_event_t;
 
 enum { MU_STEP_EVENTS_MAX = 32 };
@@ -112,6 +112,16 @@ mu_status_t mu_optimizer_param(mu_optimizer_t *opt, int p, mu_param_view_t *view
  * what happened, the same on every rank.
  */
 mu_status_t mu_optimizer_step(mu_optimizer_t *opt, mu_step_stats_t *stats);
+
+/* Every `every` steps (0: never), one owner's certified result, round-robin over the
+ * matrices, is recomputed by the next rank and compared (a silent-data-corruption check,
+ * sharded mode); a mismatch skips that matrix's update and fails the step, naming both ranks,
+ * the parameter and the step. */
+void mu_optimizer_set_check_every(mu_optimizer_t *opt, long every);
+
+/* XXH3 of this rank's own weights (all parameters, as held): in local mode every replica
+ * must have the same; not collective. */
+mu_status_t mu_optimizer_replica_digest(mu_optimizer_t *opt, uint64_t *digest);
 
 /* Sends every matrix through the exact fallback (tests and timing). */
 void mu_optimizer_force_fallback(mu_optimizer_t *opt, bool force);

@@ -61,13 +61,14 @@ struct mu_optimizer {
     mu_mat_t full; /* fp32 arena for one wave's full G and Q (sharded) or one matrix (local) */
     cached_plan_t *plans;
     int plan_count, plan_capacity;
-    int64_t *nonfinite; /* per parameter, for the agreed finite check */
-    int *first_bad_rank; /* per parameter, the lowest rank with NaN/Inf in its gradient */
-    int64_t *scratch_i64; /* per parameter, for collectives */
-    bool *skip;          /* per parameter, this step: no update (NaN/Inf, failed fallback) */
-    entry_check_t *checks; /* per plan entry, this step */
+    int64_t *nonfinite;      /* per parameter, for the agreed finite check */
+    int *first_bad_rank;     /* per parameter, the lowest rank with NaN/Inf in its gradient */
+    int64_t *scratch_i64;    /* per parameter, for collectives */
+    bool *skip;              /* per parameter, this step: no update (NaN/Inf, failed fallback) */
+    entry_check_t *checks;   /* per plan entry, this step */
     mu_fallback_t *fallback; /* created on first use */
     bool force_fallback;
+    long check_every; /* silent-data-corruption recheck cadence; 0: off */
 };
 
 /* shard/exchange.c */
@@ -87,6 +88,12 @@ mu_status_t mu_step_local(mu_optimizer_t *opt, mu_step_stats_t *stats);
 mu_status_t mu_step_orthogonalize(mu_optimizer_t *opt, int entry, const mu_mat_t *g, mu_mat_t *q,
                                   bool *zero);
 mu_status_t mu_step_finite_check(mu_optimizer_t *opt, mu_step_stats_t *stats);
+
+/* shard/recheck.c */
+/* Sharded, after wave's verdicts: when this step is due, recomputes the sampled matrix of
+ * the wave on another rank; a mismatch marks it skipped and is returned via *failure. */
+mu_status_t mu_recheck_wave(mu_optimizer_t *opt, int wave, mu_status_t *failure);
+mu_status_t mu_step_find_plan(mu_optimizer_t *opt, const mu_param_t *p, mu_orth_plan_t **out);
 
 /* shard/verify.c */
 /* Owner: certifies entry k's fast result in checks[k] (q NaN/Inf, residual, forced). */

@@ -29,9 +29,9 @@ static mu_status_t report_nonfinite(const mu_optimizer_t *opt)
             continue;
         if (listed++ < 4) {
             char one[224];
-            snprintf(one, sizeof one, "%s%s (%lld entries, first on rank %d)", listed > 1 ? ", " : "",
-                     opt->layout->params[p].name, (long long)opt->nonfinite[p],
-                     opt->first_bad_rank[p]);
+            snprintf(one, sizeof one, "%s%s (%lld entries, first on rank %d)",
+                     listed > 1 ? ", " : "", opt->layout->params[p].name,
+                     (long long)opt->nonfinite[p], opt->first_bad_rank[p]);
             strncat(names, one, sizeof names - strlen(names) - 1);
         }
     }
@@ -68,7 +68,8 @@ mu_status_t mu_step_finite_check(mu_optimizer_t *opt, mu_step_stats_t *st)
         if (opt->nonfinite[p] == 0)
             continue;
         opt->skip[p] = true;
-        const mu_step_event_t e = {.kind = MU_EVENT_SKIPPED_NONFINITE, .param = p,
+        const mu_step_event_t e = {.kind = MU_EVENT_SKIPPED_NONFINITE,
+                                   .param = p,
                                    .rank = opt->first_bad_rank[p],
                                    .nonfinite = opt->nonfinite[p]};
         mu_step_record(st, &e);
@@ -78,7 +79,7 @@ mu_status_t mu_step_finite_check(mu_optimizer_t *opt, mu_step_stats_t *st)
 
 /* ---- orthogonalization with a plan per (shape, method) ---------------------------------- */
 
-static mu_status_t find_plan(mu_optimizer_t *opt, const mu_param_t *p, mu_orth_plan_t **out)
+mu_status_t mu_step_find_plan(mu_optimizer_t *opt, const mu_param_t *p, mu_orth_plan_t **out)
 {
     const mu_orth_method_t method = mu_method_orth(p->method);
     for (int i = 0; i < opt->plan_count; i++) {
@@ -118,7 +119,7 @@ mu_status_t mu_step_orthogonalize(mu_optimizer_t *opt, int entry, const mu_mat_t
     if (opt->skip[param]) /* NaN/Inf gradient: no update; the exchange still carries zeros */
         return mu_k_fill(opt->be, 0.0, q);
     mu_orth_plan_t *plan = NULL;
-    MU_CHECK(find_plan(opt, p, &plan));
+    MU_CHECK(mu_step_find_plan(opt, p, &plan));
     mu_orth_report_t report;
     const mu_status_t status = mu_orth_execute(plan, g, q, &report);
     if (status != MU_OK)
@@ -239,6 +240,7 @@ static mu_status_t run_waves(mu_optimizer_t *opt, mu_step_stats_t *st, mu_status
         const double verify_start = mu_seconds();
         MU_CHECK(mu_verify_group(opt, opt->plan->wave_begin[w],
                                  opt->plan->wave_begin[w + 1] - opt->plan->wave_begin[w], st));
+        MU_CHECK(mu_recheck_wave(opt, w, failure));
         st->fallback_s += mu_seconds() - verify_start;
         st->compute_s += mu_seconds() - t;
         t = mu_seconds();
