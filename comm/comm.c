@@ -65,6 +65,15 @@ mu_status_t mu_comm_configure(mu_comm_t *c, const mu_comm_config_t *cfg)
     return c->ops->configure ? c->ops->configure(c, cfg) : MU_OK;
 }
 
+bool mu_comm_broken(const mu_comm_t *c)
+{
+    if (!c)
+        return false;
+    if (c->ops->broken)
+        return c->ops->broken(c);
+    return c->ops->host_side && mu_comm_broken(c->ops->host_side(c));
+}
+
 bool mu_comm_compiled_in(const char *name)
 {
     for (int i = 0; i < REGISTRY_SIZE; i++)
@@ -192,6 +201,8 @@ mu_status_t mu_comm_barrier(mu_comm_t *c)
 
 mu_status_t mu_comm_agree(mu_comm_t *c, mu_status_t local)
 {
+    if (local != MU_OK && mu_comm_broken(c)) /* keep the message: it names the missing rank */
+        return local;
     int64_t worst[2] = {(int64_t)local, local != MU_OK ? 1 : 0};
     int64_t agreed[2] = {worst[0], worst[1]};
     mu_status_t status = mu_comm_allreduce(c, &agreed[0], 1, MU_COMM_I64, MU_COMM_MAX);

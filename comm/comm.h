@@ -70,6 +70,8 @@ struct mu_comm_ops {
     void (*fini)(mu_comm_t *c);
     /* Optional (NULL: nothing to configure). */
     mu_status_t (*configure)(mu_comm_t *c, const mu_comm_config_t *cfg);
+    /* Optional (NULL: never): a deadline passed and the communicator cannot be used again. */
+    bool (*broken)(const mu_comm_t *c);
     /* Optional: the communicator that carries this one's host buffers (MPI under NCCL). */
     mu_comm_t *(*host_side)(const mu_comm_t *c);
     mu_c_alltoallv_fn *alltoallv;
@@ -90,6 +92,9 @@ struct mu_comm_ops {
 mu_status_t mu_comm_create(const char *name, mu_comm_t **out);
 /* Passes cfg to backends that take one (nccl); MU_OK and nothing done for the others. */
 mu_status_t mu_comm_configure(mu_comm_t *c, const mu_comm_config_t *cfg);
+/* Whether a collective missed its deadline (--comm-timeout): every later call fails at
+ * once, and the caller must end without further collectives (MPI_Finalize included). */
+bool mu_comm_broken(const mu_comm_t *c);
 /* Whether this build has the named backend. */
 bool mu_comm_compiled_in(const char *name);
 void mu_comm_destroy(mu_comm_t **c);

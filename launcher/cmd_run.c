@@ -22,7 +22,7 @@
 
 typedef struct run_settings {
     const char *layout, *trainer, *trainer_memory, *comm, *backend, *bind, *inject;
-    const char *checkpoint_dir, *resume;
+    const char *checkpoint_dir, *resume, *wave_checksums;
     long steps, seed, blas_threads, allow_gid, check_every, checkpoint_every, checkpoint_keep;
     double trainer_timeout, comm_timeout;
     bool digest, print_socket, force_fallback;
@@ -68,6 +68,10 @@ static const mu_option_t run_options[] = {
      "[:times=N], KIND one of nan-grad, inf-grad, zero-grad, illcond, bitflip, stall, kill, "
      "trainer-kill, bad-message, disk-full, sdc (README: Faults)",
      FIELD(inject)},
+    {"wave-checksums", "MUOND_WAVE_CHECKSUMS", MU_OPT_CHOICE, "ON", "on", 0, 0, "on|off",
+     "an XXH3 checksum per exchanged segment, verified on receipt; a mismatch resends the "
+     "wave once, a second one stops the job naming sender, receiver, parameter and step",
+     FIELD(wave_checksums)},
     {"check-every", "MUOND_CHECK_EVERY", MU_OPT_INT, "K", "0", 0, 1e9, NULL,
      "every K steps the ranks compare the step counter, layout and settings digests (and the "
      "replicated weights in local mode), and one owner's result is recomputed by another "
@@ -339,6 +343,7 @@ static mu_status_t body(mu_runtime_t *rt, const void *settings)
                                 .last_checkpoint = -1};
     MU_CHECK(digest_settings(s));
     mu_optimizer_force_fallback(rt->opt, s->force_fallback);
+    mu_optimizer_set_transit_checks(rt->opt, strcmp(s->wave_checksums, "on") == 0);
     return s->server ? serve_trainers(rt, s) : train_synthetic(rt, s);
 }
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #ifdef MUOND_HAVE_CUDA
@@ -214,6 +215,12 @@ int mu_runtime_main(const char *prog, const mu_command_spec_t *spec, int argc, c
     int code = status == MU_OK ? MU_EXIT_OK : mu_runtime_fail(&rt, prog, status);
     if (status == MU_OK && rt.stopped_by)
         code = MU_EXIT_SIGNAL_BASE + rt.stopped_by;
+    if (mu_comm_broken(rt.comm)) { /* a peer is gone: MPI_Finalize would wait for it forever */
+        fflush(stdout);
+        fflush(stderr);
+        MPI_Abort(MPI_COMM_WORLD, code); /* the launcher ends the job with this rank's code */
+        _exit(code);
+    }
     mu_runtime_stop(&rt);
     fflush(stdout);
     return code;

@@ -25,8 +25,8 @@
      "communicator: auto (nccl with the cuda backend, else mpi), mpi, nccl or loopback",          \
      comm_field},                                                                                  \
     {"comm-timeout", "MUOND_COMM_TIMEOUT", MU_OPT_DOUBLE, "S", "0", 0, 86400, NULL,                \
-     "nccl: a collective still running after S seconds aborts the communicator and fails the "    \
-     "step (0: 300 s)",                                                                            \
+     "a collective still running after S seconds fails the step, naming the ranks that do not "  \
+     "answer (mpi), or aborts the communicator (nccl) (0: 300 s)",                                \
      timeout_field},                                                                               \
     {"backend", "MUOND_BACKEND", MU_OPT_STRING, "B", "auto", 0, 0, NULL,                           \
      "kernel backend: auto (cuda when a GPU is usable, else cpu), cuda, cpu or reference",        \

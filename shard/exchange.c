@@ -10,9 +10,13 @@
  *  - the scatter mirrors both.
  * Payloads are in the layout's exchange dtype (fp32 or bf16); copies convert.
  */
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "core/fault.h"
 #include "core/log.h"
 #include "shard/optimizer_impl.h"
 
@@ -282,9 +286,29 @@ mu_status_t mu_exchange_post_gather(mu_optimizer_t *opt, int wave)
     return mu_comm_ialltoallv(opt->comm, &a, &set->gather_req);
 }
 
+/* Injected stall and kill: inside the step's first exchange wait, where peers wait too. */
+static void stall_or_die(const mu_optimizer_t *opt, int wave)
+{
+    const long step = opt->steps_done + 1;
+    if (wave != 0 || !mu_faults_armed)
+        return;
+    const mu_fault_t *f = mu_fault_fire(MU_FAULT_STALL, opt->rank, step, NULL);
+    if (f) {
+        const struct timespec t = {f->ms / 1000, (f->ms % 1000) * 1000000L};
+        nanosleep(&t, NULL);
+    }
+    if (mu_fault_fire(MU_FAULT_KILL, opt->rank, step, NULL)) {
+        fflush(stderr);
+        raise(SIGKILL);
+    }
+}
+
 mu_status_t mu_exchange_wait_gather(mu_optimizer_t *opt, int wave)
 {
+    stall_or_die(opt, wave);
     MU_CHECK(mu_comm_wait(opt->comm, &set_of(opt, wave)->gather_req));
+    if (opt->verify_transit)
+        MU_CHECK(mu_transit_verify(opt, wave, true));
     return walk_buffers(opt, wave, UNPACK_GATHER);
 }
 
@@ -300,6 +324,8 @@ mu_status_t mu_exchange_post_scatter(mu_optimizer_t *opt, int wave)
 mu_status_t mu_exchange_wait_scatter(mu_optimizer_t *opt, int wave)
 {
     MU_CHECK(mu_comm_wait(opt->comm, &set_of(opt, wave)->scatter_req));
+    if (opt->verify_transit)
+        MU_CHECK(mu_transit_verify(opt, wave, false));
     return walk_buffers(opt, wave, UNPACK_SCATTER);
 }
 

@@ -1,5 +1,6 @@
 /* Creation, views, the step entry point and the digest of the sharded optimizer. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
@@ -170,7 +171,8 @@ mu_status_t mu_optimizer_create(const mu_layout_t *layout, mu_comm_t *comm, mu_b
                             .be = be,
                             .rank = mu_comm_rank(comm),
                             .ranks = mu_comm_size(comm),
-                            .io = io ? *io : default_io};
+                            .io = io ? *io : default_io,
+                            .verify_transit = true};
     mu_status_t status = mu_comm_agree(comm, build(opt));
     if (status != MU_OK) {
         mu_optimizer_destroy(&opt);
@@ -234,13 +236,25 @@ mu_status_t mu_optimizer_step(mu_optimizer_t *opt, mu_step_stats_t *stats)
     if (!opt)
         return mu_error(MU_ERR_INVALID, "optimizer: null");
     const double start = mu_seconds();
-    MU_CHECK(mu_step_finite_check(opt, st));
+    mu_status_t status = mu_step_finite_check(opt, st);
     st->momentum_s = mu_seconds() - start;
-    const mu_status_t status = sharded(opt) ? mu_step_sharded(opt, st) : mu_step_local(opt, st);
+    if (status == MU_OK)
+        status = sharded(opt) ? mu_step_sharded(opt, st) : mu_step_local(opt, st);
     st->total_s = mu_seconds() - start;
+    if (status == MU_ERR_TIMEOUT) { /* the comm layer knows no steps: add it */
+        char why[640];
+        snprintf(why, sizeof why, "%s", mu_error_message());
+        return mu_error(status, "step %ld: %s", opt->steps_done + 1, why);
+    }
     MU_CHECK(status);
     opt->steps_done++;
     return MU_OK;
+}
+
+void mu_optimizer_set_transit_checks(mu_optimizer_t *opt, bool on)
+{
+    if (opt)
+        opt->verify_transit = on;
 }
 
 void mu_optimizer_set_check_every(mu_optimizer_t *opt, long every)

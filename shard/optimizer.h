@@ -113,6 +113,10 @@ mu_status_t mu_optimizer_param(mu_optimizer_t *opt, int p, mu_param_view_t *view
  */
 mu_status_t mu_optimizer_step(mu_optimizer_t *opt, mu_step_stats_t *stats);
 
+/* Checksums on every exchanged wave, verified on receipt, one resend on a mismatch (sharded
+ * mode; on by default). */
+void mu_optimizer_set_transit_checks(mu_optimizer_t *opt, bool on);
+
 /* Every `every` steps (0: never), one owner's certified result, round-robin over the
  * matrices, is recomputed by the next rank and compared (a silent-data-corruption check,
  * sharded mode); a mismatch skips that matrix's update and fails the step, naming both ranks,

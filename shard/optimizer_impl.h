@@ -68,7 +68,8 @@ struct mu_optimizer {
     entry_check_t *checks;   /* per plan entry, this step */
     mu_fallback_t *fallback; /* created on first use */
     bool force_fallback;
-    long check_every; /* silent-data-corruption recheck cadence; 0: off */
+    long check_every;    /* silent-data-corruption recheck cadence; 0: off */
+    bool verify_transit; /* checksums on every exchanged wave (shard/transit.c) */
 };
 
 /* shard/exchange.c */
@@ -88,6 +89,12 @@ mu_status_t mu_step_local(mu_optimizer_t *opt, mu_step_stats_t *stats);
 mu_status_t mu_step_orthogonalize(mu_optimizer_t *opt, int entry, const mu_mat_t *g, mu_mat_t *q,
                                   bool *zero);
 mu_status_t mu_step_finite_check(mu_optimizer_t *opt, mu_step_stats_t *stats);
+
+/* shard/transit.c */
+/* Collective, after a wave's gather (or scatter) arrived: checks every segment's checksum,
+ * resends the wave once on a mismatch, and fails naming sender, receiver, parameter and
+ * step if it arrives corrupted again. */
+mu_status_t mu_transit_verify(mu_optimizer_t *opt, int wave, bool gather);
 
 /* shard/recheck.c */
 /* Sharded, after wave's verdicts: when this step is due, recomputes the sampled matrix of
