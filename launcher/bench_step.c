@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/log.h"
 #include "launcher/bench.h"
@@ -16,7 +17,7 @@
 #include "launcher/runtime.h"
 
 typedef struct step_settings {
-    const char *layout, *comm, *backend, *bind;
+    const char *layout, *comm, *backend, *bind, *wave_checksums;
     long steps, warmup, seed, blas_threads;
     double comm_timeout;
     bool json;
@@ -33,6 +34,7 @@ static const mu_option_t step_options[] = {
     {"blas-threads", "MUOND_BLAS_THREADS", MU_OPT_INT, "N", "1", 1, 1024, NULL,
      "BLAS threads per rank", FIELD(blas_threads)},
     MU_RUNTIME_BACKEND_OPTIONS(FIELD(comm), FIELD(comm_timeout), FIELD(backend), FIELD(bind)),
+    MU_WAVE_CHECKSUMS_OPTION(FIELD(wave_checksums)),
     {"json", NULL, MU_OPT_FLAG, NULL, NULL, 0, 0, NULL, "print JSON lines instead of tables",
      FIELD(json)},
 };
@@ -162,6 +164,7 @@ static mu_status_t bench(mu_runtime_t *rt, const step_settings_t *s)
         rt->comm, res ? MU_OK : mu_error(MU_ERR_NOMEM, "bench step: cannot allocate"));
     if (status == MU_OK)
         status = mu_synthetic_init(rt, (uint64_t)s->seed);
+    mu_optimizer_set_transit_checks(rt->opt, strcmp(s->wave_checksums, "on") == 0);
     for (long i = 0; status == MU_OK && i < s->warmup + s->steps; i++) {
         if (rt->rank == 0)
             MU_LOG(MU_LOG_INFO, MU_SUB_LAUNCHER, "bench step: %s step %ld of %ld",

@@ -68,10 +68,7 @@ static const mu_option_t run_options[] = {
      "[:times=N], KIND one of nan-grad, inf-grad, zero-grad, illcond, bitflip, stall, kill, "
      "trainer-kill, bad-message, disk-full, sdc (README: Faults)",
      FIELD(inject)},
-    {"wave-checksums", "MUOND_WAVE_CHECKSUMS", MU_OPT_CHOICE, "ON", "on", 0, 0, "on|off",
-     "an XXH3 checksum per exchanged segment, verified on receipt; a mismatch resends the "
-     "wave once, a second one stops the job naming sender, receiver, parameter and step",
-     FIELD(wave_checksums)},
+    MU_WAVE_CHECKSUMS_OPTION(FIELD(wave_checksums)),
     {"check-every", "MUOND_CHECK_EVERY", MU_OPT_INT, "K", "0", 0, 1e9, NULL,
      "every K steps the ranks compare the step counter, layout and settings digests (and the "
      "replicated weights in local mode), and one owner's result is recomputed by another "
@@ -115,9 +112,15 @@ static mu_status_t log_step(mu_runtime_t *rt, const mu_step_stats_t *st, long st
 {
     double t[6] = {st->momentum_s, st->exchange_s, st->compute_s,
                    st->apply_s,    st->total_s,    st->fallback_s};
+    int64_t zero = st->zero_updates; /* counted by the owners */
     MU_CHECK(mu_comm_allreduce(rt->comm, t, 6, MU_COMM_F64, MU_COMM_MAX));
+    MU_CHECK(mu_comm_allreduce(rt->comm, &zero, 1, MU_COMM_I64, MU_COMM_SUM));
     if (rt->rank != 0)
         return MU_OK;
+    if (zero > 0) /* a zero gradient and momentum: nothing to orthogonalize, W only decays */
+        MU_LOG(MU_LOG_WARN, MU_SUB_LAUNCHER,
+               "step %ld: %lld matrix update(s) were zero (all-zero gradient and momentum)", step,
+               (long long)zero);
     char of[32] = "", extra[96] = "";
     if (steps > 0)
         snprintf(of, sizeof of, "/%ld", steps);

@@ -6,6 +6,11 @@
 #include "core/fault.h"
 #include "shard/synthetic.h"
 
+/* illcond's rank-one gradient is this much larger than the synthetic ones, so that whatever
+ * momentum the matrix carries lies below 1e-6 of its top singular value: far under Polar
+ * Express' lower bound (1e-3), so the fast result cannot pass the certificate at any step. */
+static const float ILLCOND_SCALE = 1e6f;
+
 static int param_index(const mu_layout_t *layout, const char *name)
 {
     for (int p = 0; p < layout->param_count; p++)
@@ -83,6 +88,9 @@ static mu_status_t plant(mu_runtime_t *rt, const mu_fault_t *f, uint64_t seed, l
     default: /* illcond */
         mu_synthetic_rank_one(seed, p, step, local ? rt->rank : -1, v.row_begin, rows, v.g.cols,
                               e.data, e.ld);
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t c = 0; c < v.g.cols; c++)
+                e.data[r * e.ld + c] *= ILLCOND_SCALE;
     }
     return mu_host_edit_end(rt->be, &v.g, &e);
 }

@@ -36,6 +36,13 @@
      "rank), numa (a NUMA node each), gpu (the NUMA node nearest the rank's GPU), auto (gpu "      \
      "with a GPU, else core) or none",                                                            \
      bind_field}
+
+/* The wave-checksum switch (shard/transit.c), for the commands that run steps. */
+#define MU_WAVE_CHECKSUMS_OPTION(field)                                                            \
+    {"wave-checksums", "MUOND_WAVE_CHECKSUMS", MU_OPT_CHOICE, "ON", "on", 0, 0, "on|off",          \
+     "an XXH3 checksum per exchanged segment, verified on receipt; a mismatch resends the wave "  \
+     "once, a second one stops the job naming sender, receiver, parameter and step",              \
+     field}
 // clang-format on
 
 typedef struct mu_runtime_opts {

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "core/clock.h"
+#include "core/fault.h"
 #include "core/log.h"
 #include "shard/optimizer_impl.h"
 
@@ -337,6 +338,20 @@ static mu_status_t local_matrices(mu_optimizer_t *opt, mu_step_stats_t *st, mu_s
     return MU_OK;
 }
 
+/* Injected bitflip in local mode: one bit of a broadcast weight lands wrong on this replica
+ * (the divergence check's replica digest is what catches it). */
+static void flip_replica_bit(mu_optimizer_t *opt)
+{
+    if (!mu_fault_fire(MU_FAULT_BITFLIP, opt->rank, opt->steps_done + 1, NULL) ||
+        !mu_backend_host_memory(opt->be))
+        return;
+    for (int p = 0; p < opt->layout->param_count; p++)
+        if (opt->params[p].w.rows > 0) {
+            ((unsigned char *)opt->params[p].w.data)[0] ^= 0x10;
+            return;
+        }
+}
+
 mu_status_t mu_step_local(mu_optimizer_t *opt, mu_step_stats_t *st)
 {
     const mu_shard_plan_t *plan = opt->plan;
@@ -364,5 +379,6 @@ mu_status_t mu_step_local(mu_optimizer_t *opt, mu_step_stats_t *st)
     }
     st->exchange_s += mu_seconds() - t;
     st->bytes_sent_remote = st->bytes_sent;
+    flip_replica_bit(opt);
     return mu_comm_agree(opt->comm, failure);
 }

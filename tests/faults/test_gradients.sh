@@ -1,0 +1,33 @@
+#!/bin/sh
+# Gradient faults, synthetic trainer, 3 ranks: each is detected and reported with the
+# parameter, rank and step, and the run goes on (on_nonfinite skip, the fallback).
+. "$(dirname "$0")/../cli/lib.sh"
+. "$(dirname "$0")/lib.sh"
+
+run_muond 3 -- --layout "$TINY" --steps 4 --inject inf-grad:param=w1:step=2
+expect_status 0 "inf-grad"
+expect_in "$SCRATCH/err" "step 2: w1: skipped, 1 non-finite gradient entries (first on rank 2)" \
+    "inf-grad names w1, the rank holding the last row and the step"
+
+run_muond 3 -- --layout "$TINY" --steps 4 --inject nan-grad:param=w2:rank=1:step=3
+expect_status 0 "nan-grad on rank 1"
+expect_in "$SCRATCH/err" "step 3: w2: skipped, 1 non-finite gradient entries (first on rank 1)" \
+    "nan-grad names w2, rank 1 and step 3"
+
+run_muond 3 -- --layout "$TINY" --steps 3 --digest --inject zero-grad:param=w3:step=1
+expect_status 0 "zero-grad"
+expect_in "$SCRATCH/err" "step 1: 1 matrix update(s) were zero" "zero-grad is reported"
+expect_match "$SCRATCH/out" '^weights norm [0-9]' "zero-grad leaves finite weights"
+
+run_muond 3 -- --layout "$TINY" --steps 3 --inject illcond:param=w2:step=2
+expect_status 0 "illcond"
+expect_match "$SCRATCH/err" "step 2: w2 \(.*\): fallback, residual" \
+    "illcond sends w2 to the fallback at step 2, for its residual"
+
+run_muond 2 -- --layout "$TINY" --steps 2 --inject melt-grad
+expect_status 2 "an unknown fault"
+expect_in "$SCRATCH/err" "unknown fault 'melt-grad'" "the unknown fault is named"
+run_muond 2 -- --layout "$TINY" --steps 2 --inject nan-grad:param=nope
+expect_status 2 "a fault on an unknown parameter"
+expect_in "$SCRATCH/err" "has no parameter nope" "the unknown parameter is named"
+finish
