@@ -337,6 +337,9 @@ static mu_status_t body(mu_runtime_t *rt, const void *settings)
 {
     const run_settings_t *s = settings;
     dump_settings(rt, s);
+    if (s->checkpoint_every > 0 && !s->checkpoint_dir)
+        return mu_error(MU_ERR_INVALID, "--checkpoint-every %ld needs --checkpoint-dir DIR",
+                        s->checkpoint_every);
     MU_CHECK(mu_inject_setup(rt, s->inject));
     *s->res = (mu_resilience_t){.checkpoint_dir = s->checkpoint_dir,
                                 .checkpoint_every = s->checkpoint_every,
