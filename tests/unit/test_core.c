@@ -1,8 +1,9 @@
-/* core/: the error convention, log specs and the counter-based RNG. */
+/* core/: the error convention, log specs, the counter-based RNG and the fault table. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <string.h>
 
+#include "core/fault.h"
 #include "core/log.h"
 #include "core/rng.h"
 #include "core/status.h"
@@ -71,4 +72,48 @@ Test(rng, pure_function_of_its_counters)
     /* Mean and variance of n normals: standard errors 1/sqrt(n) and sqrt(2/n); 5 sigma. */
     cr_expect_leq(fabs(sum / n), 5.0 / sqrt(n));
     cr_expect_leq(fabs(sum2 / n - 1.0), 5.0 * sqrt(2.0 / n));
+}
+
+Test(fault, parse_and_fire)
+{
+    cr_assert_eq(mu_faults_parse("nan-grad:param=w1:step=3,stall:rank=2:ms=250,bitflip:times=2"),
+                 MU_OK, "%s", mu_error_message());
+    cr_expect(mu_faults_armed);
+    cr_expect_eq(mu_faults_count(), 3);
+    /* A gradient fault fires at every match of its step; not at other steps or parameters. */
+    cr_expect_null(mu_fault_fire(MU_FAULT_NAN_GRAD, 0, 2, "w1"));
+    cr_expect_null(mu_fault_fire(MU_FAULT_NAN_GRAD, 0, 3, "w2"));
+    cr_expect_not_null(mu_fault_fire(MU_FAULT_NAN_GRAD, 0, 3, "w1"));
+    cr_expect_not_null(mu_fault_fire(MU_FAULT_NAN_GRAD, 1, 3, "w1"));
+    /* An event fault fires once unless told, on its rank only, with its parameters. */
+    cr_expect_null(mu_fault_fire(MU_FAULT_STALL, 1, 5, NULL));
+    const mu_fault_t *stall = mu_fault_fire(MU_FAULT_STALL, 2, 5, NULL);
+    cr_assert_not_null(stall);
+    cr_expect_eq(stall->ms, 250);
+    cr_expect_null(mu_fault_fire(MU_FAULT_STALL, 2, 6, NULL));
+    cr_expect_not_null(mu_fault_fire(MU_FAULT_BITFLIP, 0, 1, NULL));
+    cr_expect_not_null(mu_fault_fire(MU_FAULT_BITFLIP, 0, 1, NULL));
+    cr_expect_null(mu_fault_fire(MU_FAULT_BITFLIP, 0, 1, NULL), "times=2 fired a third time");
+    mu_faults_clear();
+    cr_expect(!mu_faults_armed);
+    cr_expect_null(mu_fault_fire(MU_FAULT_NAN_GRAD, 0, 3, "w1"));
+}
+
+Test(fault, bad_specs_name_the_item)
+{
+    static const struct {
+        const char *spec, *message;
+    } bad[] = {
+        {"melt", "unknown fault 'melt'"},
+        {"stall:ms", "'ms' is not key=value"},
+        {"stall:rank=-1", "rank=-1 is not an integer >= 0"},
+        {"kill:step=0", "step=0 is not an integer >= 1"},
+        {"kill:colour=red", "unknown key 'colour'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cr_expect_eq(mu_faults_parse(bad[i].spec), MU_ERR_INVALID, "%s", bad[i].spec);
+        cr_expect_not_null(strstr(mu_error_message(), bad[i].message), "%s: %s", bad[i].spec,
+                           mu_error_message());
+        cr_expect(!mu_faults_armed, "a bad spec left faults armed");
+    }
 }
