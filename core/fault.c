@@ -149,7 +149,7 @@ int mu_faults_count(void)
     return table_count;
 }
 
-const mu_fault_t *mu_fault_at(int index)
+mu_fault_t *mu_fault_at(int index)
 {
     return index >= 0 && index < table_count ? &table[index] : NULL;
 }

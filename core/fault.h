@@ -60,8 +60,9 @@ static inline const mu_fault_t *mu_fault_fire(mu_fault_kind_t kind, int rank, lo
     return mu_faults_armed ? mu_fault_fire_slow(kind, rank, step, param) : (const mu_fault_t *)0;
 }
 
-/* Every planted fault that names a parameter, for the launcher to check against the layout. */
+/* The planted faults, for the launcher to check against the layout and to give a fault
+ * without a parameter the layout's default one. */
 int mu_faults_count(void);
-const mu_fault_t *mu_fault_at(int index);
+mu_fault_t *mu_fault_at(int index);
 
 #endif

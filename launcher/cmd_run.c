@@ -106,21 +106,16 @@ static const mu_command_spec_t run_spec = {
     .option_count = sizeof run_options / sizeof run_options[0],
 };
 
-/* The slowest rank's time of each phase and what the step did besides the fast path, logged
- * by rank 0 (the events are the same on every rank). */
-static mu_status_t log_step(mu_runtime_t *rt, const mu_step_stats_t *st, long step, long steps)
+enum { PHASE_SLOTS = 6 }; /* momentum, exchange, compute, apply, total, fallback */
+
+/* Rank 0's lines for one step, from the agreed phase times t and the zero-update count. */
+static void print_step(const mu_runtime_t *rt, const mu_step_stats_t *st, const double *t,
+                       long long zero, long step, long steps)
 {
-    double t[6] = {st->momentum_s, st->exchange_s, st->compute_s,
-                   st->apply_s,    st->total_s,    st->fallback_s};
-    int64_t zero = st->zero_updates; /* counted by the owners */
-    MU_CHECK(mu_comm_allreduce(rt->comm, t, 6, MU_COMM_F64, MU_COMM_MAX));
-    MU_CHECK(mu_comm_allreduce(rt->comm, &zero, 1, MU_COMM_I64, MU_COMM_SUM));
-    if (rt->rank != 0)
-        return MU_OK;
     if (zero > 0) /* a zero gradient and momentum: nothing to orthogonalize, W only decays */
         MU_LOG(MU_LOG_WARN, MU_SUB_LAUNCHER,
                "step %ld: %lld matrix update(s) were zero (all-zero gradient and momentum)", step,
-               (long long)zero);
+               zero);
     char of[32] = "", extra[96] = "";
     if (steps > 0)
         snprintf(of, sizeof of, "/%ld", steps);
@@ -140,7 +135,30 @@ static mu_status_t log_step(mu_runtime_t *rt, const mu_step_stats_t *st, long st
     if (st->events_total > st->event_count)
         MU_LOG(MU_LOG_WARN, MU_SUB_LAUNCHER, "step %ld: %lld more event(s) not listed", step,
                (long long)(st->events_total - st->event_count));
-    return MU_OK;
+}
+
+/* The slowest rank's time of each phase and what the step did besides the fast path, logged
+ * by rank 0 (the events are the same on every rank). */
+static mu_status_t log_step(mu_runtime_t *rt, const mu_step_stats_t *st, long step, long steps)
+{
+    /* One MAX allreduce: six phase times, then a slot per rank for its zero-update count
+     * (counted by the owners), summed afterwards. */
+    double *t = calloc((size_t)(PHASE_SLOTS + rt->ranks), sizeof *t);
+    if (!t)
+        return mu_error(MU_ERR_NOMEM, "rank %d: cannot log the step", rt->rank);
+    const double phases[PHASE_SLOTS] = {st->momentum_s, st->exchange_s, st->compute_s,
+                                        st->apply_s,    st->total_s,    st->fallback_s};
+    memcpy(t, phases, sizeof phases);
+    t[PHASE_SLOTS + rt->rank] = (double)st->zero_updates;
+    const mu_status_t status =
+        mu_comm_allreduce(rt->comm, t, PHASE_SLOTS + rt->ranks, MU_COMM_F64, MU_COMM_MAX);
+    double zero = 0.0;
+    for (int r = 0; r < rt->ranks; r++)
+        zero += t[PHASE_SLOTS + r];
+    if (status == MU_OK && rt->rank == 0)
+        print_step(rt, st, t, (long long)zero, step, steps);
+    free(t);
+    return status;
 }
 
 /* How a run that ends early labels its digest (tests compare it with a clean run's). */

@@ -33,7 +33,7 @@ mu_status_t mu_inject_setup(const mu_runtime_t *rt, const char *spec)
         return MU_OK;
     MU_CHECK(mu_faults_parse(spec));
     for (int i = 0; i < mu_faults_count(); i++) {
-        mu_fault_t *f = (mu_fault_t *)mu_fault_at(i);
+        mu_fault_t *f = mu_fault_at(i);
         if (!f->param[0] && rt->layout->param_count > 0)
             strcpy(f->param, rt->layout->params[first_matrix(rt->layout)].name);
         const int p = param_index(rt->layout, f->param);
@@ -52,22 +52,22 @@ mu_status_t mu_inject_setup(const mu_runtime_t *rt, const char *spec)
 
 /* nan-grad and inf-grad: one entry, in the last global row (whichever rank holds it) or,
  * with rank=R, in R's first row. */
-static void plant_value(const mu_runtime_t *rt, const mu_fault_t *f, const mu_param_view_t *v,
-                        float *data, float value)
+static void plant_value(const mu_fault_t *f, const mu_param_view_t *v, int64_t param_rows,
+                        const mu_host_edit_t *e, float value)
 {
     const int64_t rows = v->row_end - v->row_begin;
-    const int64_t param_rows = rt->layout->params[param_index(rt->layout, f->param)].rows;
     if (rows == 0)
         return;
     if (f->rank >= 0)
-        data[0] = value;
+        e->data[0] = value;
     else if (v->row_end == param_rows)
-        data[(rows - 1) * v->g.ld] = value;
+        e->data[(rows - 1) * e->ld] = value;
 }
 
 static mu_status_t plant(mu_runtime_t *rt, const mu_fault_t *f, uint64_t seed, long step)
 {
     const int p = param_index(rt->layout, f->param);
+    const int64_t param_rows = rt->layout->params[p].rows;
     mu_param_view_t v;
     mu_host_edit_t e;
     MU_CHECK(mu_optimizer_param(rt->opt, p, &v));
@@ -76,10 +76,10 @@ static mu_status_t plant(mu_runtime_t *rt, const mu_fault_t *f, uint64_t seed, l
     MU_CHECK(mu_host_edit_begin(rt->be, &v.g, f->kind != MU_FAULT_ILLCOND, &e));
     switch (f->kind) {
     case MU_FAULT_NAN_GRAD:
-        plant_value(rt, f, &v, e.data, NAN);
+        plant_value(f, &v, param_rows, &e, NAN);
         break;
     case MU_FAULT_INF_GRAD:
-        plant_value(rt, f, &v, e.data, INFINITY);
+        plant_value(f, &v, param_rows, &e, INFINITY);
         break;
     case MU_FAULT_ZERO_GRAD:
         for (int64_t r = 0; r < rows; r++)
@@ -95,18 +95,21 @@ static mu_status_t plant(mu_runtime_t *rt, const mu_fault_t *f, uint64_t seed, l
     return mu_host_edit_end(rt->be, &v.g, &e);
 }
 
+static bool gradient_fault(mu_fault_kind_t kind)
+{
+    return kind == MU_FAULT_NAN_GRAD || kind == MU_FAULT_INF_GRAD || kind == MU_FAULT_ZERO_GRAD ||
+           kind == MU_FAULT_ILLCOND;
+}
+
 mu_status_t mu_inject_gradients(mu_runtime_t *rt, uint64_t seed)
 {
-    if (!mu_faults_armed)
-        return MU_OK;
     const long step = mu_optimizer_steps_done(rt->opt) + 1;
-    static const mu_fault_kind_t kinds[] = {MU_FAULT_NAN_GRAD, MU_FAULT_INF_GRAD,
-                                            MU_FAULT_ZERO_GRAD, MU_FAULT_ILLCOND};
-    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
-        for (int i = 0; i < mu_faults_count(); i++) {
-            const mu_fault_t *f = mu_fault_at(i);
-            if (f->kind == kinds[k] && mu_fault_fire(kinds[k], rt->rank, step, f->param))
-                MU_CHECK(plant(rt, f, seed, step));
-        }
+    for (int i = 0; i < mu_faults_count(); i++) { /* no faults: no iterations */
+        const mu_fault_t *f = mu_fault_at(i);
+        const mu_fault_t *fired =
+            gradient_fault(f->kind) ? mu_fault_fire(f->kind, rt->rank, step, f->param) : NULL;
+        if (fired)
+            MU_CHECK(plant(rt, fired, seed, step));
+    }
     return MU_OK;
 }

@@ -15,11 +15,6 @@
 #include "core/log.h"
 #include "shard/checkpoint_impl.h"
 
-static bool sharded(const mu_optimizer_t *opt)
-{
-    return opt->layout->settings.grad_mode == MU_GRAD_SHARDED;
-}
-
 static void add_piece(ckpt_piece_t *pieces, int *n, int param, ckpt_state_t state, int64_t begin,
                       mu_mat_t *m)
 {
@@ -31,7 +26,7 @@ static void add_piece(ckpt_piece_t *pieces, int *n, int param, ckpt_state_t stat
 int mu_ckpt_pieces(mu_optimizer_t *opt, bool writing, ckpt_piece_t *pieces)
 {
     int n = 0;
-    const bool replica_writer = sharded(opt) || !writing || opt->rank == 0;
+    const bool replica_writer = mu_opt_sharded(opt) || !writing || opt->rank == 0;
     for (int p = 0; p < opt->layout->param_count; p++) {
         param_state_t *ps = &opt->params[p];
         if (ps->row_end == ps->row_begin)
@@ -218,7 +213,7 @@ static cJSON *manifest_json(const mu_optimizer_t *opt, const mu_checkpoint_info_
     cJSON_AddStringToObject(root, "layout", opt->layout->name);
     cJSON_AddStringToObject(root, "layout_digest", hex64(opt->layout->digest, hex));
     cJSON_AddStringToObject(root, "settings_digest", hex64(info->settings_digest, hex));
-    cJSON_AddStringToObject(root, "grad_mode", sharded(opt) ? "sharded" : "local");
+    cJSON_AddStringToObject(root, "grad_mode", mu_opt_sharded(opt) ? "sharded" : "local");
     for (int r = 0; r < opt->ranks; r++) {
         char name[64];
         mu_ckpt_rank_file(r, name, sizeof name);

@@ -31,7 +31,7 @@ static const mu_plan_entry_t *wave_entries(const mu_optimizer_t *opt, int wave, 
     return opt->plan->entries + opt->plan->wave_begin[wave];
 }
 
-static int64_t rows_of(const mu_optimizer_t *opt, int param, int rank, int64_t *begin)
+int64_t mu_exchange_rows(const mu_optimizer_t *opt, int param, int rank, int64_t *begin)
 {
     int64_t b, e;
     mu_shard_rows(opt->layout->params[param].rows, opt->ranks, rank, &b, &e);
@@ -72,14 +72,15 @@ static mu_status_t schedule_wave(mu_optimizer_t *opt, int wave, wave_schedule_t 
     const int64_t es = element_bytes(opt);
     for (int k = 0; k < n; k++) {
         const mu_param_t *p = &opt->layout->params[entries[k].param];
-        const int64_t mine = rows_of(opt, entries[k].param, opt->rank, NULL) * p->cols * es;
+        const int64_t mine =
+            mu_exchange_rows(opt, entries[k].param, opt->rank, NULL) * p->cols * es;
         ws->gather.send_counts[entries[k].owner] += mine;
         ws->scatter.recv_counts[entries[k].owner] += mine;
         if (entries[k].owner != opt->rank)
             continue;
         ws->full_elements += 2 * p->rows * p->cols;
         for (int r = 0; r < opt->ranks; r++) {
-            const int64_t theirs = rows_of(opt, entries[k].param, r, NULL) * p->cols * es;
+            const int64_t theirs = mu_exchange_rows(opt, entries[k].param, r, NULL) * p->cols * es;
             ws->gather.recv_counts[r] += theirs;
             ws->scatter.send_counts[r] += theirs;
         }
@@ -119,6 +120,7 @@ mu_status_t mu_exchange_build(mu_optimizer_t *opt)
         return mu_error(MU_ERR_NOMEM, "exchange: cannot allocate %d waves", opt->plan->wave_count);
     for (int w = 0; w < opt->plan->wave_count; w++)
         MU_CHECK(schedule_wave(opt, w, &opt->waves[w]));
+    MU_CHECK(mu_transit_alloc(opt));
     return alloc_buffers(opt);
 }
 
@@ -138,6 +140,7 @@ void mu_exchange_free(mu_optimizer_t *opt)
     }
     free(opt->waves);
     opt->waves = NULL;
+    mu_transit_free(opt);
     for (int s = 0; s < EXCHANGE_SETS; s++) {
         exchange_set_t *set = &opt->sets[s];
         mu_comm_wait(opt->comm, &set->gather_req);
@@ -232,7 +235,7 @@ static mu_status_t move_owned(mu_optimizer_t *opt, int wave, const int64_t *disp
         const mu_mat_t *full = to_buffer ? &q : &g;
         for (int r = 0; r < opt->ranks; r++) {
             int64_t begin;
-            const int64_t rows = rows_of(opt, entries[k].param, r, &begin);
+            const int64_t rows = mu_exchange_rows(opt, entries[k].param, r, &begin);
             if (rows == 0)
                 continue;
             mu_mat_t block = row_block(full, begin, rows);
@@ -290,7 +293,7 @@ mu_status_t mu_exchange_post_gather(mu_optimizer_t *opt, int wave)
 static void stall_or_die(const mu_optimizer_t *opt, int wave)
 {
     const long step = opt->steps_done + 1;
-    if (wave != 0 || !mu_faults_armed)
+    if (wave != 0)
         return;
     const mu_fault_t *f = mu_fault_fire(MU_FAULT_STALL, opt->rank, step, NULL);
     if (f) {

@@ -11,11 +11,6 @@
 
 enum { IO_ALIGNMENT = 64 }; /* each W and G starts on its own cache line */
 
-static bool sharded(const mu_optimizer_t *opt)
-{
-    return opt->layout->settings.grad_mode == MU_GRAD_SHARDED;
-}
-
 static int64_t aligned(int64_t bytes)
 {
     return (bytes + IO_ALIGNMENT - 1) / IO_ALIGNMENT * IO_ALIGNMENT;
@@ -24,7 +19,7 @@ static int64_t aligned(int64_t bytes)
 /* Rows held: the shard in sharded mode, everything in local mode. */
 static void held_rows(const mu_optimizer_t *opt, const mu_param_t *p, int64_t *begin, int64_t *end)
 {
-    if (sharded(opt)) {
+    if (mu_opt_sharded(opt)) {
         mu_shard_rows(p->rows, opt->ranks, opt->rank, begin, end);
     } else {
         *begin = 0;
@@ -71,7 +66,7 @@ static mu_status_t build_state(mu_optimizer_t *opt)
         if (!mu_method_is_matrix(p->method)) {
             MU_CHECK(zeroed(opt, rows, p->cols, &ps->m1));
             MU_CHECK(zeroed(opt, rows, p->cols, &ps->m2));
-        } else if (sharded(opt) || opt->plan->owner_of[i] == opt->rank) {
+        } else if (mu_opt_sharded(opt) || opt->plan->owner_of[i] == opt->rank) {
             MU_CHECK(zeroed(opt, rows, p->cols, &ps->m));
         }
     }
@@ -105,7 +100,7 @@ static mu_status_t build(mu_optimizer_t *opt)
         return mu_error(MU_ERR_NOMEM, "rank %d: cannot allocate parameter state", opt->rank);
     MU_CHECK(build_io_region(opt));
     MU_CHECK(build_state(opt));
-    return sharded(opt) ? mu_exchange_build(opt) : build_local_arena(opt);
+    return mu_opt_sharded(opt) ? mu_exchange_build(opt) : build_local_arena(opt);
 }
 
 static mu_status_t heap_map(void *ctx, mu_backend_t *be, size_t bytes, void **base)
@@ -181,7 +176,7 @@ mu_status_t mu_optimizer_create(const mu_layout_t *layout, mu_comm_t *comm, mu_b
     MU_LOG(MU_LOG_INFO, MU_SUB_SHARD,
            "%s mode: %d parameters, %d matrices owned here, %d "
            "waves, %.1f MiB of weights and gradients",
-           sharded(opt) ? "sharded" : "local", layout->param_count,
+           mu_opt_sharded(opt) ? "sharded" : "local", layout->param_count,
            opt->plan->rank_matrices[opt->rank], opt->plan->wave_count,
            (double)opt->io_bytes / 1048576.0);
     *out = opt;
@@ -193,7 +188,7 @@ void mu_optimizer_destroy(mu_optimizer_t **opt)
     if (!opt || !*opt)
         return;
     mu_optimizer_t *o = *opt;
-    if (o->plan && sharded(o))
+    if (o->plan && mu_opt_sharded(o))
         mu_exchange_free(o);
     else
         mu_k_release(o->be, &o->full);
@@ -239,7 +234,7 @@ mu_status_t mu_optimizer_step(mu_optimizer_t *opt, mu_step_stats_t *stats)
     mu_status_t status = mu_step_finite_check(opt, st);
     st->momentum_s = mu_seconds() - start;
     if (status == MU_OK)
-        status = sharded(opt) ? mu_step_sharded(opt, st) : mu_step_local(opt, st);
+        status = mu_opt_sharded(opt) ? mu_step_sharded(opt, st) : mu_step_local(opt, st);
     st->total_s = mu_seconds() - start;
     if (status == MU_ERR_TIMEOUT) { /* the comm layer knows no steps: add it */
         char why[640];
@@ -319,7 +314,7 @@ static mu_status_t digest_param(mu_optimizer_t *opt, int p, XXH3_state_t *h,
     const int64_t row_bytes = param->cols * 4;
     int64_t *counts = b->counts, *displs = b->displs;
     const void *mine = NULL;
-    if (!sharded(opt)) {
+    if (!mu_opt_sharded(opt)) {
         if (opt->rank == 0) {
             MU_CHECK(host_weights(opt, p, b->staged, &mine));
             XXH3_64bits_update(h, mine, (size_t)(param->rows * row_bytes));
@@ -382,7 +377,7 @@ mu_status_t mu_optimizer_weights_norm(mu_optimizer_t *opt, double *norm)
         squares += n * n;
     }
     /* Local mode replicates the weights: every rank already holds the whole sum. */
-    if (sharded(opt))
+    if (mu_opt_sharded(opt))
         MU_CHECK(mu_comm_allreduce(opt->comm, &squares, 1, MU_COMM_F64, MU_COMM_SUM));
     *norm = sqrt(squares);
     return MU_OK;

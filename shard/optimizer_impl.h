@@ -45,6 +45,13 @@ typedef struct exchange_set {
     mu_comm_request_t *gather_req, *scatter_req;
 } exchange_set_t;
 
+/* Checksums of one wave's all-to-all (shard/transit.c), sized once for the largest wave. */
+typedef struct transit_hashes {
+    uint64_t *sent, *expected, *got; /* [peer * n + k], n = the wave's matrices */
+    int64_t *counts, *displs;        /* bytes per peer for the hash all-to-all */
+    int64_t *cursor;                 /* per peer, while walking a buffer's segments */
+} transit_hashes_t;
+
 struct mu_optimizer {
     const mu_layout_t *layout;
     mu_comm_t *comm;
@@ -70,9 +77,18 @@ struct mu_optimizer {
     bool force_fallback;
     long check_every;    /* silent-data-corruption recheck cadence; 0: off */
     bool verify_transit; /* checksums on every exchanged wave (shard/transit.c) */
+    transit_hashes_t hashes;
 };
 
+static inline bool mu_opt_sharded(const mu_optimizer_t *opt)
+{
+    return opt->layout->settings.grad_mode == MU_GRAD_SHARDED;
+}
+
 /* shard/exchange.c */
+/* The number of rows of param that rank holds (the row shard rule); *begin, when not NULL,
+ * receives the first. */
+int64_t mu_exchange_rows(const mu_optimizer_t *opt, int param, int rank, int64_t *begin);
 mu_status_t mu_exchange_build(mu_optimizer_t *opt);
 void mu_exchange_free(mu_optimizer_t *opt);
 mu_status_t mu_exchange_post_gather(mu_optimizer_t *opt, int wave);
@@ -95,6 +111,9 @@ mu_status_t mu_step_finite_check(mu_optimizer_t *opt, mu_step_stats_t *stats);
  * resends the wave once on a mismatch, and fails naming sender, receiver, parameter and
  * step if it arrives corrupted again. */
 mu_status_t mu_transit_verify(mu_optimizer_t *opt, int wave, bool gather);
+/* The checksum tables, sized for the largest wave (by mu_exchange_build and _free). */
+mu_status_t mu_transit_alloc(mu_optimizer_t *opt);
+void mu_transit_free(mu_optimizer_t *opt);
 
 /* shard/recheck.c */
 /* Sharded, after wave's verdicts: when this step is due, recomputes the sampled matrix of

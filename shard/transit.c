@@ -17,48 +17,36 @@
 #include "core/log.h"
 #include "shard/optimizer_impl.h"
 
+/* One wave's view of the optimizer's checksum tables (transit_hashes_t). */
 typedef struct hash_table {
-    int entries;                     /* n: the wave's matrices */
-    uint64_t *sent, *expected, *got; /* [peer * n + k] */
-    int64_t *counts, *displs;        /* bytes per peer for the hash all-to-all */
+    int entries; /* n: the wave's matrices */
+    uint64_t *sent, *expected, *got;
+    int64_t *counts, *displs, *cursor;
 } hash_table_t;
-
-static int64_t rows_on(const mu_optimizer_t *opt, int param, int rank, int64_t *begin)
-{
-    int64_t b, e;
-    mu_shard_rows(opt->layout->params[param].rows, opt->ranks, rank, &b, &e);
-    *begin = b;
-    return e - b;
-}
 
 /* Hashes every segment of buf (host bytes, displs per peer) into out[peer * n + k]. */
 static void hash_walk(const mu_optimizer_t *opt, int wave, bool owner_side, const char *buf,
-                      const int64_t *displs, uint64_t *out)
+                      const int64_t *displs, int64_t *cursor, uint64_t *out)
 {
     const int first = opt->plan->wave_begin[wave];
     const int n = opt->plan->wave_begin[wave + 1] - first;
     const int64_t es = (int64_t)mu_dtype_size(opt->layout->settings.exchange_dtype);
-    int64_t *cursor = malloc(sizeof *cursor * (size_t)opt->ranks);
-    if (!cursor)
-        return; /* every hash stays "empty": the comparison then fails loudly */
     memcpy(cursor, displs, sizeof *cursor * (size_t)opt->ranks);
     for (int k = 0; k < n; k++) {
         const mu_plan_entry_t *e = &opt->plan->entries[first + k];
         const int64_t cols = opt->layout->params[e->param].cols;
-        int64_t begin;
         if (!owner_side) {
-            const int64_t bytes = rows_on(opt, e->param, opt->rank, &begin) * cols * es;
+            const int64_t bytes = mu_exchange_rows(opt, e->param, opt->rank, NULL) * cols * es;
             out[e->owner * n + k] = XXH3_64bits(buf + cursor[e->owner], (size_t)bytes);
             cursor[e->owner] += bytes;
             continue;
         }
         for (int r = 0; e->owner == opt->rank && r < opt->ranks; r++) {
-            const int64_t bytes = rows_on(opt, e->param, r, &begin) * cols * es;
+            const int64_t bytes = mu_exchange_rows(opt, e->param, r, NULL) * cols * es;
             out[r * n + k] = XXH3_64bits(buf + cursor[r], (size_t)bytes);
             cursor[r] += bytes;
         }
     }
-    free(cursor);
 }
 
 /* buf's bytes as the CPU can read them: itself, or a host copy in *staged (to free). */
@@ -79,35 +67,57 @@ static mu_status_t host_bytes(mu_optimizer_t *opt, const mu_mat_t *buf, int64_t 
     return whole.cols > 0 ? mu_k_download(opt->be, &whole, *staged, buf->dtype, whole.ld) : MU_OK;
 }
 
-static mu_status_t table_init(const mu_optimizer_t *opt, int wave, hash_table_t *t)
+static int largest_wave(const mu_optimizer_t *opt)
 {
-    const int n = opt->plan->wave_begin[wave + 1] - opt->plan->wave_begin[wave];
-    const size_t cells = (size_t)opt->ranks * (size_t)(n > 0 ? n : 1);
-    *t = (hash_table_t){.entries = n,
-                        .sent = malloc(cells * 8),
-                        .expected = malloc(cells * 8),
-                        .got = malloc(cells * 8),
-                        .counts = malloc(sizeof(int64_t) * (size_t)opt->ranks),
-                        .displs = malloc(sizeof(int64_t) * (size_t)opt->ranks)};
-    if (!t->sent || !t->expected || !t->got || !t->counts || !t->displs)
-        return mu_error(MU_ERR_NOMEM, "rank %d: cannot allocate checksums", opt->rank);
-    const uint64_t empty = XXH3_64bits(NULL, 0);
-    for (size_t i = 0; i < cells; i++)
-        t->sent[i] = t->got[i] = empty;
-    for (int r = 0; r < opt->ranks; r++) {
-        t->counts[r] = 8 * (int64_t)n;
-        t->displs[r] = 8 * (int64_t)n * r;
+    int most = 1;
+    for (int w = 0; w < opt->plan->wave_count; w++) {
+        const int n = opt->plan->wave_begin[w + 1] - opt->plan->wave_begin[w];
+        most = n > most ? n : most;
     }
+    return most;
+}
+
+mu_status_t mu_transit_alloc(mu_optimizer_t *opt)
+{
+    const size_t cells = (size_t)opt->ranks * (size_t)largest_wave(opt);
+    transit_hashes_t *h = &opt->hashes;
+    *h = (transit_hashes_t){.sent = malloc(cells * 8),
+                            .expected = malloc(cells * 8),
+                            .got = malloc(cells * 8),
+                            .counts = malloc(sizeof(int64_t) * (size_t)opt->ranks),
+                            .displs = malloc(sizeof(int64_t) * (size_t)opt->ranks),
+                            .cursor = malloc(sizeof(int64_t) * (size_t)opt->ranks)};
+    if (!h->sent || !h->expected || !h->got || !h->counts || !h->displs || !h->cursor)
+        return mu_error(MU_ERR_NOMEM, "rank %d: cannot allocate checksums", opt->rank);
     return MU_OK;
 }
 
-static void table_free(hash_table_t *t)
+void mu_transit_free(mu_optimizer_t *opt)
 {
-    free(t->sent);
-    free(t->expected);
-    free(t->got);
-    free(t->counts);
-    free(t->displs);
+    transit_hashes_t *h = &opt->hashes;
+    free(h->sent);
+    free(h->expected);
+    free(h->got);
+    free(h->counts);
+    free(h->displs);
+    free(h->cursor);
+    *h = (transit_hashes_t){0};
+}
+
+/* The tables laid out for wave's n matrices, every segment "empty" until hashed. */
+static hash_table_t table_for(mu_optimizer_t *opt, int wave)
+{
+    const int n = opt->plan->wave_begin[wave + 1] - opt->plan->wave_begin[wave];
+    transit_hashes_t *h = &opt->hashes;
+    const hash_table_t t = {n, h->sent, h->expected, h->got, h->counts, h->displs, h->cursor};
+    const uint64_t empty = XXH3_64bits(NULL, 0);
+    for (size_t i = 0; i < (size_t)opt->ranks * (size_t)n; i++)
+        t.sent[i] = t.got[i] = empty;
+    for (int r = 0; r < opt->ranks; r++) {
+        t.counts[r] = 8 * (int64_t)n;
+        t.displs[r] = 8 * (int64_t)n * r;
+    }
+    return t;
 }
 
 /* The direction of one all-to-all: which buffers, and which side of the walk each is. */
@@ -157,10 +167,10 @@ static mu_status_t verify_once(mu_optimizer_t *opt, int wave, const direction_t 
     const char *bytes;
     char *staged;
     MU_CHECK(host_bytes(opt, d->send, d->counts->send_total, &bytes, &staged));
-    hash_walk(opt, wave, d->send_owner_side, bytes, d->counts->send_displs, t->sent);
+    hash_walk(opt, wave, d->send_owner_side, bytes, d->counts->send_displs, t->cursor, t->sent);
     free(staged);
     MU_CHECK(host_bytes(opt, d->recv, d->counts->recv_total, &bytes, &staged));
-    hash_walk(opt, wave, !d->send_owner_side, bytes, d->counts->recv_displs, t->got);
+    hash_walk(opt, wave, !d->send_owner_side, bytes, d->counts->recv_displs, t->cursor, t->got);
     free(staged);
     const mu_alltoallv_args_t a = {t->sent,     t->counts, t->displs,
                                    t->expected, t->counts, t->displs};
@@ -208,11 +218,6 @@ mu_status_t mu_transit_verify(mu_optimizer_t *opt, int wave, bool gather)
         gather
             ? (direction_t){"gather", &ws->gather, &set->gather_send, &set->gather_recv, false}
             : (direction_t){"scatter", &ws->scatter, &set->scatter_send, &set->scatter_recv, true};
-    hash_table_t t;
-    mu_status_t status = table_init(opt, wave, &t);
-    status = mu_comm_agree(opt->comm, status);
-    if (status == MU_OK)
-        status = verify(opt, wave, &d, &t);
-    table_free(&t);
-    return status;
+    hash_table_t t = table_for(opt, wave);
+    return verify(opt, wave, &d, &t);
 }

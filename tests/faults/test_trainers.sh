@@ -25,38 +25,48 @@ trainers() { # trainers STEPS: two example trainers in the background, T0 and T1
 
 daemon_digest() { sed -n 's/^digest //p' "$SCRATCH/daemon.out"; }
 
+# faulty_run WHAT DAEMON-OPTIONS...: the daemon with trainers must stop non-zero on its own
+# within the trainer timeout.
+faulty_run() {
+    what=$1
+    shift
+    start_daemon 2 "$LAYOUT" --trainer-timeout $TIMEOUT "$@"
+    trainers $STEPS
+    STATUS=0
+    wait_pid "$DAEMON" $((TIMEOUT + 30)) || STATUS=$?
+    [ "$STATUS" -ne 0 ] && [ "$STATUS" -ne 124 ] ||
+        fail "$what: the daemon must exit non-zero on its own (status $STATUS)"
+}
+
+# finished_run WHAT DAEMON-OPTIONS...: the daemon and trainers all end well.
+finished_run() {
+    what=$1
+    shift
+    start_daemon 2 "$LAYOUT" --digest "$@"
+    trainers $STEPS
+    wait_pid "$T0" 120 && wait_pid "$T1" 120 && wait_pid "$DAEMON" 60 || fail "the $what run failed"
+}
+
 # The uninterrupted run.
-start_daemon 2 "$LAYOUT" --digest
-trainers $STEPS
-wait_pid "$T0" 120 && wait_pid "$T1" 120 && wait_pid "$DAEMON" 60 || fail "the clean run failed"
+finished_run clean
 clean=$(daemon_digest)
 stop_all
 
 # trainer-kill before step 5 on rank 1, checkpoints every 2 steps.
-start_daemon 2 "$LAYOUT" --trainer-timeout $TIMEOUT --checkpoint-dir "$SCRATCH/ck" \
-    --checkpoint-every 2 --inject trainer-kill:rank=1:step=5
-trainers $STEPS
-STATUS=0
-wait_pid "$DAEMON" $((TIMEOUT + 30)) || STATUS=$?
-[ "$STATUS" -ne 0 ] && [ "$STATUS" -ne 124 ] || fail "trainer-kill: the daemon must exit non-zero on its own (status $STATUS)"
+faulty_run trainer-kill --checkpoint-dir "$SCRATCH/ck" --checkpoint-every 2 \
+    --inject trainer-kill:rank=1:step=5
 expect_match "$SCRATCH/daemon.err" "rank 1: trainer \(pid [0-9]+\) was killed before step 5 \(injected trainer-kill\)" \
     "the killed trainer is reported"
 expect_in "$SCRATCH/daemon.err" "rank 1: no trainer for $TIMEOUT s" "rank 1 reports the timeout"
 expect_in "$SCRATCH/ck/LATEST" "step-00000004" "the last checkpoint is step 4"
 stop_all
-start_daemon 2 "$LAYOUT" --digest --resume "$SCRATCH/ck"
-trainers $STEPS
-wait_pid "$T0" 120 && wait_pid "$T1" 120 && wait_pid "$DAEMON" 60 || fail "the resumed run failed"
+finished_run resumed --resume "$SCRATCH/ck"
 [ -n "$clean" ] && [ "$(daemon_digest)" = "$clean" ] ||
     fail "resumed after trainer-kill: digest '$(daemon_digest)', uninterrupted '$clean'"
 stop_all
 
 # bad-message before step 3 on rank 0.
-start_daemon 2 "$LAYOUT" --trainer-timeout $TIMEOUT --inject bad-message:rank=0:step=3
-trainers $STEPS
-STATUS=0
-wait_pid "$DAEMON" $((TIMEOUT + 30)) || STATUS=$?
-[ "$STATUS" -ne 0 ] && [ "$STATUS" -ne 124 ] || fail "bad-message: the daemon must exit non-zero on its own (status $STATUS)"
+faulty_run bad-message --inject bad-message:rank=0:step=3
 expect_in "$SCRATCH/daemon.err" "rank 0: trainer sent a bad message before step 3" \
     "the bad message is reported with the rank and step"
 expect_in "$SCRATCH/t0.out" "expected STEP(3)" "the trainer hears what was wrong"
@@ -66,11 +76,12 @@ stop_all
 
 # nan-grad at step 20 of 60 in l2.weight, on_nonfinite skip (the layout's default).
 loss_of() { tail -1 "$1" | awk -F, '{print $3}'; }
-"$ROOT/scripts/train-example.sh" --build "$(cd "$(dirname "$MUOND")/.." && pwd)" --ranks 2 \
-    --steps 60 --csv "$SCRATCH/clean.csv" >"$SCRATCH/clean.out" 2>&1 || fail "the clean example failed"
-MUOND_INJECT=nan-grad:param=l2.weight:step=20 \
-    "$ROOT/scripts/train-example.sh" --build "$(cd "$(dirname "$MUOND")/.." && pwd)" --ranks 2 \
-    --steps 60 --csv "$SCRATCH/nan.csv" >"$SCRATCH/nan.out" 2>&1 || fail "the nan-grad example failed"
+example() { # example NAME [SPEC]: 60 steps on 2 ranks with faults SPEC, the loss in NAME.csv
+    MUOND_INJECT="${2:-}" "$ROOT/scripts/train-example.sh" --build "$(cd "$(dirname "$MUOND")/.." && pwd)" --ranks 2 \
+        --steps 60 --csv "$SCRATCH/$1.csv" >"$SCRATCH/$1.out" 2>&1 || fail "the $1 example failed"
+}
+example clean
+example nan nan-grad:param=l2.weight:step=20
 expect_in "$SCRATCH/nan.out" "step 20 " "the run reaches step 20"
 grep "^step 20 " "$SCRATCH/nan.out" | grep -q "skipped: non-finite gradients" ||
     fail "step 20 was not reported skipped"
