@@ -23,6 +23,9 @@ enum { DEFAULT_TIMEOUT_MS = 60000, SEND_BUFFER = 64 };
 struct muond_client {
     int sock;
     muond_welcome_t welcome;
+    muond_hyper_t *hyper; /* per parameter: what the next STEP carries */
+    uint8_t *step_msg;    /* STEP's buffer, sized for every parameter's hyper-parameters */
+    size_t step_msg_cap;
     void *region; /* mapped host memory, or the opened device allocation */
     size_t region_bytes;
     bool on_device; /* the region is GPU memory opened by CUDA IPC */
@@ -164,6 +167,38 @@ static muond_status_t map_region(muond_client_t *c, int memfd)
     return MUOND_OK;
 }
 
+/* The hyper-parameters start at the layout's values; STEP's buffer is sized once. */
+static muond_status_t prepare_steps(muond_client_t *c)
+{
+    const uint32_t n = c->welcome.param_count;
+    c->hyper = calloc(n ? n : 1, sizeof *c->hyper);
+    c->step_msg_cap = muond_step_msg_bytes(n);
+    c->step_msg = malloc(c->step_msg_cap);
+    if (!c->hyper || !c->step_msg)
+        return say(c->error, sizeof c->error, MUOND_ERR_NOMEM, "out of memory");
+    for (uint32_t i = 0; i < n; i++)
+        c->hyper[i] = c->welcome.params[i].hyper;
+    return MUOND_OK;
+}
+
+static void free_client(muond_client_t *c)
+{
+    muond_welcome_free(&c->welcome);
+    free(c->hyper);
+    free(c->step_msg);
+    free(c);
+}
+
+static void unmap_region(muond_client_t *c)
+{
+    char why[384];
+    if (c->on_device)
+        muond_cuda_ipc_close(c->region, why, sizeof why); /* leaving: nothing to report to */
+    else
+        munmap(c->region, c->region_bytes ? c->region_bytes : 1);
+    c->region = NULL;
+}
+
 static uint64_t digest_from(const muond_client_options_t *o)
 {
     if (o->layout_digest)
@@ -201,13 +236,16 @@ muond_status_t muond_connect(const muond_client_options_t *o, muond_client_t **o
         status = map_region(c, memfd);
     else if (memfd >= 0)
         close(memfd);
+    if (status == MUOND_OK)
+        status = prepare_steps(c);
     if (status != MUOND_OK) {
         if (c->error[0])
             say(err, err_len, status, "%s", c->error);
         if (c->sock >= 0)
             close(c->sock);
-        muond_welcome_free(&c->welcome);
-        free(c);
+        if (c->region)
+            unmap_region(c);
+        free_client(c);
         return status;
     }
     *out = c;
@@ -228,7 +266,31 @@ muond_status_t muond_param_at(muond_client_t *c, int index, muond_param_t *out)
         .row_begin = p->row_begin,
         .row_end = p->row_end,
         .on_device = c->on_device,
+        .ndim = (int)p->ndim,
+        .method = p->method,
+        .lr = p->hyper.lr,
+        .weight_decay = p->hyper.weight_decay,
+        .momentum = p->hyper.momentum,
     };
+    memcpy(out->dims, p->dims, sizeof out->dims);
+    return MUOND_OK;
+}
+
+muond_status_t muond_set_hyper(muond_client_t *c, int index, double lr, double weight_decay,
+                               double momentum)
+{
+    if (!c)
+        return MUOND_ERR_INVALID;
+    if (index < 0 || (uint32_t)index >= c->welcome.param_count)
+        return say(c->error, sizeof c->error, MUOND_ERR_INVALID,
+                   "muond_set_hyper: no parameter %d (the layout has %u)", index,
+                   c->welcome.param_count);
+    const muond_hyper_t h = {lr, weight_decay, momentum};
+    char why[128];
+    if (muond_hyper_problem(&h, why, sizeof why))
+        return say(c->error, sizeof c->error, MUOND_ERR_INVALID, "parameter '%s': %s",
+                   c->welcome.params[index].name, why);
+    c->hyper[index] = h;
     return MUOND_OK;
 }
 
@@ -266,9 +328,15 @@ static muond_status_t read_done(muond_client_t *c, int64_t step, muond_step_resu
     free(payload);
     if (status != MUOND_OK)
         return status;
-    *r = (muond_step_result_t){
-        .step = d.step, .status = (int)d.status, .fallbacks = (int)d.fallbacks};
+    *r = (muond_step_result_t){.step = d.step,
+                               .status = (int)d.status,
+                               .fallbacks = (int)d.fallbacks,
+                               .events_total = (int)d.events_total};
     snprintf(r->message, sizeof r->message, "%s", d.message);
+    for (uint32_t i = 0; i < d.event_count; i++)
+        if (d.events[i].param < c->welcome.param_count)
+            r->events[r->event_count++] =
+                (muond_step_event_t){(int)d.events[i].kind, (int)d.events[i].param};
     c->welcome.steps_done = step;
     if (d.status == MUOND_STEP_FAILED)
         return say(c->error, sizeof c->error, MUOND_ERR_STEP, "step %lld failed: %s",
@@ -282,8 +350,9 @@ muond_status_t muond_step(muond_client_t *c, muond_step_result_t *result)
         return MUOND_ERR_INVALID;
     muond_step_result_t local;
     const int64_t step = c->welcome.steps_done + 1;
-    uint8_t msg[SEND_BUFFER];
-    const int w = muond_wire_send(c->sock, msg, muond_encode_step(msg, sizeof msg, step), -1);
+    const muond_step_msg_t m = {step, c->welcome.param_count, c->hyper};
+    const int w = muond_wire_send(c->sock, c->step_msg,
+                                  muond_encode_step(c->step_msg, c->step_msg_cap, &m), -1);
     if (w == MUOND_WIRE_OK)
         return read_done(c, step, result ? result : &local);
     /* A daemon that stopped (SIGTERM) answers the step before closing, perhaps before we
@@ -341,14 +410,10 @@ muond_status_t muond_close(muond_client_t **cp)
     muond_client_t *c = *cp;
     uint8_t msg[SEND_BUFFER];
     const int w = muond_wire_send(c->sock, msg, muond_encode_bye(msg, sizeof msg), -1);
-    char why[384];
-    if (c->region && c->on_device)
-        muond_cuda_ipc_close(c->region, why, sizeof why); /* leaving: nothing to report to */
-    else if (c->region)
-        munmap(c->region, c->region_bytes ? c->region_bytes : 1);
+    if (c->region)
+        unmap_region(c);
     close(c->sock);
-    muond_welcome_free(&c->welcome);
-    free(c);
+    free_client(c);
     *cp = NULL;
     return w == MUOND_WIRE_OK ? MUOND_OK : MUOND_ERR_IO;
 }

@@ -30,6 +30,12 @@
  * holds its row shard of every parameter (rows [row_begin, row_end)); in local mode the whole
  * parameter.
  *
+ * Hyper-parameters: every STEP carries each parameter's learning rate, weight decay and
+ * momentum (Muon's beta, or AdamW's beta1) for that step: the layout's values (muond_param_t's
+ * lr, weight_decay, momentum) until muond_set_hyper changes them, so that a trainer's
+ * learning-rate schedule reaches the daemon. Every rank's trainer must set the same values;
+ * the daemon refuses a step on which they differ.
+ *
  * Errors: functions return a muond_status_t; muond_client_error() says what happened in words
  * (for muond_connect, the err buffer does). Every create has a close that takes the pointer's
  * address and sets it to NULL.
@@ -72,7 +78,27 @@ typedef struct muond_param {
     int64_t rows, cols;         /* the whole parameter (flattened to 2-D) */
     int64_t row_begin, row_end; /* the rows this rank holds */
     int on_device;              /* 1: weights and grads are GPU pointers (see muond_copy) */
+    int ndim;                   /* the layout's shape before flattening: dims[0] = rows */
+    int64_t dims[4];
+    const char *method;                /* "polar-express", "ns5", "gram" or "adamw" */
+    double lr, weight_decay, momentum; /* the layout's values (what steps use unless set) */
 } muond_param_t;
+
+/* What a step did to one parameter besides the fast path. */
+typedef enum muond_step_event_kind {
+    MUOND_EVENT_FALLBACK_CERTIFICATE = 1, /* the certificate failed: solved exactly instead */
+    MUOND_EVENT_FALLBACK_NONFINITE = 2,   /* the fast result was not finite: solved exactly */
+    MUOND_EVENT_FALLBACK_FORCED = 3,      /* the layout or --force-fallback asked for it */
+    MUOND_EVENT_SKIPPED_NONFINITE = 4,    /* NaN/Inf in its gradient: not updated this step */
+    MUOND_EVENT_SKIPPED_UNSOLVED = 5,     /* the exact fallback failed too: not updated */
+} muond_step_event_kind_t;
+
+typedef struct muond_step_event {
+    int kind;  /* muond_step_event_kind_t */
+    int param; /* index, as for muond_param_at */
+} muond_step_event_t;
+
+enum { MUOND_STEP_EVENTS_MAX = 32 };
 
 typedef struct muond_step_result {
     int64_t step;
@@ -80,6 +106,9 @@ typedef struct muond_step_result {
                       message), 2 failed */
     int fallbacks; /* matrices solved by the exact fallback */
     char message[512];
+    int events_total; /* events of the step; the first event_count are in events */
+    int event_count;
+    muond_step_event_t events[MUOND_STEP_EVENTS_MAX];
 } muond_step_result_t;
 
 muond_status_t muond_connect(const muond_client_options_t *options, muond_client_t **out, char *err,
@@ -90,7 +119,14 @@ muond_status_t muond_param(muond_client_t *c, const char *name, muond_param_t *o
 int muond_param_count(const muond_client_t *c);
 muond_status_t muond_param_at(muond_client_t *c, int index, muond_param_t *out);
 
-/* Asks muond to apply the gradients now in shared memory and waits until it has. */
+/* Sets the hyper-parameters of parameter `index` for every following step, until set again:
+ * lr and weight_decay in [0, 1000], momentum in [0, 1) (Muon's beta, or AdamW's beta1).
+ * MUOND_ERR_INVALID, with the reason in muond_client_error, for anything else. */
+muond_status_t muond_set_hyper(muond_client_t *c, int index, double lr, double weight_decay,
+                               double momentum);
+
+/* Asks muond to apply the gradients now in shared memory, with the hyper-parameters set, and
+ * waits until it has. */
 muond_status_t muond_step(muond_client_t *c, muond_step_result_t *result);
 
 int64_t muond_steps_done(const muond_client_t *c);

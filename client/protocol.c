@@ -1,7 +1,9 @@
 /* Encoding and bounds-checked decoding of the trainer protocol (client/muond_protocol.h). */
 #include "muond_protocol.h"
 
+#include <math.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +41,15 @@ static uint64_t read_u64(reader_t *r)
 static int64_t read_i64(reader_t *r)
 {
     return (int64_t)read_le(r, 8);
+}
+
+/* Doubles travel as their IEEE-754 bits, little-endian. */
+static double read_f64(reader_t *r)
+{
+    const uint64_t bits = read_le(r, 8);
+    double v;
+    memcpy(&v, &bits, sizeof v);
+    return v;
 }
 
 /* A string: uint16 length, then that many bytes without NUL; stored NUL-terminated. */
@@ -79,6 +90,13 @@ static void write_le(writer_t *w, uint64_t v, size_t width)
     w->pos += width;
 }
 
+static void write_f64(writer_t *w, double v)
+{
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    write_le(w, bits, 8);
+}
+
 static void write_string(writer_t *w, const char *s, size_t cap)
 {
     const size_t n = strnlen(s, cap - 1);
@@ -100,16 +118,61 @@ static writer_t open_message(uint8_t *buf, size_t cap)
     return w;
 }
 
-static size_t close_message(writer_t *w, muond_msg_type_t type)
+static size_t close_message_as(writer_t *w, muond_msg_type_t type, uint16_t version)
 {
     if (w->full || w->pos - MUOND_HEADER_BYTES > MUOND_MAX_PAYLOAD)
         return 0;
     writer_t h = {w->p, MUOND_HEADER_BYTES, 0, false};
     write_le(&h, MUOND_PROTOCOL_MAGIC, 4);
-    write_le(&h, MUOND_PROTOCOL_VERSION, 2);
+    write_le(&h, version, 2);
     write_le(&h, (uint64_t)type, 2);
     write_le(&h, w->pos - MUOND_HEADER_BYTES, 4);
     return w->pos;
+}
+
+static size_t close_message(writer_t *w, muond_msg_type_t type)
+{
+    return close_message_as(w, type, MUOND_PROTOCOL_VERSION);
+}
+
+/* ---- hyper-parameters --------------------------------------------------------------------- */
+
+const char *muond_hyper_problem(const muond_hyper_t *h, char *buf, size_t cap)
+{
+    const struct {
+        const char *name;
+        double value, upper;
+        bool upper_open;
+    } fields[] = {{"lr", h->lr, MUOND_HYPER_MAX, false},
+                  {"weight_decay", h->weight_decay, MUOND_HYPER_MAX, false},
+                  {"momentum", h->momentum, 1.0, true}};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        const double v = fields[i].value;
+        const bool above = fields[i].upper_open ? v >= fields[i].upper : v > fields[i].upper;
+        if (isfinite(v) && v >= 0 && !above)
+            continue;
+        snprintf(buf, cap, "%s %g is outside [0, %g%s", fields[i].name, v, fields[i].upper,
+                 fields[i].upper_open ? ")" : "]");
+        return buf;
+    }
+    return NULL;
+}
+
+static void read_hyper(reader_t *r, muond_hyper_t *h)
+{
+    h->lr = read_f64(r);
+    h->weight_decay = read_f64(r);
+    h->momentum = read_f64(r);
+    char why[96];
+    if (muond_hyper_problem(h, why, sizeof why))
+        r->bad = true;
+}
+
+static void write_hyper(writer_t *w, const muond_hyper_t *h)
+{
+    write_f64(w, h->lr);
+    write_f64(w, h->weight_decay);
+    write_f64(w, h->momentum);
 }
 
 /* ---- decoding ---------------------------------------------------------------------------- */
@@ -158,11 +221,38 @@ int muond_decode_hello(const uint8_t *p, size_t len, muond_hello_t *out)
     return finish(&r);
 }
 
-int muond_decode_step(const uint8_t *p, size_t len, int64_t *step)
+enum { HYPER_BYTES = 3 * 8 };
+
+int muond_decode_step(const uint8_t *p, size_t len, muond_step_msg_t *out)
 {
+    memset(out, 0, sizeof *out);
     reader_t r = {p, p ? len : 0, 0, false};
-    *step = read_i64(&r);
-    return finish(&r);
+    out->step = read_i64(&r);
+    const uint32_t count = read_u32(&r);
+    /* Refuse counts the payload cannot hold before allocating anything. */
+    if (r.bad || (uint64_t)count * HYPER_BYTES != r.len - r.pos)
+        return MUOND_DECODE_MALFORMED;
+    if (count) {
+        out->hyper = calloc(count, sizeof *out->hyper);
+        if (!out->hyper)
+            return MUOND_DECODE_MALFORMED;
+        out->hyper_count = count;
+    }
+    for (uint32_t i = 0; i < count && !r.bad; i++)
+        read_hyper(&r, &out->hyper[i]);
+    const int status = finish(&r);
+    if (status != MUOND_DECODE_OK)
+        muond_step_msg_free(out);
+    return status;
+}
+
+void muond_step_msg_free(muond_step_msg_t *m)
+{
+    if (!m)
+        return;
+    free(m->hyper);
+    m->hyper = NULL;
+    m->hyper_count = 0;
 }
 
 int muond_decode_done(const uint8_t *p, size_t len, muond_done_t *out)
@@ -172,6 +262,16 @@ int muond_decode_done(const uint8_t *p, size_t len, muond_done_t *out)
     out->status = read_u32(&r);
     out->fallbacks = read_u32(&r);
     read_string(&r, out->message, sizeof out->message, true);
+    out->events_total = read_u32(&r);
+    out->event_count = read_u32(&r);
+    if (out->event_count > MUOND_EVENTS_MAX || out->event_count > out->events_total)
+        r.bad = true;
+    for (uint32_t i = 0; i < out->event_count && !r.bad; i++) {
+        out->events[i].kind = read_u32(&r);
+        out->events[i].param = read_u32(&r);
+        if (out->events[i].kind < 1 || out->events[i].kind > MUOND_EVENT_KIND_MAX)
+            r.bad = true;
+    }
     return finish(&r);
 }
 
@@ -183,8 +283,39 @@ int muond_decode_error_msg(const uint8_t *p, size_t len, muond_error_msg_t *out)
     return finish(&r);
 }
 
-/* One parameter entry: name, then six 64-bit fields; offsets must lie in the region. */
-enum { PARAM_FIXED_BYTES = 2 + 1 + 6 * 8 }; /* the smallest encoded entry */
+/* One parameter entry: name, six 64-bit fields, the shape (ndim, then MUOND_MAX_DIMS
+ * dimensions), the method's name and the layout's hyper-parameters. */
+enum { PARAM_FIXED_BYTES = 2 + 1 + 6 * 8 + 4 + MUOND_MAX_DIMS * 8 + 2 + 1 + HYPER_BYTES };
+
+/* The shape must flatten to rows x cols, with zeros past ndim. */
+static bool shape_matches(const muond_param_info_t *p)
+{
+    if (p->ndim < 1 || p->ndim > MUOND_MAX_DIMS || p->dims[0] != p->rows)
+        return false;
+    int64_t cols = 1;
+    for (uint32_t d = 1; d < MUOND_MAX_DIMS; d++) {
+        if (d >= p->ndim) {
+            if (p->dims[d] != 0)
+                return false;
+            continue;
+        }
+        if (p->dims[d] < 1 || p->dims[d] > INT32_MAX || cols > INT32_MAX / p->dims[d])
+            return false;
+        cols *= p->dims[d];
+    }
+    return cols == p->cols;
+}
+
+static void read_shape_and_method(reader_t *r, muond_param_info_t *p)
+{
+    p->ndim = read_u32(r);
+    for (unsigned d = 0; d < MUOND_MAX_DIMS; d++)
+        p->dims[d] = read_i64(r);
+    read_string(r, p->method, sizeof p->method, false);
+    read_hyper(r, &p->hyper);
+    if (!r->bad && !shape_matches(p))
+        r->bad = true;
+}
 
 static void read_param(reader_t *r, uint64_t region, muond_param_info_t *p)
 {
@@ -195,6 +326,7 @@ static void read_param(reader_t *r, uint64_t region, muond_param_info_t *p)
     p->row_end = read_i64(r);
     p->weight_offset = read_u64(r);
     p->grad_offset = read_u64(r);
+    read_shape_and_method(r, p);
     const bool shape_ok = p->rows > 0 && p->cols > 0 && p->rows <= INT32_MAX &&
                           p->cols <= INT32_MAX && p->row_begin >= 0 && p->row_begin <= p->row_end &&
                           p->row_end <= p->rows;
@@ -223,13 +355,12 @@ int muond_decode_welcome(const uint8_t *p, size_t len, muond_welcome_t *out)
         out->cuda_ipc_handle[i] = (uint8_t)read_le(&r, 1);
     read_string(&r, out->cuda_device, sizeof out->cuda_device, true);
     const uint32_t count = read_u32(&r);
-    const bool device_named = out->memory == MUOND_MEMORY_HOST ? out->cuda_device[0] == 0
-                                                               : out->cuda_device[0] != 0;
+    const bool device_named =
+        out->memory == MUOND_MEMORY_HOST ? out->cuda_device[0] == 0 : out->cuda_device[0] != 0;
     /* Refuse counts the payload cannot hold before allocating anything. */
     if (r.bad || out->ranks < 1 || out->rank < 0 || out->rank >= out->ranks ||
         out->gradient_mode > 1 || out->steps_done < 0 || out->memory > MUOND_MEMORY_CUDA_IPC ||
-        !device_named ||
-        (uint64_t)count * PARAM_FIXED_BYTES > r.len - r.pos)
+        !device_named || (uint64_t)count * PARAM_FIXED_BYTES > r.len - r.pos)
         return MUOND_DECODE_MALFORMED;
     out->params = calloc(count ? count : 1, sizeof *out->params);
     if (!out->params)
@@ -283,14 +414,27 @@ size_t muond_encode_welcome(uint8_t *buf, size_t cap, const muond_welcome_t *m)
                                     (uint64_t)p->row_end, p->weight_offset,  p->grad_offset};
         for (int k = 0; k < 6; k++)
             write_le(&w, fields[k], 8);
+        write_le(&w, p->ndim, 4);
+        for (unsigned d = 0; d < MUOND_MAX_DIMS; d++)
+            write_le(&w, (uint64_t)p->dims[d], 8);
+        write_string(&w, p->method, sizeof p->method);
+        write_hyper(&w, &p->hyper);
     }
     return close_message(&w, MUOND_MSG_WELCOME);
 }
 
-size_t muond_encode_step(uint8_t *buf, size_t cap, int64_t step)
+size_t muond_step_msg_bytes(uint32_t hyper_count)
+{
+    return MUOND_HEADER_BYTES + 8 + 4 + (size_t)hyper_count * HYPER_BYTES;
+}
+
+size_t muond_encode_step(uint8_t *buf, size_t cap, const muond_step_msg_t *m)
 {
     writer_t w = open_message(buf, cap);
-    write_le(&w, (uint64_t)step, 8);
+    write_le(&w, (uint64_t)m->step, 8);
+    write_le(&w, m->hyper_count, 4);
+    for (uint32_t i = 0; i < m->hyper_count; i++)
+        write_hyper(&w, &m->hyper[i]);
     return close_message(&w, MUOND_MSG_STEP);
 }
 
@@ -301,6 +445,13 @@ size_t muond_encode_done(uint8_t *buf, size_t cap, const muond_done_t *m)
     write_le(&w, m->status, 4);
     write_le(&w, m->fallbacks, 4);
     write_string(&w, m->message, sizeof m->message);
+    const uint32_t listed = m->event_count < MUOND_EVENTS_MAX ? m->event_count : MUOND_EVENTS_MAX;
+    write_le(&w, m->events_total > listed ? m->events_total : listed, 4);
+    write_le(&w, listed, 4);
+    for (uint32_t i = 0; i < listed; i++) {
+        write_le(&w, m->events[i].kind, 4);
+        write_le(&w, m->events[i].param, 4);
+    }
     return close_message(&w, MUOND_MSG_DONE);
 }
 
@@ -310,10 +461,15 @@ size_t muond_encode_bye(uint8_t *buf, size_t cap)
     return close_message(&w, MUOND_MSG_BYE);
 }
 
-size_t muond_encode_error(uint8_t *buf, size_t cap, const muond_error_msg_t *m)
+size_t muond_encode_error_as(uint8_t *buf, size_t cap, uint16_t version, const muond_error_msg_t *m)
 {
     writer_t w = open_message(buf, cap);
     write_le(&w, m->code, 4);
     write_string(&w, m->message, sizeof m->message);
-    return close_message(&w, MUOND_MSG_ERROR);
+    return close_message_as(&w, MUOND_MSG_ERROR, version);
+}
+
+size_t muond_encode_error(uint8_t *buf, size_t cap, const muond_error_msg_t *m)
+{
+    return muond_encode_error_as(buf, cap, MUOND_PROTOCOL_VERSION, m);
 }

@@ -251,32 +251,107 @@ static mu_status_t agree_event(mu_runtime_t *rt, const run_settings_t *s, long s
                     (long long)counts[MU_TRAINER_STEP], step - 1);
 }
 
-/* One step asked for by every trainer; the trainers hear how it went: DONE carries the
- * fallback count, and the message names what was skipped or solved exactly. */
+/* The step's hyper-parameters, agreed. Each rank's trainer sent its own (or none: the
+ * layout's), and replicas and shards of one parameter must move together, so they must be
+ * equal on every rank: one MAX allreduce over the values and their negatives finds both ends. */
+static mu_status_t agree_hyper(mu_runtime_t *rt, const run_settings_t *s, long step)
+{
+    const mu_layout_t *l = rt->layout;
+    const int n = 3 * l->param_count;
+    const muond_hyper_t *sent = mu_trainer_server_hyper(s->server);
+    double *v = malloc(2 * (size_t)n * sizeof *v);
+    if (!v)
+        return mu_error(MU_ERR_NOMEM, "rank %d: cannot agree on the hyper-parameters", rt->rank);
+    for (int i = 0; i < l->param_count; i++) {
+        mu_hyper_t h;
+        if (sent)
+            h = (mu_hyper_t){sent[i].lr, sent[i].weight_decay, sent[i].momentum};
+        else
+            mu_layout_hyper(l, i, &h);
+        const double mine[3] = {h.lr, h.weight_decay, h.momentum};
+        for (int k = 0; k < 3; k++) {
+            v[3 * i + k] = mine[k];
+            v[n + 3 * i + k] = -mine[k];
+        }
+    }
+    mu_status_t status = mu_comm_allreduce(rt->comm, v, 2 * n, MU_COMM_F64, MU_COMM_MAX);
+    static const char *const names[3] = {"lr", "weight_decay", "momentum"};
+    for (int j = 0; status == MU_OK && j < n; j++)
+        if (v[j] != -v[n + j])
+            status = mu_error(MU_ERR_INVALID,
+                              "step %ld: the trainers sent different %s for %s (from %g to %g "
+                              "across the ranks); every trainer must send the same values",
+                              step, names[j % 3], l->params[j / 3].name, -v[n + j], v[j]);
+    for (int i = 0; status == MU_OK && i < l->param_count; i++)
+        mu_optimizer_set_hyper(rt->opt, i, &(mu_hyper_t){v[3 * i], v[3 * i + 1], v[3 * i + 2]});
+    free(v);
+    return status;
+}
+
+/* The protocol's name for what an event did to its parameter. */
+static uint32_t event_kind(const mu_step_event_t *e)
+{
+    switch (e->kind) {
+    case MU_EVENT_SKIPPED_NONFINITE:
+        return MUOND_EVENT_SKIPPED_NONFINITE;
+    case MU_EVENT_FALLBACK_NONFINITE:
+        return e->solved ? MUOND_EVENT_FALLBACK_NONFINITE : MUOND_EVENT_SKIPPED_UNSOLVED;
+    case MU_EVENT_FALLBACK_FORCED:
+        return e->solved ? MUOND_EVENT_FALLBACK_FORCED : MUOND_EVENT_SKIPPED_UNSOLVED;
+    default:
+        return e->solved ? MUOND_EVENT_FALLBACK_CERTIFICATE : MUOND_EVENT_SKIPPED_UNSOLVED;
+    }
+}
+
+/* DONE for a step that ran: its status, the fallback count, the events and a message naming
+ * them. */
+static void describe_step(mu_runtime_t *rt, const mu_step_stats_t *st, long step, muond_done_t *d)
+{
+    *d = (muond_done_t){.step = step,
+                        .status = MUOND_STEP_OK,
+                        .fallbacks = (uint32_t)st->fallbacks,
+                        .events_total = (uint32_t)st->events_total};
+    for (int i = 0; i < st->event_count; i++) {
+        char line[384];
+        mu_step_event_format(rt->opt, &st->events[i], line, sizeof line);
+        const size_t used = strlen(d->message);
+        snprintf(d->message + used, sizeof d->message - used, "%s%s", i ? "; " : "", line);
+        if (st->events[i].kind == MU_EVENT_SKIPPED_NONFINITE)
+            d->status = MUOND_STEP_SKIPPED_NONFINITE;
+        if (d->event_count < MUOND_EVENTS_MAX)
+            d->events[d->event_count++] =
+                (muond_event_t){event_kind(&st->events[i]), (uint32_t)st->events[i].param};
+    }
+}
+
+/* DONE for a step that did not run. */
+static void refuse_step(const run_settings_t *s, long step, const char *why)
+{
+    muond_done_t d = {.step = step, .status = MUOND_STEP_FAILED};
+    snprintf(d.message, sizeof d.message, "%s", why);
+    mu_trainer_server_done(s->server, &d);
+}
+
+/* One step asked for by every trainer, with the hyper-parameters they sent; the trainers hear
+ * how it went: DONE carries the fallback count and the events, and the message names what was
+ * skipped or solved exactly. */
 static mu_status_t serve_step(mu_runtime_t *rt, const run_settings_t *s, long step)
 {
     mu_step_stats_t st;
-    mu_status_t status = mu_inject_gradients(rt, (uint64_t)s->seed);
+    mu_status_t status = agree_hyper(rt, s, step);
+    if (status == MU_OK)
+        status = mu_inject_gradients(rt, (uint64_t)s->seed);
     if (status == MU_OK)
         status = mu_optimizer_step(rt->opt, &st);
     if (status == MU_OK) /* device memory: DONE only once the trainer may read the weights */
         status = mu_k_synchronize(rt->be);
     if (status != MU_OK) {
-        mu_trainer_server_done(s->server, step, MUOND_STEP_FAILED, 0, mu_error_message());
+        refuse_step(s, step, mu_error_message());
         return status;
     }
-    char message[MUOND_TEXT_MAX] = "";
-    bool skipped_nonfinite = false;
-    for (int i = 0; i < st.event_count; i++) {
-        char line[384];
-        mu_step_event_format(rt->opt, &st.events[i], line, sizeof line);
-        snprintf(message + strlen(message), sizeof message - strlen(message), "%s%s", i ? "; " : "",
-                 line);
-        skipped_nonfinite |= st.events[i].kind == MU_EVENT_SKIPPED_NONFINITE;
-    }
-    mu_trainer_server_done(s->server, step,
-                           skipped_nonfinite ? MUOND_STEP_SKIPPED_NONFINITE : MUOND_STEP_OK,
-                           (uint32_t)st.fallbacks, message);
+    muond_done_t done;
+    describe_step(rt, &st, step, &done);
+    mu_trainer_server_done(s->server, &done);
     MU_CHECK(log_step(rt, &st, step, s->steps));
     return mu_resilience_after_step(rt, s->res);
 }
@@ -299,7 +374,7 @@ static mu_status_t serve_trainers(mu_runtime_t *rt, const run_settings_t *s)
             /* Also a trainer whose STEP is not read yet (the signal came first): it finds
              * the answer when it asks. */
             if (mine != MU_TRAINER_BYE)
-                mu_trainer_server_done(s->server, step, MUOND_STEP_FAILED, 0, why);
+                refuse_step(s, step, why);
             return stop_cleanly(rt, s);
         }
         const mu_status_t agreed = agree_event(rt, s, step, mine, &all);

@@ -41,6 +41,7 @@ struct mu_trainer_server {
     muond_welcome_t welcome; /* the region's description, sent to every admitted trainer */
     uint8_t *welcome_msg;
     size_t welcome_len;
+    muond_step_msg_t step; /* the trainer's last STEP, with its hyper-parameters if any */
 };
 
 /* ---- the private directory and the socket ----------------------------------------------- */
@@ -179,6 +180,7 @@ void mu_trainer_server_destroy(mu_trainer_server_t **srv)
     if (s->memfd >= 0)
         close(s->memfd);
     muond_welcome_free(&s->welcome);
+    muond_step_msg_free(&s->step);
     free(s->welcome_msg);
     free(s);
     *srv = NULL;
@@ -192,6 +194,27 @@ const mu_io_provider_t *mu_trainer_server_io(mu_trainer_server_t *srv)
 const char *mu_trainer_server_path(const mu_trainer_server_t *srv)
 {
     return srv->path;
+}
+
+/* One parameter's entry in WELCOME: where its rows are, its shape, method and layout values. */
+static void describe_param(const mu_layout_t *l, int i, const mu_param_view_t *v, void *base,
+                           muond_param_info_t *out)
+{
+    const mu_param_t *p = &l->params[i];
+    mu_hyper_t h;
+    mu_layout_hyper(l, i, &h);
+    *out = (muond_param_info_t){.rows = p->rows,
+                                .cols = p->cols,
+                                .row_begin = v->row_begin,
+                                .row_end = v->row_end,
+                                .weight_offset = (uint64_t)((char *)v->w.data - (char *)base),
+                                .grad_offset = (uint64_t)((char *)v->g.data - (char *)base),
+                                .ndim = (uint32_t)p->ndim,
+                                .hyper = {h.lr, h.weight_decay, h.momentum}};
+    for (int d = 0; d < p->ndim; d++)
+        out->dims[d] = p->dims[d];
+    snprintf(out->name, sizeof out->name, "%s", p->name);
+    snprintf(out->method, sizeof out->method, "%s", mu_method_name(p->method));
 }
 
 /* Describes the optimizer's region for WELCOME. */
@@ -216,14 +239,7 @@ static mu_status_t describe_region(mu_trainer_server_t *s, mu_optimizer_t *opt)
     for (int i = 0; i < l->param_count; i++) {
         mu_param_view_t v;
         MU_CHECK(mu_optimizer_param(opt, i, &v));
-        muond_param_info_t *p = &s->welcome.params[i];
-        *p = (muond_param_info_t){.rows = l->params[i].rows,
-                                  .cols = l->params[i].cols,
-                                  .row_begin = v.row_begin,
-                                  .row_end = v.row_end,
-                                  .weight_offset = (uint64_t)((char *)v.w.data - (char *)base),
-                                  .grad_offset = (uint64_t)((char *)v.g.data - (char *)base)};
-        snprintf(p->name, sizeof p->name, "%s", l->params[i].name);
+        describe_param(l, i, &v, base, &s->welcome.params[i]);
     }
     return MU_OK;
 }
@@ -240,10 +256,11 @@ mu_status_t mu_trainer_server_start(mu_trainer_server_t *s, const mu_trainer_ser
 
 /* ---- connections -------------------------------------------------------------------------- */
 
-static void send_error(int fd, uint32_t code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static void send_error_as(int fd, uint16_t version, uint32_t code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
-static void send_error(int fd, uint32_t code, const char *fmt, ...)
+/* An ERROR in the given protocol version's header (the peer's, for a HELLO we cannot speak). */
+static void send_error_as(int fd, uint16_t version, uint32_t code, const char *fmt, ...)
 {
     muond_error_msg_t e = {.code = code};
     va_list args;
@@ -251,8 +268,10 @@ static void send_error(int fd, uint32_t code, const char *fmt, ...)
     vsnprintf(e.message, sizeof e.message, fmt, args);
     va_end(args);
     uint8_t msg[SMALL_MESSAGE];
-    muond_wire_send(fd, msg, muond_encode_error(msg, sizeof msg, &e), -1);
+    muond_wire_send(fd, msg, muond_encode_error_as(msg, sizeof msg, version, &e), -1);
 }
+
+#define send_error(fd, ...) send_error_as(fd, MUOND_PROTOCOL_VERSION, __VA_ARGS__)
 
 /* SO_PEERCRED: our own uid, or the admitted group. */
 static bool admitted(const mu_trainer_server_t *s, int fd)
@@ -278,9 +297,11 @@ static bool check_hello(const mu_trainer_server_t *s, int fd)
     const int w = muond_wire_recv(fd, HANDSHAKE_MS, &h, &payload, NULL);
     muond_hello_t hello;
     bool ok = false;
-    if (w == MUOND_DECODE_VERSION)
-        send_error(fd, MUOND_BAD_VERSION, "protocol version %u; this muond speaks %u",
-                   (unsigned)h.version, MUOND_PROTOCOL_VERSION);
+    if (w == MUOND_DECODE_VERSION) /* answered in the client's version, so that it can read it */
+        send_error_as(fd, h.version, MUOND_BAD_VERSION,
+                      "protocol version %u; this muond speaks %u (rebuild the trainer against "
+                      "this muond's libmuond-client)",
+                      (unsigned)h.version, MUOND_PROTOCOL_VERSION);
     else if (w != MUOND_WIRE_OK)
         send_error(fd, MUOND_BAD_MESSAGE, "expected HELLO: %s", muond_wire_error(w));
     else if (h.type != MUOND_MSG_HELLO || muond_decode_hello(payload, h.length, &hello) != 0)
@@ -303,8 +324,10 @@ static mu_status_t welcome(mu_trainer_server_t *s, int fd, long steps_done)
 {
     s->welcome.steps_done = steps_done;
     const size_t fixed = 64 + 4 + MUOND_IPC_HANDLE_BYTES + 2 + MUOND_BUS_ID_MAX;
-    const size_t cap =
-        MUOND_HEADER_BYTES + fixed + (size_t)s->welcome.param_count * (MUOND_NAME_MAX + 2 + 6 * 8);
+    /* Per parameter at most: name, six 64-bit fields, the shape, the method and the hyper. */
+    const size_t entry =
+        2 + MUOND_NAME_MAX + 6 * 8 + 4 + MUOND_MAX_DIMS * 8 + 2 + MUOND_METHOD_MAX + 3 * 8;
+    const size_t cap = MUOND_HEADER_BYTES + fixed + (size_t)s->welcome.param_count * entry;
     uint8_t *msg = malloc(cap);
     if (!msg)
         return mu_error(MU_ERR_NOMEM, "rank %d: cannot encode WELCOME", s->o.rank);
@@ -367,6 +390,42 @@ static bool kill_trainer(mu_trainer_server_t *s, long step)
     return true;
 }
 
+/* An ERROR saying why, then the trainer is dropped (it may reconnect). */
+static void reject_trainer(mu_trainer_server_t *s, uint32_t code, long step, const char *why)
+{
+    send_error(s->trainer_fd, code, "%s", why);
+    muond_step_msg_free(&s->step);
+    char what[400];
+    snprintf(what, sizeof what, "sent a bad message before step %ld (%.300s)", step, why);
+    drop_trainer(s, what);
+}
+
+/* A well-formed STEP for `step` with none or one value set per parameter (the values were
+ * range-checked by the decoder); on failure, `why` says what was wrong. */
+static bool step_acceptable(const mu_trainer_server_t *s, const uint8_t *payload, uint32_t len,
+                            long step, muond_step_msg_t *m, char *why, size_t cap)
+{
+    if (muond_decode_step(payload, len, m) != MUOND_DECODE_OK) {
+        snprintf(why, cap,
+                 "expected STEP(%ld) with valid hyper-parameters (lr and "
+                 "weight_decay in [0, %g], momentum in [0, 1))",
+                 step, MUOND_HYPER_MAX);
+        return false;
+    }
+    if (m->step != step) {
+        snprintf(why, cap, "expected STEP(%ld), got STEP(%lld)", step, (long long)m->step);
+        return false;
+    }
+    if (m->hyper_count != 0 && m->hyper_count != s->welcome.param_count) {
+        snprintf(why, cap,
+                 "STEP(%ld) carries %u hyper-parameter sets; the layout has %u "
+                 "parameters",
+                 step, m->hyper_count, s->welcome.param_count);
+        return false;
+    }
+    return true;
+}
+
 /* The trainer's next message: 1 = STEP(step), 2 = BYE, 0 = it is gone (dropped). */
 static int trainer_message(mu_trainer_server_t *s, long step)
 {
@@ -377,23 +436,23 @@ static int trainer_message(mu_trainer_server_t *s, long step)
     const int w = muond_wire_recv(s->trainer_fd, HANDSHAKE_MS, &h, &payload, NULL);
     if (w == MUOND_WIRE_OK && mu_fault_fire(MU_FAULT_BAD_MESSAGE, s->o.rank, step, NULL))
         h.type = UINT16_MAX; /* as if the trainer had sent a type no protocol version has */
-    int64_t asked = -1;
     int result = 0;
-    char what[160];
+    char why[256];
+    muond_step_msg_free(&s->step);
     if (w != MUOND_WIRE_OK) {
+        char what[160];
         snprintf(what, sizeof what, "%s before step %ld",
                  w == MUOND_WIRE_CLOSED ? "disconnected" : muond_wire_error(w), step);
         drop_trainer(s, what);
     } else if (h.type == MUOND_MSG_BYE) {
         result = 2;
-    } else if (h.type == MUOND_MSG_STEP && muond_decode_step(payload, h.length, &asked) == 0 &&
-               asked == step) {
+    } else if (h.type == MUOND_MSG_STEP &&
+               step_acceptable(s, payload, h.length, step, &s->step, why, sizeof why)) {
         result = 1;
     } else {
-        send_error(s->trainer_fd, h.type == MUOND_MSG_STEP ? MUOND_BAD_STEP : MUOND_BAD_MESSAGE,
-                   "expected STEP(%ld)", step);
-        snprintf(what, sizeof what, "sent a bad message before step %ld", step);
-        drop_trainer(s, what);
+        if (h.type != MUOND_MSG_STEP)
+            snprintf(why, sizeof why, "expected STEP(%ld)", step);
+        reject_trainer(s, h.type == MUOND_MSG_STEP ? MUOND_BAD_STEP : MUOND_BAD_MESSAGE, step, why);
     }
     free(payload);
     return result;
@@ -435,17 +494,20 @@ mu_status_t mu_trainer_server_wait(mu_trainer_server_t *s, long step, mu_trainer
     }
 }
 
-void mu_trainer_server_done(mu_trainer_server_t *s, long step, uint32_t status, uint32_t fallbacks,
-                            const char *message)
+const muond_hyper_t *mu_trainer_server_hyper(const mu_trainer_server_t *s)
+{
+    return s->step.hyper_count ? s->step.hyper : NULL;
+}
+
+void mu_trainer_server_done(mu_trainer_server_t *s, const muond_done_t *d)
 {
     if (s->trainer_fd < 0)
         return;
-    muond_done_t d = {.step = step, .status = status, .fallbacks = fallbacks};
-    snprintf(d.message, sizeof d.message, "%s", message ? message : "");
-    uint8_t msg[SMALL_MESSAGE];
-    const int w = muond_wire_send(s->trainer_fd, msg, muond_encode_done(msg, sizeof msg, &d), -1);
+    uint8_t msg[SMALL_MESSAGE + MUOND_EVENTS_MAX * 8];
+    const int w = muond_wire_send(s->trainer_fd, msg, muond_encode_done(msg, sizeof msg, d), -1);
     char what[160];
-    snprintf(what, sizeof what, "went away during step %ld (the step was applied)", step);
+    snprintf(what, sizeof what, "went away during step %lld (the step was applied)",
+             (long long)d->step);
     if (w != MUOND_WIRE_OK)
         drop_trainer(s, what);
 }

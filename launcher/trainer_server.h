@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "client/muond_protocol.h"
 #include "shard/layout.h"
 #include "shard/optimizer.h"
 
@@ -56,9 +57,14 @@ const char *mu_trainer_server_path(const mu_trainer_server_t *srv);
  * BYE, stays away longer than the timeout, or a stop signal arrives. */
 mu_status_t mu_trainer_server_wait(mu_trainer_server_t *srv, long step, mu_trainer_event_t *event);
 
+/* The hyper-parameters (one per parameter, layout order) the trainer's STEP carried for the
+ * step it asked for, or NULL when it carried none (the layout's values apply). Valid until
+ * the next mu_trainer_server_wait. */
+const muond_hyper_t *mu_trainer_server_hyper(const mu_trainer_server_t *srv);
+
 /* Reports a step's outcome to the trainer (a trainer that went away is noted, not an error):
- * its status, how many matrices the exact fallback solved, and a message naming them. */
-void mu_trainer_server_done(mu_trainer_server_t *srv, long step, uint32_t status,
-                            uint32_t fallbacks, const char *message);
+ * its status, how many matrices the exact fallback solved, the events, and a message naming
+ * them. */
+void mu_trainer_server_done(mu_trainer_server_t *srv, const muond_done_t *done);
 
 #endif

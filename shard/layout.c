@@ -72,6 +72,14 @@ void mu_layout_orth_opts(const mu_layout_t *layout, const mu_param_t *p, mu_orth
     out->iters = out->method == MU_ORTH_NS5 ? 0 : layout->settings.pe_iters;
 }
 
+void mu_layout_hyper(const mu_layout_t *layout, int index, mu_hyper_t *out)
+{
+    const mu_param_t *p = &layout->params[index];
+    const mu_settings_t *s = &layout->settings;
+    *out = (mu_hyper_t){p->lr, p->weight_decay,
+                        mu_method_is_matrix(p->method) ? s->momentum : s->adamw_beta1};
+}
+
 int64_t mu_param_owner_bytes(const mu_param_t *p)
 {
     return 2 * (int64_t)sizeof(float) * p->rows * p->cols;
@@ -199,10 +207,11 @@ static mu_status_t parse_polar_express(const cJSON *obj, const char *source, mu_
 
 static mu_status_t parse_optimizer(const cJSON *obj, const char *source, mu_settings_t *s)
 {
-    static const char *const keys[] = {"lr",           "momentum",      "nesterov",
-                                       "weight_decay", "scale",         "polar_express",
-                                       "adamw",        "residual_tol",  "on_nonfinite",
-                                       NULL};
+    static const char *const keys[] = {"lr",           "momentum",
+                                       "nesterov",     "weight_decay",
+                                       "scale",        "polar_express",
+                                       "adamw",        "residual_tol",
+                                       "on_nonfinite", NULL};
     static const char *const scales[] = {"spectral", "rms", "none"};
     static const char *const policies[] = {"skip", "abort"};
     where_t w = {source, "optimizer"};

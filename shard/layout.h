@@ -88,6 +88,16 @@ typedef struct mu_layout {
     uint64_t digest; /* of everything that must agree between ranks and trainers */
 } mu_layout_t;
 
+/* The hyper-parameters a step applies to one parameter. momentum is Muon's beta for matrix
+ * methods and AdamW's beta1 for adamw parameters. Trainers may set them per step (the
+ * protocol's STEP); the layout gives the values used otherwise. */
+typedef struct mu_hyper {
+    double lr, weight_decay, momentum;
+} mu_hyper_t;
+
+/* The layout's hyper-parameters of parameter p. */
+void mu_layout_hyper(const mu_layout_t *layout, int p, mu_hyper_t *out);
+
 /* Reads and validates a layout file. */
 mu_status_t mu_layout_load(const char *path, mu_layout_t **out);
 /* The same from text in memory; `what` names the source in messages. */

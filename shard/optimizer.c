@@ -98,6 +98,8 @@ static mu_status_t build(mu_optimizer_t *opt)
     if (!opt->params || !opt->nonfinite || !opt->first_bad_rank || !opt->scratch_i64 ||
         !opt->skip || !opt->checks)
         return mu_error(MU_ERR_NOMEM, "rank %d: cannot allocate parameter state", opt->rank);
+    for (int i = 0; i < opt->layout->param_count; i++)
+        mu_layout_hyper(opt->layout, i, &opt->params[i].hyper);
     MU_CHECK(build_io_region(opt));
     MU_CHECK(build_state(opt));
     return mu_opt_sharded(opt) ? mu_exchange_build(opt) : build_local_arena(opt);
@@ -181,6 +183,16 @@ mu_status_t mu_optimizer_create(const mu_layout_t *layout, mu_comm_t *comm, mu_b
            (double)opt->io_bytes / 1048576.0);
     *out = opt;
     return MU_OK;
+}
+
+void mu_optimizer_set_hyper(mu_optimizer_t *opt, int p, const mu_hyper_t *hyper)
+{
+    opt->params[p].hyper = *hyper;
+}
+
+const mu_hyper_t *mu_optimizer_hyper(const mu_optimizer_t *opt, int p)
+{
+    return &opt->params[p].hyper;
 }
 
 void mu_optimizer_destroy(mu_optimizer_t **opt)

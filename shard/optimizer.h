@@ -113,6 +113,13 @@ mu_status_t mu_optimizer_param(mu_optimizer_t *opt, int p, mu_param_view_t *view
  */
 mu_status_t mu_optimizer_step(mu_optimizer_t *opt, mu_step_stats_t *stats);
 
+/* The hyper-parameters (learning rate, weight decay, momentum) the next steps apply to
+ * parameter p, until set again; the layout's at creation. Not collective, but every rank must
+ * set the same values before a step (the daemon agrees on them first): replicas and shards
+ * of one parameter must move together. */
+void mu_optimizer_set_hyper(mu_optimizer_t *opt, int p, const mu_hyper_t *hyper);
+const mu_hyper_t *mu_optimizer_hyper(const mu_optimizer_t *opt, int p);
+
 /* Checksums on every exchanged wave, verified on receipt, one resend on a mismatch (sharded
  * mode; on by default). */
 void mu_optimizer_set_transit_checks(mu_optimizer_t *opt, bool on);

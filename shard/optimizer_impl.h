@@ -10,6 +10,7 @@ typedef struct param_state {
     mu_mat_t m;                 /* momentum: the shard (sharded), the full matrix on its owner
                                    (local), nothing for adamw parameters */
     mu_mat_t m1, m2;            /* AdamW moments, same rows as w */
+    mu_hyper_t hyper;           /* what the next step applies (layout, or set by trainers) */
 } param_state_t;
 
 /* One all-to-all of a wave: byte counts and displacements per peer rank. */

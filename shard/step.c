@@ -133,11 +133,12 @@ mu_status_t mu_step_orthogonalize(mu_optimizer_t *opt, int entry, const mu_mat_t
 
 /* ---- local phases ------------------------------------------------------------------------ */
 
-static mu_adamw_hyper_t adamw_hyper(const mu_optimizer_t *opt, const mu_param_t *p)
+static mu_adamw_hyper_t adamw_hyper(const mu_optimizer_t *opt, int param)
 {
     const mu_settings_t *s = &opt->layout->settings;
-    return (mu_adamw_hyper_t){p->lr,        s->adamw_beta1,  s->adamw_beta2,
-                              s->adamw_eps, p->weight_decay, opt->steps_done + 1};
+    const mu_hyper_t *h = &opt->params[param].hyper;
+    return (mu_adamw_hyper_t){h->lr,        h->momentum,     s->adamw_beta2,
+                              s->adamw_eps, h->weight_decay, opt->steps_done + 1};
 }
 
 /* Sharded mode: momentum on matrix shards (U replaces G), AdamW on the rest. */
@@ -152,9 +153,10 @@ static mu_status_t momentum_phase(mu_optimizer_t *opt)
         if (opt->skip[i]) { /* momentum and moments stay unpolluted; zeros travel instead */
             MU_CHECK(mu_k_fill(opt->be, 0.0, &ps->g));
         } else if (mu_method_is_matrix(p->method)) {
-            MU_CHECK(mu_k_momentum(opt->be, s->momentum, s->nesterov, &ps->g, &ps->m, &ps->g));
+            MU_CHECK(
+                mu_k_momentum(opt->be, ps->hyper.momentum, s->nesterov, &ps->g, &ps->m, &ps->g));
         } else {
-            const mu_adamw_hyper_t h = adamw_hyper(opt, p);
+            const mu_adamw_hyper_t h = adamw_hyper(opt, i);
             MU_CHECK(mu_k_adamw(opt->be, &h, &ps->g, &ps->w, &ps->m1, &ps->m2));
         }
     }
@@ -171,7 +173,8 @@ static mu_status_t apply_wave(mu_optimizer_t *opt, int wave)
         if (ps->row_end == ps->row_begin || opt->skip[plan->entries[k].param])
             continue;
         const double scale = mu_scale_factor(opt->layout->settings.scale, p->rows, p->cols);
-        MU_CHECK(mu_k_apply_update(opt->be, p->lr, p->weight_decay, scale, &ps->g, &ps->w));
+        MU_CHECK(mu_k_apply_update(opt->be, ps->hyper.lr, ps->hyper.weight_decay, scale, &ps->g,
+                                   &ps->w));
     }
     return MU_OK;
 }
@@ -281,7 +284,7 @@ static mu_status_t local_adamw(mu_optimizer_t *opt)
         if (opt->skip[i])
             continue;
         MU_CHECK(mu_k_scale(opt->be, 1.0 / opt->ranks, &ps->g));
-        const mu_adamw_hyper_t h = adamw_hyper(opt, p);
+        const mu_adamw_hyper_t h = adamw_hyper(opt, i);
         MU_CHECK(mu_k_adamw(opt->be, &h, &ps->g, &ps->w, &ps->m1, &ps->m2));
     }
     return MU_OK;
@@ -300,7 +303,7 @@ static mu_status_t local_owner_compute(mu_optimizer_t *opt, int entry, mu_step_s
     if (opt->skip[param])
         return MU_OK;
     MU_CHECK(mu_k_scale(opt->be, 1.0 / opt->ranks, &ps->g));
-    MU_CHECK(mu_k_momentum(opt->be, s->momentum, s->nesterov, &ps->g, &ps->m, &ps->g));
+    MU_CHECK(mu_k_momentum(opt->be, ps->hyper.momentum, s->nesterov, &ps->g, &ps->m, &ps->g));
     mu_mat_t q = {p->rows, p->cols, p->cols, MU_DTYPE_F32, opt->full.data};
     bool zero = false;
     const mu_status_t status = mu_step_orthogonalize(opt, entry, &ps->g, &q, &zero);
@@ -331,8 +334,9 @@ static mu_status_t local_matrices(mu_optimizer_t *opt, mu_step_stats_t *st, mu_s
         if (!mine || opt->skip[param])
             continue;
         const mu_param_t *p = &opt->layout->params[param];
+        const mu_hyper_t *h = &opt->params[param].hyper;
         const double scale = mu_scale_factor(s->scale, p->rows, p->cols);
-        MU_CHECK(mu_k_apply_update(opt->be, p->lr, p->weight_decay, scale, &opt->checks[k].q,
+        MU_CHECK(mu_k_apply_update(opt->be, h->lr, h->weight_decay, scale, &opt->checks[k].q,
                                    &opt->params[param].w));
     }
     return MU_OK;

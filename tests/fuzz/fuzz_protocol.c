@@ -37,8 +37,30 @@ static void welcome_round_trip(const muond_welcome_t *w)
         EXPECT(strcmp(again.params[i].name, w->params[i].name) == 0);
         EXPECT(again.params[i].weight_offset == w->params[i].weight_offset);
         EXPECT(again.params[i].row_end == w->params[i].row_end);
+        EXPECT(again.params[i].ndim == w->params[i].ndim);
+        EXPECT(memcmp(again.params[i].dims, w->params[i].dims, sizeof w->params[i].dims) == 0);
+        EXPECT(strcmp(again.params[i].method, w->params[i].method) == 0);
+        EXPECT(memcmp(&again.params[i].hyper, &w->params[i].hyper, sizeof w->params[i].hyper) == 0);
     }
     muond_welcome_free(&again);
+}
+
+/* Hyper-parameters that decode are valid, and survive a round trip bit for bit. */
+static void step_round_trip(const muond_step_msg_t *m)
+{
+    char why[128];
+    for (uint32_t i = 0; i < m->hyper_count; i++)
+        EXPECT(muond_hyper_problem(&m->hyper[i], why, sizeof why) == NULL);
+    const size_t n = muond_encode_step(scratch, sizeof scratch, m);
+    if (n == 0)
+        return;
+    EXPECT(n == muond_step_msg_bytes(m->hyper_count));
+    muond_step_msg_t again;
+    EXPECT(muond_decode_step(scratch + MUOND_HEADER_BYTES, n - MUOND_HEADER_BYTES, &again) == 0);
+    EXPECT(again.step == m->step && again.hyper_count == m->hyper_count);
+    EXPECT(m->hyper_count == 0 ||
+           memcmp(again.hyper, m->hyper, m->hyper_count * sizeof *m->hyper) == 0);
+    muond_step_msg_free(&again);
 }
 
 static void payload_decoders(const uint8_t *p, size_t len)
@@ -58,8 +80,11 @@ static void payload_decoders(const uint8_t *p, size_t len)
         welcome_round_trip(&w);
         muond_welcome_free(&w);
     }
-    int64_t step;
-    (void)muond_decode_step(p, len, &step);
+    muond_step_msg_t step;
+    if (muond_decode_step(p, len, &step) == 0) {
+        step_round_trip(&step);
+        muond_step_msg_free(&step);
+    }
     muond_done_t done;
     if (muond_decode_done(p, len, &done) == 0) {
         const size_t n = muond_encode_done(scratch, sizeof scratch, &done);
@@ -67,6 +92,8 @@ static void payload_decoders(const uint8_t *p, size_t len)
         EXPECT(muond_decode_done(scratch + MUOND_HEADER_BYTES, n - MUOND_HEADER_BYTES, &again) ==
                0);
         EXPECT(again.step == done.step && strcmp(again.message, done.message) == 0);
+        EXPECT(again.event_count == done.event_count && again.events_total == done.events_total);
+        EXPECT(memcmp(again.events, done.events, done.event_count * sizeof *done.events) == 0);
     }
     muond_error_msg_t e;
     (void)muond_decode_error_msg(p, len, &e);

@@ -25,7 +25,10 @@ probe() { # probe EXPECTED MODE ARGS...
     grep -qF -- "$want" "$SCRATCH/probe.out" || fail "probe $1: expected '$want'"
 }
 probe "layout digest 0000000000000bad" connect "$S0" 0 bad
-probe "protocol version 9; this muond speaks 2" version "$S0" 0 "$DIGEST" 9
+probe "in version 9: protocol version 9; this muond speaks 3" version "$S0" 0 "$DIGEST" 9
+# An old client (version 2) reads its refusal: it comes in its own version.
+probe "ERROR 2 in version 2: protocol version 2; this muond speaks 3 (rebuild the trainer" \
+    version "$S0" 0 "$DIGEST" 2
 probe "expected HELLO: not a muond message (bad magic)" garbage "$S0"
 probe "expected HELLO: timed out" truncated "$S0"
 probe "rank 0 already serves a trainer" connect "$S0" 0 "$DIGEST"
@@ -70,5 +73,31 @@ STATUS=0
 wait_pid "$DAEMON" 30 || STATUS=$?
 [ "$STATUS" -ne 0 ] && [ "$STATUS" -ne 124 ] || fail "daemon status $STATUS after losing its trainer"
 expect_in "$SCRATCH/daemon.err" "no trainer for 2 s at step 1" "the lost trainer is reported"
+PIDS=""
+
+# 4. Per-step hyper-parameters: a NaN rate is refused by the library, a momentum of 1 by the
+#    daemon; trainers that send different rates to the ranks get a failed step naming the
+#    parameter, and the daemon stops.
+start_daemon 1 "$LAYOUT" --trainer-timeout 5
+probe "daemon: ERROR 5: expected STEP(1) with valid hyper-parameters" bad-hyper "$(socket_of 0)" \
+    0 "$DIGEST"
+expect_in "$SCRATCH/probe.out" "library: parameter 'l1.weight': lr nan is outside [0, 1000]" \
+    "the library refuses a NaN rate"
+wait_pid "$DAEMON" 30 || fail "the daemon did not end after the probe's BYE"
+start_daemon 2 "$LAYOUT" --trainer-timeout 30
+"$CLIENT_PROBE" step-lr "$(socket_of 0)" 0 "$DIGEST" 0.01 >"$SCRATCH/lr0.out" 2>&1 &
+L0=$!
+"$CLIENT_PROBE" step-lr "$(socket_of 1)" 1 "$DIGEST" 0.02 >"$SCRATCH/lr1.out" 2>&1 &
+L1=$!
+PIDS="$PIDS $L0 $L1"
+wait_pid "$L0" 60 || fail "probe on rank 0"
+wait_pid "$L1" 60 || fail "probe on rank 1"
+STATUS=0
+wait_pid "$DAEMON" 60 || STATUS=$?
+[ "$STATUS" -ne 0 ] && [ "$STATUS" -ne 124 ] || fail "daemon status $STATUS after differing rates"
+for r in 0 1; do
+    expect_in "$SCRATCH/lr$r.out" "the trainers sent different lr for l1.weight (from 0.01 to 0.02" \
+        "rank $r hears why its step failed"
+done
 PIDS=""
 finish
