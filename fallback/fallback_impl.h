@@ -40,6 +40,11 @@ mu_status_t mu_dist_gather(const mu_fallback_t *fb, int owner, const dist_t *d, 
 
 /* pdsyevd: a = z diag(w) z^T, w ascending and on every rank; a is destroyed. */
 mu_status_t mu_dist_symmetric_eigen(const mu_fallback_t *fb, dist_t *a, dist_t *z, double *w);
+/* Collective: rank 0's values on every rank. ScaLAPACK's drivers return singular values and
+ * eigenvalues on every process, but not bitwise equal on all of them, and the callers choose
+ * collective work from them (a numerical rank, a route): a rank that chose differently would
+ * enter another ScaLAPACK call than the others and wait forever. */
+mu_status_t mu_dist_agree_values(const mu_fallback_t *fb, double *values, int count);
 
 /* Scales local column j of d (global index) by f(j): for Z diag(w). */
 void mu_dist_scale_columns(const mu_fallback_t *fb, dist_t *d, const double *factor);

@@ -88,8 +88,8 @@ mu_status_t mu_fallback_ensure_grid(mu_fallback_t *fb)
         return mu_error(MU_ERR_SCALAPACK, "rank %d: BLACS made a %dx%d grid, not %dx%d",
                         mu_comm_rank(fb->comm), nprow, npcol, fb->nprow, fb->npcol);
     fb->have_grid = true;
-    MU_LOG(MU_LOG_INFO, MU_SUB_FALLBACK, "BLACS grid %d x %d for the ScaLAPACK fallback",
-           fb->nprow, fb->npcol);
+    MU_LOG(MU_LOG_INFO, MU_SUB_FALLBACK, "BLACS grid %d x %d for the ScaLAPACK fallback", fb->nprow,
+           fb->npcol);
     return MU_OK;
 }
 
@@ -120,9 +120,10 @@ mu_status_t mu_dist_create(const mu_fallback_t *fb, int m, int n, dist_t *out)
     const size_t count = (size_t)lld * (size_t)(out->local_cols > 0 ? out->local_cols : 1);
     out->local = calloc(count, sizeof *out->local);
     /* collective: one rank short of memory must not leave the others inside the next routine */
-    return mu_comm_agree(fb->comm, out->local ? MU_OK
-                         : mu_error(MU_ERR_NOMEM, "fallback: cannot allocate %zu local elements",
-                                    count));
+    return mu_comm_agree(
+        fb->comm,
+        out->local ? MU_OK
+                   : mu_error(MU_ERR_NOMEM, "fallback: cannot allocate %zu local elements", count));
 }
 
 void mu_dist_free(dist_t *d)
@@ -149,8 +150,8 @@ mu_status_t mu_dist_scatter(const mu_fallback_t *fb, int owner, const double *ow
     MU_CHECK(owner_descriptor(fb, owner, d->m, d->n, desc));
     const int one = 1;
     const double dummy = 0.0;
-    pdgemr2d_(&d->m, &d->n, owned ? owned : &dummy, &one, &one, desc, d->local, &one, &one,
-              d->desc, &fb->context);
+    pdgemr2d_(&d->m, &d->n, owned ? owned : &dummy, &one, &one, desc, d->local, &one, &one, d->desc,
+              &fb->context);
     return MU_OK;
 }
 
@@ -160,8 +161,8 @@ mu_status_t mu_dist_gather(const mu_fallback_t *fb, int owner, const dist_t *d, 
     MU_CHECK(owner_descriptor(fb, owner, d->m, d->n, desc));
     const int one = 1;
     double dummy = 0.0;
-    pdgemr2d_(&d->m, &d->n, d->local, &one, &one, d->desc, owned ? owned : &dummy, &one, &one,
-              desc, &fb->context);
+    pdgemr2d_(&d->m, &d->n, d->local, &one, &one, d->desc, owned ? owned : &dummy, &one, &one, desc,
+              &fb->context);
     return MU_OK;
 }
 
@@ -191,11 +192,17 @@ static mu_status_t eigen_workspace(const mu_fallback_t *fb, int n, double query,
     const int64_t nq = numroc_(&n, &block, &zero, &zero, &fb->npcol);
     int64_t need = (int64_t)query + 1;
     MU_CHECK(mu_comm_allreduce(fb->comm, &need, 1, MU_COMM_I64, MU_COMM_MAX));
-    need += 2 * (int64_t)n + np * (MU_BLOCK + nq) + (int64_t)MU_BLOCK * (MU_BLOCK + np + nq + MU_BLOCK);
+    need +=
+        2 * (int64_t)n + np * (MU_BLOCK + nq) + (int64_t)MU_BLOCK * (MU_BLOCK + np + nq + MU_BLOCK);
     if (need > INT32_MAX)
         return mu_error(MU_ERR_INVALID, "fallback: pdsyevd workspace for n %d exceeds int", n);
     *lwork = (int)need;
     return MU_OK;
+}
+
+mu_status_t mu_dist_agree_values(const mu_fallback_t *fb, double *values, int count)
+{
+    return mu_comm_bcast(fb->comm, values, (int64_t)count * (int64_t)sizeof *values, 0);
 }
 
 mu_status_t mu_dist_symmetric_eigen(const mu_fallback_t *fb, dist_t *a, dist_t *z, double *w)
@@ -203,21 +210,23 @@ mu_status_t mu_dist_symmetric_eigen(const mu_fallback_t *fb, dist_t *a, dist_t *
     const int n = a->m, one = 1;
     int lwork = -1, liwork = -1, info = 0, iquery = 0;
     double query = 0.0;
-    pdsyevd_("V", "U", &n, a->local, &one, &one, a->desc, w, z->local, &one, &one, z->desc,
-             &query, &lwork, &iquery, &liwork, &info, 1, 1);
+    pdsyevd_("V", "U", &n, a->local, &one, &one, a->desc, w, z->local, &one, &one, z->desc, &query,
+             &lwork, &iquery, &liwork, &info, 1, 1);
     MU_CHECK(mu_fallback_info(fb, info, "pdsyevd (workspace query)"));
     MU_CHECK(eigen_workspace(fb, n, query, &lwork));
     liwork = iquery > 1 ? iquery : 1;
     double *work = malloc(sizeof *work * (size_t)lwork);
     int *iwork = malloc(sizeof *iwork * (size_t)liwork);
     /* a failed allocation must not leave the other ranks inside pdsyevd */
-    mu_status_t status = mu_comm_agree(fb->comm, (work && iwork) ? MU_OK
-                                       : mu_error(MU_ERR_NOMEM, "fallback: pdsyevd workspace"));
+    mu_status_t status = mu_comm_agree(
+        fb->comm, (work && iwork) ? MU_OK : mu_error(MU_ERR_NOMEM, "fallback: pdsyevd workspace"));
     if (status == MU_OK) {
         pdsyevd_("V", "U", &n, a->local, &one, &one, a->desc, w, z->local, &one, &one, z->desc,
                  work, &lwork, iwork, &liwork, &info, 1, 1);
         status = mu_fallback_info(fb, info, "pdsyevd");
     }
+    if (status == MU_OK) /* rank 0's eigenvalues everywhere (see mu_dist_agree_values) */
+        status = mu_dist_agree_values(fb, w, n);
     free(work);
     free(iwork);
     return status;

@@ -35,10 +35,12 @@ static mu_status_t svd(const mu_fallback_t *fb, dist_t *a, double *s, dist_t *u,
     mu_status_t status = mu_comm_agree(
         fb->comm, work ? MU_OK : mu_error(MU_ERR_NOMEM, "fallback: pdgesvd workspace"));
     if (status == MU_OK) {
-        pdgesvd_("V", "V", &m, &n, a->local, &one, &one, a->desc, s, u->local, &one, &one,
-                 u->desc, vt->local, &one, &one, vt->desc, work, &lwork, &info, 1, 1);
+        pdgesvd_("V", "V", &m, &n, a->local, &one, &one, a->desc, s, u->local, &one, &one, u->desc,
+                 vt->local, &one, &one, vt->desc, work, &lwork, &info, 1, 1);
         status = mu_fallback_info(fb, info, "pdgesvd");
     }
+    if (status == MU_OK) /* rank 0's singular values everywhere (see mu_dist_agree_values) */
+        status = mu_dist_agree_values(fb, s, m < n ? m : n);
     free(work);
     return status;
 }
@@ -57,7 +59,7 @@ static mu_status_t polar_by_svd(const mu_fallback_t *fb, dist_t *a, dist_t *q, i
     status = mu_comm_agree(fb->comm, status);
     if (status == MU_OK)
         status = svd(fb, a, s, &u, &vt);
-    if (status == MU_OK) { /* s is the same on every rank, so is r */
+    if (status == MU_OK) { /* s is agreed (svd), so is r */
         const double tol = (m > n ? m : n) * DBL_EPSILON * s[0];
         int r = 0;
         while (r < k && s[r] > tol)
@@ -65,8 +67,8 @@ static mu_status_t polar_by_svd(const mu_fallback_t *fb, dist_t *a, dist_t *q, i
         *rank = r;
         const double alpha = 1.0, beta = 0.0;
         if (r > 0)
-            pdgemm_("N", "N", &m, &n, &r, &alpha, u.local, &one, &one, u.desc, vt.local, &one,
-                    &one, vt.desc, &beta, q->local, &one, &one, q->desc, 1, 1);
+            pdgemm_("N", "N", &m, &n, &r, &alpha, u.local, &one, &one, u.desc, vt.local, &one, &one,
+                    vt.desc, &beta, q->local, &one, &one, q->desc, 1, 1);
     }
     free(s);
     mu_dist_free(&u);
@@ -88,8 +90,7 @@ static void inverse_square_root(const mu_fallback_t *fb, dist_t *z, double *w, d
 
 /* Q = A C^(-1/2) (tall) or C^(-1/2) A (wide), C the short-side Gram matrix; *usable = false
  * when C is too ill-conditioned for this route (q is not written then; a is kept). */
-static mu_status_t polar_by_gram(const mu_fallback_t *fb, const dist_t *a, dist_t *q,
-                                 bool *usable)
+static mu_status_t polar_by_gram(const mu_fallback_t *fb, const dist_t *a, dist_t *q, bool *usable)
 {
     const int m = a->m, n = a->n, s = m < n ? m : n, one = 1;
     const bool tall = m >= n;
@@ -110,16 +111,16 @@ static mu_status_t polar_by_gram(const mu_fallback_t *fb, const dist_t *a, dist_
                 c.local, &one, &one, c.desc, 1, 1);
         status = mu_dist_symmetric_eigen(fb, &c, &z, w);
     }
-    /* w is the same on every rank, so is the choice */
+    /* w is agreed (mu_dist_symmetric_eigen), so is the choice */
     *usable = status == MU_OK && w[s - 1] > 0.0 && w[0] >= GRAM_MIN_EIGEN_RATIO * w[s - 1];
     if (*usable) {
         inverse_square_root(fb, &z, w, &half);
         if (tall)
-            pdgemm_("N", "N", &m, &n, &n, &alpha, a->local, &one, &one, a->desc, half.local,
-                    &one, &one, half.desc, &beta, q->local, &one, &one, q->desc, 1, 1);
+            pdgemm_("N", "N", &m, &n, &n, &alpha, a->local, &one, &one, a->desc, half.local, &one,
+                    &one, half.desc, &beta, q->local, &one, &one, q->desc, 1, 1);
         else
-            pdgemm_("N", "N", &m, &n, &m, &alpha, half.local, &one, &one, half.desc, a->local,
-                    &one, &one, a->desc, &beta, q->local, &one, &one, q->desc, 1, 1);
+            pdgemm_("N", "N", &m, &n, &m, &alpha, half.local, &one, &one, half.desc, a->local, &one,
+                    &one, a->desc, &beta, q->local, &one, &one, q->desc, 1, 1);
     }
     free(w);
     mu_dist_free(&c);

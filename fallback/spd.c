@@ -124,7 +124,7 @@ static mu_status_t eigen_root(const mu_fallback_t *fb, int owner, const double *
         status = distribute_a(fb, owner, a, n, &ad);
     if (status == MU_OK)
         status = mu_dist_symmetric_eigen(fb, &ad, &z, w);
-    if (status == MU_OK && !(w[0] > 0.0)) /* w is the same on every rank */
+    if (status == MU_OK && !(w[0] > 0.0)) /* w is agreed (mu_dist_symmetric_eigen) */
         status = mu_error(MU_ERR_NUMERIC, "fallback: A is not positive definite (smallest "
                                           "eigenvalue %g)", w[0]);
     if (status == MU_OK) {
