@@ -193,7 +193,8 @@ static void job_tag(char *out, size_t cap)
 
 int muond_rank_from_env(void)
 {
-    const char *names[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID", "PMI_RANK"};
+    const char *names[] = {"MUOND_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID",
+                           "PMI_RANK"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         const char *v = getenv(names[i]);
         char *end;

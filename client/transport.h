@@ -38,7 +38,8 @@ int muond_wire_recv(int sock, int timeout_ms, muond_header_t *h, uint8_t **paylo
 int muond_socket_dir(char *out, size_t cap);
 int muond_socket_path(int rank, char *out, size_t cap);
 
-/* This process's rank in its launcher's job (Open MPI, PMIx, Slurm or PMI), or -1. */
+/* This process's rank: $MUOND_RANK (muond launch), else its launcher's (Open MPI, PMIx,
+ * Slurm or PMI), or -1. */
 int muond_rank_from_env(void);
 
 #endif

@@ -106,6 +106,11 @@ static const mu_command_spec_t run_spec = {
     .option_count = sizeof run_options / sizeof run_options[0],
 };
 
+const mu_command_spec_t *mu_run_command_spec(void)
+{
+    return &run_spec;
+}
+
 enum { PHASE_SLOTS = 6 }; /* momentum, exchange, compute, apply, total, fallback */
 
 /* Rank 0's lines for one step, from the agreed phase times t and the zero-update count. */

@@ -16,6 +16,10 @@ enum { MU_EXIT_SIGNAL_BASE = 128 };
 int mu_command_fail(const char *command, mu_status_t status);
 
 int mu_cmd_run(int argc, char **argv);
+int mu_cmd_launch(int argc, char **argv);
+/* muond run's option table (muond launch passes the daemon's options on). */
+struct mu_command_spec;
+const struct mu_command_spec *mu_run_command_spec(void);
 int mu_cmd_check(int argc, char **argv);
 
 /* Each takes argv[0] = the subcommand's own name. */

@@ -14,6 +14,8 @@ typedef struct subcommand {
 
 static const subcommand_t subcommands[] = {
     {"run", "the optimizer daemon (one rank per trainer, under mpiexec or srun)", mu_cmd_run},
+    {"launch", "the daemon and N trainers together, like torchrun (mpiexec, or srun)",
+     mu_cmd_launch},
     {"check", "validate a layout and print its owner plan", mu_cmd_check},
     {"orth", "orthogonalize one matrix from a .npy file (polar-express, ns5, gram, svd)",
      mu_cmd_orth},
