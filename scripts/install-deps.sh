@@ -13,7 +13,8 @@ PACKAGES="build-essential cmake pkg-config
   libxxhash-dev
   gnuplot-nox
   slurm-wlm slurmctld slurmd slurm-client munge procps
-  clang libclang-rt-14-dev"
+  clang libclang-rt-14-dev
+  python3 python3-torch python3-numpy python3-sklearn python3-scipy wamerican"
 
 missing=""
 for p in $PACKAGES; do

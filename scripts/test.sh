@@ -2,8 +2,9 @@
 # Installs the dependencies, builds muond and runs the whole test suite with ctest.
 #   scripts/test.sh              Release build in build/
 #   scripts/test.sh --sanitize   AddressSanitizer + UndefinedBehaviorSanitizer build in
-#                                build-sanitize/, the same tests but the two long quality
-#                                runs (label slow)
+#                                build-sanitize/, the same tests but the long quality runs
+#                                (label slow) and the Python ones (label python: the client
+#                                library would be loaded into an uninstrumented python3)
 # Warnings are errors here: this is also CI's gate.
 set -eu
 cd "$(dirname "$0")/.."
@@ -18,8 +19,8 @@ if [ "${1:-}" = "--sanitize" ]; then
     # Leak checks on; a sanitizer report fails the test that produced it.
     export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
     export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
-    # The two long quality runs (label slow) stay in the regular pass only.
-    select="-LE slow"
+    # The long quality runs (label slow) and the Python tests stay in the regular pass only.
+    select="-LE slow|python"
 fi
 
 jobs=$(nproc)
