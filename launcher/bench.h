@@ -13,5 +13,6 @@ mu_status_t mu_bench_parse_shape(const char *text, long *rows, long *cols);
 int mu_bench_kernels(int argc, char **argv);
 int mu_bench_step(int argc, char **argv);
 int mu_bench_fallback(int argc, char **argv);
+int mu_bench_trainer(int argc, char **argv);
 
 #endif

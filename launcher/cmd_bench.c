@@ -35,7 +35,9 @@ static void print_bench_usage(FILE *out)
                  "  kernels  time the orthogonalization kernels against the GEMM rate\n"
                  "  step     time the distributed optimizer step of a layout (under mpiexec)\n"
                  "  fallback time the residual certificate and the ScaLAPACK fallback against\n"
-                 "           Polar Express (under mpiexec)\n");
+                 "           Polar Express (under mpiexec)\n"
+                 "  trainer  a PyTorch training step through muond (muond launch) against\n"
+                 "           in-process torch AdamW and Muon, and the Python client's share\n");
 }
 
 int mu_cmd_bench(int argc, char **argv)
@@ -50,6 +52,8 @@ int mu_cmd_bench(int argc, char **argv)
         return mu_bench_step(argc - 1, argv + 1);
     if (strcmp(argv[1], "fallback") == 0)
         return mu_bench_fallback(argc - 1, argv + 1);
+    if (strcmp(argv[1], "trainer") == 0)
+        return mu_bench_trainer(argc - 1, argv + 1);
     fprintf(stderr, "muond bench: unknown benchmark '%s'\n\n", argv[1]);
     print_bench_usage(stderr);
     return MU_EXIT_USAGE;

@@ -181,6 +181,7 @@ def finish(args, opt, model, label, rows, step_seconds, fallbacks):
                "ms_per_step": 1e3 * step_seconds / args.steps}
     if args.optimizer == "muond":
         summary["python_share"] = opt.python_seconds / step_seconds
+        summary["daemon_share"] = opt.daemon_seconds / step_seconds
         summary["bytes_copied"] = opt.bytes_copied
         summary["rank"] = opt.client.rank
         summary["fallbacks"] = fallbacks
