@@ -131,8 +131,8 @@ static int probe_bytes(const char *path, const uint8_t *bytes, size_t n)
     return print_reply(s);
 }
 
-/* A valid trainer handshake, then a STEP far from the expected one. */
-static int probe_skip_step(const char *path, int rank, uint64_t digest)
+/* A raw HELLO/WELCOME, bypassing the library: the socket, with *w decoded (free it), or -1. */
+static int raw_handshake(const char *path, int rank, uint64_t digest, muond_welcome_t *w)
 {
     const int s = open_socket(path);
     uint8_t msg[64];
@@ -141,17 +141,29 @@ static int probe_skip_step(const char *path, int rank, uint64_t digest)
     muond_header_t h;
     uint8_t *payload = NULL;
     int fd = -1;
-    if (muond_wire_recv(s, 10000, &h, &payload, &fd) != MUOND_WIRE_OK) {
-        printf("no WELCOME\n");
-        return 1;
-    }
-    muond_welcome_t w;
-    const int64_t next = muond_decode_welcome(payload, h.length, &w) == 0 ? w.steps_done + 1 : 1;
-    muond_welcome_free(&w);
+    const int ok = muond_wire_recv(s, 10000, &h, &payload, &fd) == MUOND_WIRE_OK &&
+                   muond_decode_welcome(payload, h.length, w) == 0;
     free(payload);
     if (fd >= 0)
         close(fd);
-    const muond_step_msg_t step = {.step = next + 5};
+    if (!ok) {
+        printf("no WELCOME\n");
+        close(s);
+        return -1;
+    }
+    return s;
+}
+
+/* A valid trainer handshake, then a STEP far from the expected one. */
+static int probe_skip_step(const char *path, int rank, uint64_t digest)
+{
+    muond_welcome_t w;
+    const int s = raw_handshake(path, rank, digest, &w);
+    if (s < 0)
+        return 1;
+    const muond_step_msg_t step = {.step = w.steps_done + 1 + 5};
+    muond_welcome_free(&w);
+    uint8_t msg[64];
     muond_wire_send(s, msg, muond_encode_step(msg, sizeof msg, &step), -1);
     return print_reply(s);
 }
@@ -173,22 +185,11 @@ static muond_client_t *connect_or_die(const char *path, int rank, uint64_t diges
  * NaN rate through the library (which refuses it before sending). */
 static int probe_bad_hyper(const char *path, int rank, uint64_t digest)
 {
-    const int s = open_socket(path);
-    uint8_t msg[4096];
-    const muond_hello_t hello = {digest, rank};
-    muond_wire_send(s, msg, muond_encode_hello(msg, sizeof msg, &hello), -1);
-    muond_header_t h;
-    uint8_t *payload = NULL;
-    int fd = -1;
     muond_welcome_t w;
-    if (muond_wire_recv(s, 10000, &h, &payload, &fd) != MUOND_WIRE_OK ||
-        muond_decode_welcome(payload, h.length, &w) != 0) {
-        printf("no WELCOME\n");
+    const int s = raw_handshake(path, rank, digest, &w);
+    if (s < 0)
         return 1;
-    }
-    free(payload);
-    if (fd >= 0)
-        close(fd);
+    uint8_t msg[4096];
     muond_hyper_t *hyper = calloc(w.param_count, sizeof *hyper);
     for (uint32_t i = 0; i < w.param_count; i++)
         hyper[i] = (muond_hyper_t){0.01, 0.0, 1.0};
