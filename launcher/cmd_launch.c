@@ -94,8 +94,8 @@ static const mu_option_t *find_option(const mu_command_spec_t *spec, const char 
 
 static mu_status_t push(char **list, int *count, char *arg)
 {
-    if (*count >= ARGS_MAX - 1)
-        return mu_error(MU_ERR_INVALID, "launch: more than %d arguments", ARGS_MAX - 2);
+    if (*count >= MU_LAUNCH_ARGS_MAX - 1)
+        return mu_error(MU_ERR_INVALID, "launch: more than %d arguments", MU_LAUNCH_ARGS_MAX - 2);
     list[(*count)++] = arg;
     return MU_OK;
 }
@@ -104,7 +104,7 @@ static mu_status_t push(char **list, int *count, char *arg)
 static mu_status_t sort_option(mu_launch_argv_t *a, int argc, char **argv, int *i)
 {
     char *arg = argv[*i];
-    if (strcmp(arg, "-n") == 0 || strncmp(arg, "-n", 2) == 0) { /* torchrun's spelling */
+    if (strncmp(arg, "-n", 2) == 0) { /* -n N or -nN, as mpiexec and torchrun spell it */
         MU_CHECK(push(a->own, &a->own_count, "--ranks"));
         if (arg[2] != '\0')
             return push(a->own, &a->own_count, arg + 2);

@@ -13,7 +13,6 @@
 #include "launcher/supervise.h"
 
 enum { MU_LAUNCH_ARGS_MAX = 256 };
-#define ARGS_MAX MU_LAUNCH_ARGS_MAX
 
 typedef struct mu_launch_settings {
     long ranks;
@@ -26,7 +25,7 @@ typedef struct mu_launch_settings {
  * command after `--` (each NULL-terminated). */
 typedef struct mu_launch_argv {
     int own_count, run_count, cmd_count;
-    char *own[ARGS_MAX], *run[ARGS_MAX], *cmd[ARGS_MAX];
+    char *own[MU_LAUNCH_ARGS_MAX], *run[MU_LAUNCH_ARGS_MAX], *cmd[MU_LAUNCH_ARGS_MAX];
 } mu_launch_argv_t;
 
 typedef struct mu_launch {

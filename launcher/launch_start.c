@@ -19,14 +19,14 @@ static char SLURM_WRAPPER[] = "if [ \"$SLURM_PROCID\" != 0 ]; then "
 
 typedef struct arglist {
     int count;
-    char *item[2 * ARGS_MAX];
+    char *item[2 * MU_LAUNCH_ARGS_MAX];
     char storage[256];
     size_t used;
 } arglist_t;
 
 static void add(arglist_t *a, char *arg)
 {
-    if (a->count < 2 * ARGS_MAX - 1)
+    if (a->count < 2 * MU_LAUNCH_ARGS_MAX - 1)
         a->item[a->count++] = arg;
     a->item[a->count] = NULL;
 }
