@@ -124,6 +124,10 @@ class Layouts(TestCase):
                               "--out", out], capture_output=True, text=True, timeout=120)
         self.assertEqual(bad.returncode, 2)
         self.assertIn("no file no_such_module.py", bad.stderr)
+        bad = subprocess.run([PYTHON, "-m", "muond", "layout", "no_such_module:make", "--out",
+                              out], capture_output=True, text=True, timeout=120)
+        self.assertEqual(bad.returncode, 2)
+        self.assertIn("no module 'no_such_module'", bad.stderr)
 
     def test_import_without_torch(self):
         """numpy-only trainers: `import muond` and its Client need no torch."""

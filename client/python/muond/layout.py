@@ -222,7 +222,13 @@ def load_factory(spec):
         module_spec.loader.exec_module(module)
     else:
         sys.path.insert(0, os.getcwd())
-        module = importlib.import_module(target)
+        try:
+            module = importlib.import_module(target)
+        except ModuleNotFoundError as e:
+            if e.name != target.split(".")[0] and e.name != target:
+                raise  # the module itself imports something missing: its own traceback
+            raise MuondError(f"--from-model '{spec}': no module '{target}' (importable from "
+                             f"the current directory or PYTHONPATH)") from None
     try:
         return getattr(module, fn)
     except AttributeError:
