@@ -19,20 +19,4 @@ first=$(sed -n 2p "$SCRATCH/loss.csv" | awk -F, '{print $3}')
 last=$(final_eval "$SCRATCH/loss.csv")
 echo "held-out loss: step 1 $first, step $STEPS $last"
 expect_leq "$last" "$(awk -v f="$first" 'BEGIN {print f / 3}')" "the loss falls 3x in $STEPS steps"
-
-# The same template with PyTorch trainers (the digits CNN through muond.torch).
-PYTHONPATH="$ROOT/client/python" /usr/bin/python3 -m muond layout \
-    "$ROOT/client/python/examples/digits.py:make_model" --out "$SCRATCH/digits.json"
-rm -f "$SCRATCH"/job-*.out
-run_capture sh -c "cd '$ROOT' && timeout 300 sbatch --wait --nodes=1 --ntasks-per-node=2 \
-    --gpus-per-node=0 --cpus-per-task=1 --overcommit --output='$SCRATCH/job-%j.out' \
-    --export=ALL,MUOND='$MUOND',LAYOUT='$SCRATCH/digits.json',TRAINER='/usr/bin/python3 \
-client/python/examples/digits.py --steps $STEPS --eval-every 10' slurm/muond.sbatch"
-expect_status 0 "sbatch --wait of the template with Python trainers"
-job_out=$(ls "$SCRATCH"/job-*.out 2>/dev/null | head -n 1)
-[ -n "$job_out" ] || { fail "the Python job wrote no output"; finish; }
-expect_in "$job_out" "muond.sbatch: done, status 0" "the Python job ends well"
-expect_in "$job_out" "every trainer said BYE after $STEPS step(s)" "muond ends with its Python trainers"
-expect_match "$job_out" "digits: muond polar-express, 2 ranks: test accuracy [0-9.]+%" \
-    "rank 0's PyTorch trainer reports its test accuracy"
 finish
