@@ -61,17 +61,23 @@ static int print_reply(int s)
     return 0;
 }
 
-static int probe_connect(const char *path, int rank, uint64_t digest)
+/* A connected client through the library, or NULL after printing why not. */
+static muond_client_t *try_connect(const char *path, int rank, uint64_t digest)
 {
     muond_client_options_t o = {
         .socket_path = path, .rank = rank, .layout_digest = digest, .timeout_ms = 10000};
     muond_client_t *c = NULL;
     char err[512];
-    if (muond_connect(&o, &c, err, sizeof err) != MUOND_OK) {
+    if (muond_connect(&o, &c, err, sizeof err) != MUOND_OK)
         printf("%s\n", err);
-        return 0;
-    }
-    printf("connected (%lld steps done)\n", (long long)muond_steps_done(c));
+    return c;
+}
+
+static int probe_connect(const char *path, int rank, uint64_t digest)
+{
+    muond_client_t *c = try_connect(path, rank, digest);
+    if (c)
+        printf("connected (%lld steps done)\n", (long long)muond_steps_done(c));
     muond_close(&c);
     return 0;
 }
@@ -170,14 +176,9 @@ static int probe_skip_step(const char *path, int rank, uint64_t digest)
 
 static muond_client_t *connect_or_die(const char *path, int rank, uint64_t digest)
 {
-    muond_client_options_t o = {
-        .socket_path = path, .rank = rank, .layout_digest = digest, .timeout_ms = 10000};
-    muond_client_t *c = NULL;
-    char err[512];
-    if (muond_connect(&o, &c, err, sizeof err) != MUOND_OK) {
-        printf("%s\n", err);
+    muond_client_t *c = try_connect(path, rank, digest);
+    if (!c)
         exit(1);
-    }
     return c;
 }
 
