@@ -188,6 +188,8 @@ void muond_step_msg_free(muond_step_msg_t *m);
  * bytes, or 0 if it does not fit. */
 size_t muond_encode_hello(uint8_t *buf, size_t cap, const muond_hello_t *m);
 size_t muond_encode_welcome(uint8_t *buf, size_t cap, const muond_welcome_t *m);
+/* The most bytes a WELCOME with param_count parameters takes, header included. */
+size_t muond_welcome_msg_bytes(uint32_t param_count);
 size_t muond_encode_step(uint8_t *buf, size_t cap, const muond_step_msg_t *m);
 /* The bytes a STEP with hyper_count entries takes, header included. */
 size_t muond_step_msg_bytes(uint32_t hyper_count);

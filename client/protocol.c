@@ -423,6 +423,16 @@ size_t muond_encode_welcome(uint8_t *buf, size_t cap, const muond_welcome_t *m)
     return close_message(&w, MUOND_MSG_WELCOME);
 }
 
+size_t muond_welcome_msg_bytes(uint32_t param_count)
+{
+    enum {
+        FIXED = 8 + 4 + 4 + 4 + 8 + 8 + 4 + MUOND_IPC_HANDLE_BYTES + 2 + MUOND_BUS_ID_MAX + 4,
+        ENTRY = 2 + MUOND_NAME_MAX + 6 * 8 + 4 + MUOND_MAX_DIMS * 8 + 2 + MUOND_METHOD_MAX +
+                HYPER_BYTES,
+    };
+    return MUOND_HEADER_BYTES + FIXED + (size_t)param_count * ENTRY;
+}
+
 size_t muond_step_msg_bytes(uint32_t hyper_count)
 {
     return MUOND_HEADER_BYTES + 8 + 4 + (size_t)hyper_count * HYPER_BYTES;

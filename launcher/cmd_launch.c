@@ -287,8 +287,7 @@ static mu_status_t common_env(mu_launch_t *j)
 {
     const char *job = getenv("MUOND_JOB");
     const char *pythonpath = getenv("PYTHONPATH");
-    char digest[32], ranks[16];
-    snprintf(digest, sizeof digest, "%016llx", (unsigned long long)j->digest);
+    char ranks[16];
     snprintf(ranks, sizeof ranks, "%d", j->ranks);
     MU_CHECK(mu_launch_add_env(&j->env, "MUOND_JOB=%s", job && *job ? job : j->job_name));
     MU_CHECK(mu_launch_add_env(&j->env, "MUOND_RUN_DIR=%s", j->run_dir));
@@ -356,10 +355,11 @@ int mu_cmd_launch(int argc, char **argv)
         code = mu_launch_run(&j);
     else
         mu_command_fail("launch", status);
-    const bool logs_here = strcmp(j.log_dir, j.run_dir) == 0;
-    if (j.run_dir[0] && (code == 0 || !logs_here))
+    /* Kept only when it holds the logs of a job that failed. */
+    const bool keep = status == MU_OK && code != 0 && strcmp(j.log_dir, j.run_dir) == 0;
+    if (j.run_dir[0] && !keep)
         remove_flat_dir(j.run_dir);
-    else if (j.run_dir[0] && status == MU_OK)
+    else if (keep)
         fprintf(stderr, "muond launch: logs kept in %s\n", j.run_dir);
     free_env(&j.env);
     return code;

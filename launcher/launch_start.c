@@ -91,13 +91,16 @@ static char *log_path(const mu_launch_t *j, const char *name)
 static mu_status_t start_local_trainer(mu_launch_t *j, int rank, mu_child_t *c)
 {
     mu_child_env_t env = j->env;
-    char value[16];
+    char value[16], size[16];
     snprintf(value, sizeof value, "%d", rank);
-    static const char *const names[] = {"MUOND_RANK=%s", "RANK=%s", "LOCAL_RANK=%s"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        MU_CHECK(mu_launch_add_env(&env, names[i], value));
-    snprintf(value, sizeof value, "%d", j->ranks);
-    MU_CHECK(mu_launch_add_env(&env, "LOCAL_WORLD_SIZE=%s", value));
+    snprintf(size, sizeof size, "%d", j->ranks);
+    mu_status_t status = mu_launch_add_env(&env, "MUOND_RANK=%s", value);
+    if (status == MU_OK)
+        status = mu_launch_add_env(&env, "RANK=%s", value);
+    if (status == MU_OK)
+        status = mu_launch_add_env(&env, "LOCAL_RANK=%s", value);
+    if (status == MU_OK)
+        status = mu_launch_add_env(&env, "LOCAL_WORLD_SIZE=%s", size);
     snprintf(c->role, sizeof c->role, "trainer %d", rank);
     c->log = NULL; /* rank 0 keeps the terminal */
     if (rank > 0) {
@@ -105,7 +108,8 @@ static mu_status_t start_local_trainer(mu_launch_t *j, int rank, mu_child_t *c)
         snprintf(name, sizeof name, "trainer.%d.log", rank);
         c->log = log_path(j, name);
     }
-    const mu_status_t status = mu_child_start(c, j->argv.cmd, &env);
+    if (status == MU_OK)
+        status = mu_child_start(c, j->argv.cmd, &env);
     for (int i = j->env.count; i < env.count; i++)
         free(env.item[i]);
     return status;

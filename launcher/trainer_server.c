@@ -323,11 +323,7 @@ static bool check_hello(const mu_trainer_server_t *s, int fd)
 static mu_status_t welcome(mu_trainer_server_t *s, int fd, long steps_done)
 {
     s->welcome.steps_done = steps_done;
-    const size_t fixed = 64 + 4 + MUOND_IPC_HANDLE_BYTES + 2 + MUOND_BUS_ID_MAX;
-    /* Per parameter at most: name, six 64-bit fields, the shape, the method and the hyper. */
-    const size_t entry =
-        2 + MUOND_NAME_MAX + 6 * 8 + 4 + MUOND_MAX_DIMS * 8 + 2 + MUOND_METHOD_MAX + 3 * 8;
-    const size_t cap = MUOND_HEADER_BYTES + fixed + (size_t)s->welcome.param_count * entry;
+    const size_t cap = muond_welcome_msg_bytes(s->welcome.param_count);
     uint8_t *msg = malloc(cap);
     if (!msg)
         return mu_error(MU_ERR_NOMEM, "rank %d: cannot encode WELCOME", s->o.rank);

@@ -190,11 +190,6 @@ void mu_optimizer_set_hyper(mu_optimizer_t *opt, int p, const mu_hyper_t *hyper)
     opt->params[p].hyper = *hyper;
 }
 
-const mu_hyper_t *mu_optimizer_hyper(const mu_optimizer_t *opt, int p)
-{
-    return &opt->params[p].hyper;
-}
-
 void mu_optimizer_destroy(mu_optimizer_t **opt)
 {
     if (!opt || !*opt)

@@ -118,7 +118,6 @@ mu_status_t mu_optimizer_step(mu_optimizer_t *opt, mu_step_stats_t *stats);
  * set the same values before a step (the daemon agrees on them first): replicas and shards
  * of one parameter must move together. */
 void mu_optimizer_set_hyper(mu_optimizer_t *opt, int p, const mu_hyper_t *hyper);
-const mu_hyper_t *mu_optimizer_hyper(const mu_optimizer_t *opt, int p);
 
 /* Checksums on every exchanged wave, verified on receipt, one resend on a mismatch (sharded
  * mode; on by default). */

@@ -86,9 +86,10 @@ def _all_named_parameters(model):
     return trainable, dict(frozen)
 
 
-def _match(model, infos):
-    """[(param, info)] in layout order; every disagreement names the parameter and shapes."""
-    trainable, frozen = _all_named_parameters(model)
+def _match(named, infos):
+    """[(param, info)] in layout order, from _all_named_parameters' result; every
+    disagreement names the parameter and shapes."""
+    trainable, frozen = named
     in_model = dict(trainable)
     pairs = []
     for info in infos:
@@ -159,12 +160,12 @@ class Optimizer(torch.optim.Optimizer):
     def __init__(self, model, *, lr=None, weight_decay=None, momentum=None, adamw_lr=None,
                  adamw_weight_decay=None, adamw_momentum=None, rank=None, layout=None,
                  digest=None, socket=None, timeout=60.0, warn=True):
-        _all_named_parameters(model)  # tied parameters are refused before connecting
+        named = _all_named_parameters(model)  # tied parameters are refused before connecting
         self._client = _client.Client(rank=rank, digest=digest, layout=layout, socket=socket,
                                       timeout=timeout)
         self._finalizer = weakref.finalize(self, _close_client, self._client)
         try:
-            pairs = _match(model, self._client.params)
+            pairs = _match(named, self._client.params)
             groups = _groups(pairs, {
                 "muon": {"lr": lr, "weight_decay": weight_decay, "momentum": momentum},
                 "adamw": {"lr": adamw_lr, "weight_decay": adamw_weight_decay,
@@ -295,6 +296,13 @@ class Optimizer(torch.optim.Optimizer):
         return (rank * info.rows) // ranks, ((rank + 1) * info.rows) // ranks
 
     def _sharded_bind(self, fresh):
+        # Every rank's rows of every parameter, and how many floats that is per rank: fixed by
+        # the layout, so worked out once for the gathers of every step.
+        ranks = self._client.ranks
+        self._rank_rows = [[self._rows(info, r) for _, info in self._pairs] for r in range(ranks)]
+        self._rank_floats = [sum((end - begin) * info.cols
+                                 for (begin, end), (_, info) in zip(rows, self._pairs))
+                             for rows in self._rank_rows]
         if fresh:
             for param, info in self._pairs:
                 rows = param.data.reshape(info.rows, info.cols)[info.row_begin:info.row_end]
@@ -318,21 +326,18 @@ class Optimizer(torch.optim.Optimizer):
 
     def _sharded_gather(self):
         """Every rank's updated rows into every trainer's parameters (one all-gather)."""
-        ranks = self._client.ranks
-        sizes = [sum((self._rows(info, r)[1] - self._rows(info, r)[0]) * info.cols
-                     for _, info in self._pairs) for r in range(ranks)]
+        sizes = self._rank_floats
         mine = torch.zeros(max(sizes))
         mine[:sizes[self._client.rank]] = torch.cat(
             [torch.from_numpy(info.weights).reshape(-1) for _, info in self._pairs])
-        gathered = [torch.empty_like(mine) for _ in range(ranks)]
+        gathered = [torch.empty_like(mine) for _ in sizes]
         dist.all_gather(gathered, mine)
-        for r in range(ranks):
+        for rows, flat in zip(self._rank_rows, gathered):
             offset = 0
-            for param, info in self._pairs:
-                begin, end = self._rows(info, r)
+            for (begin, end), (param, info) in zip(rows, self._pairs):
                 n = (end - begin) * info.cols
                 param.data.view(info.rows, info.cols)[begin:end] = \
-                    gathered[r][offset:offset + n].view(end - begin, info.cols)
+                    flat[offset:offset + n].view(end - begin, info.cols)
                 offset += n
         self.bytes_copied += sum(sizes) * 4
 
