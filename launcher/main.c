@@ -20,6 +20,8 @@ static const subcommand_t subcommands[] = {
     {"orth", "orthogonalize one matrix from a .npy file (polar-express, ns5, gram, svd)",
      mu_cmd_orth},
     {"coeffs", "print the Polar Express coefficient schedule", mu_cmd_coeffs},
+    {"blas", "the OpenBLAS kernels muond runs on this CPU; 'blas -- CMD' runs CMD with them",
+     mu_cmd_blas},
     {"bench", "benchmarks: 'bench kernels' (orthogonalization), 'bench step' (distributed step)",
      mu_cmd_bench},
 };
@@ -42,8 +44,10 @@ static void print_usage(FILE *out)
         fprintf(out, "  %-8s %s\n", subcommands[i].name, subcommands[i].summary);
     fprintf(out, "\nenvironment:\n"
                  "  MUOND_LOG      log levels, e.g. 'info' or 'warn,kernels=debug'\n"
-                 "  MUOND_BACKEND  kernel backend: auto, cpu or reference\n"
-                 "  MUOND_COMM     communicator: auto, mpi or loopback\n");
+                 "  MUOND_BACKEND  kernel backend: auto, cuda, cpu, dnnl or reference\n"
+                 "  MUOND_COMM     communicator: auto, mpi or loopback\n"
+                 "  MUOND_BLAS_CORE  OpenBLAS kernels: auto (by CPU features where OpenBLAS\n"
+                 "                 picks a generic core), keep, or a core name\n");
 }
 
 int main(int argc, char **argv)

@@ -22,7 +22,8 @@ for method in polar-express ns5; do
         -- "$python" "$digits" --csv "out/digits-$method.csv" | progress | tee "out/digits-$method.txt"
 done
 echo "== torch AdamW in-process, 300 steps"
-PYTHONPATH=client/python "$python" "$digits" --optimizer adamw --csv out/digits-adamw.csv |
+# Through muond blas: the same OpenBLAS kernels as the trainers muond launch started.
+PYTHONPATH=client/python ./build/launcher/muond blas -- "$python" "$digits" --optimizer adamw --csv out/digits-adamw.csv |
     progress | tee out/digits-adamw.txt
 
 gnuplot <<'PLOT'

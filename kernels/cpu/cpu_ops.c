@@ -6,7 +6,9 @@
 #include <math.h>
 #include <stdio.h>
 
+#include "core/log.h"
 #include "kernels/backend_impl.h"
+#include "kernels/cpu/blas_core.h"
 #include "kernels/ref/ref_ops.h"
 
 /* Tile edge for the transposing copy. Each tile row reads one element from each of TILE
@@ -148,18 +150,34 @@ static mu_status_t cpu_set_threads(mu_backend_t *be, int threads)
     return MU_OK;
 }
 
+/* A core below what the CPU allows costs up to 5x on every product: say so loudly. */
+static mu_status_t cpu_init(mu_backend_t *be)
+{
+    if (mu_blas_core_lagging()) {
+        char core[256];
+        mu_blas_core_describe(core, sizeof core);
+        MU_LOG(MU_LOG_WARN, MU_SUB_KERNELS,
+               "OpenBLAS runs core %s: slower kernels than this CPU allows (unset "
+               "OPENBLAS_CORETYPE and MUOND_BLAS_CORE to let muond choose)",
+               core);
+    }
+    return mu_host_backend_init(be);
+}
+
 static void cpu_describe(const mu_backend_t *be, char *out, size_t out_len)
 {
     (void)be;
-    snprintf(out, out_len, "cpu (%s, %d threads)", openblas_get_config(),
-             openblas_get_num_threads());
+    char core[256];
+    mu_blas_core_describe(core, sizeof core);
+    snprintf(out, out_len, "cpu (%s, %d threads; core %s)", openblas_get_config(),
+             openblas_get_num_threads(), core);
 }
 
 const struct mu_kernel_ops mu_cpu_ops = {
     .name = "cpu",
     .host_memory = true,
     .can_use = mu_host_backend_can_use,
-    .init = mu_host_backend_init,
+    .init = cpu_init,
     .fini = mu_host_backend_fini,
     .describe = cpu_describe,
     .set_threads = cpu_set_threads,
