@@ -29,6 +29,7 @@ static const char *const status_names[MU_STATUS_COUNT] = {
     [MU_ERR_TIMEOUT] = "TIMEOUT",
     [MU_ERR_NOTSUP] = "NOTSUP",
     [MU_ERR_PROTOCOL] = "PROTOCOL",
+    [MU_ERR_DNNL] = "DNNL",
 };
 
 const char *mu_strerror(mu_status_t status)

@@ -32,6 +32,7 @@ typedef enum mu_status {
     MU_ERR_TIMEOUT,   /* a deadline passed */
     MU_ERR_NOTSUP,    /* not supported by this backend or build */
     MU_ERR_PROTOCOL,  /* a malformed or unexpected message */
+    MU_ERR_DNNL,      /* a oneDNN call failed */
     MU_STATUS_COUNT
 } mu_status_t;
 

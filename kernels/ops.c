@@ -23,12 +23,12 @@ static mu_status_t check_mat(const mu_mat_t *m, const char *op, const char *arg)
 }
 
 /* Arithmetic runs in fp32 or fp64; bf16 is a storage type, except on backends that compute
- * on bf16 operands with fp32 accumulation (cuda). */
+ * on bf16 operands with fp32 accumulation (cuda; dnnl on CPUs with AVX512-BF16 or AMX). */
 static mu_status_t check_compute(const mu_backend_t *be, const mu_mat_t *m, const char *op,
                                  const char *arg)
 {
     MU_CHECK(check_mat(m, op, arg));
-    if (m->dtype == MU_DTYPE_BF16 && !be->ops->bf16_compute)
+    if (m->dtype == MU_DTYPE_BF16 && !be->bf16_compute)
         return mu_error(MU_ERR_INVALID,
                         "%s: %s is bf16, a storage type on the %s backend; compute in fp32", op,
                         arg, be->ops->name);

@@ -108,7 +108,8 @@ struct mu_kernel_ops {
     /* Matrices live in host memory (the CPU may read and write .data directly). */
     bool host_memory;
     /* The arithmetic kernels accept bf16 operands (fp32 accumulation); otherwise bf16 is a
-     * storage type that only copy, upload, download and fill take. */
+     * storage type that only copy, upload, download and fill take. A backend whose bf16
+     * depends on the CPU sets it and lets init clear it (mu_backend_bf16_compute says). */
     bool bf16_compute;
     /* Whether this backend can run here; on false, writes the reason into why. */
     bool (*can_use)(char *why, size_t why_len);
@@ -170,13 +171,17 @@ mu_k_adamw_fn mu_k_adamw;
 /* ---- backend registry ----------------------------------------------------------------- */
 
 /* Creates a backend by name: "auto" (or NULL) picks the first usable one in priority order
- * (cuda, cpu, reference), unless the MUOND_BACKEND environment variable names one.
+ * (cuda, cpu, dnnl, reference), unless the MUOND_BACKEND environment variable names one.
  * The choice, and why higher-priority backends were passed over, is logged. */
 mu_status_t mu_backend_create(const char *name, mu_backend_t **out);
 /* The same, for a run whose matrices must be host memory when need_host is not NULL (it says
  * why, e.g. trainers attached through host shared memory): "auto" passes over device-memory
  * backends, logging need_host, and naming one is an error that quotes it. */
 mu_status_t mu_backend_create_for(const char *name, const char *need_host, mu_backend_t **out);
+/* The same for work computed in dtype: "auto" passes over backends without arithmetic in it
+ * (bf16: cpu and reference, and dnnl on a CPU without AVX512-BF16 or AMX). */
+mu_status_t mu_backend_create_for_dtype(const char *name, const char *need_host, mu_dtype_t dtype,
+                                        mu_backend_t **out);
 void mu_backend_destroy(mu_backend_t **be);
 const char *mu_backend_name(const mu_backend_t *be);
 /* Whether the backend's matrices are host memory that the CPU may touch directly. */

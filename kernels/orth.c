@@ -108,7 +108,8 @@ mu_status_t mu_orth_plan_create(mu_backend_t *be, int64_t rows, int64_t cols,
     if (opts->dtype == MU_DTYPE_BF16 && !mu_backend_bf16_compute(be))
         return mu_error(MU_ERR_INVALID,
                         "orth: bf16 is a storage type on the %s backend; compute in fp32 or "
-                        "fp64 (bf16 with fp32 accumulation needs the cuda backend)",
+                        "fp64 (bf16 with fp32 accumulation needs the cuda backend, or dnnl on a CPU "
+                        "with AVX512-BF16 or AMX)",
                         mu_backend_name(be));
     if (opts->gram_dtype == MU_DTYPE_BF16 ||
         (opts->dtype == MU_DTYPE_BF16 && opts->method == MU_ORTH_GRAM))

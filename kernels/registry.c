@@ -14,6 +14,9 @@ static const struct mu_kernel_ops *const registry[] = {
     &mu_cuda_ops,
 #endif
     &mu_cpu_ops,
+#ifdef MUOND_HAVE_DNNL
+    &mu_dnnl_ops,
+#endif
     &mu_reference_ops,
 };
 enum { REGISTRY_SIZE = sizeof registry / sizeof registry[0] };
@@ -46,6 +49,7 @@ static mu_status_t start_backend(const struct mu_kernel_ops *ops, mu_backend_t *
     if (!be)
         return mu_error(MU_ERR_NOMEM, "cannot allocate a backend handle");
     be->ops = ops;
+    be->bf16_compute = ops->bf16_compute;
     const mu_status_t status = ops->init(be);
     if (status != MU_OK) {
         free(be);
@@ -81,17 +85,36 @@ static mu_status_t create_named(const char *name, const char *need_host, mu_back
     return mu_error(MU_ERR_INVALID, "unknown kernel backend '%s' (known: auto, %s)", name, known);
 }
 
-static mu_status_t create_auto(const char *need_host, mu_backend_t **out)
+/* Whether a started backend computes in dtype; on false it is destroyed and why is set.
+ * (Only bf16 varies: every backend computes fp32 and fp64, and dnnl's bf16 depends on the
+ * CPU, which only its init can tell.) */
+static bool computes(mu_backend_t **be, mu_dtype_t dtype, char *why, size_t why_len)
+{
+    if (dtype != MU_DTYPE_BF16 || (*be)->bf16_compute)
+        return true;
+    snprintf(why, why_len, "it has no bf16 arithmetic here");
+    mu_backend_destroy(be);
+    return false;
+}
+
+static mu_status_t create_auto(const char *need_host, mu_dtype_t dtype, mu_backend_t **out)
 {
     for (int i = 0; i < REGISTRY_SIZE; i++) {
         char why[256] = "unknown reason";
-        if (need_host && !registry[i]->host_memory)
+        if (need_host && !registry[i]->host_memory) {
             snprintf(why, sizeof why, "its matrices live in device memory, and %s", need_host);
-        else if (registry[i]->can_use(why, sizeof why))
-            return start_backend(registry[i], out);
+        } else if (registry[i]->can_use(why, sizeof why)) {
+            MU_CHECK(start_backend(registry[i], out));
+            if (computes(out, dtype, why, sizeof why))
+                return MU_OK;
+        }
         MU_LOG(MU_LOG_INFO, MU_SUB_KERNELS, "backend %s unavailable: %s", registry[i]->name, why);
     }
-    return mu_error(MU_ERR_NOTSUP, "no kernel backend can run here");
+    return mu_error(MU_ERR_NOTSUP, "no kernel backend can compute %s here%s",
+                    mu_dtype_name(dtype),
+                    dtype == MU_DTYPE_BF16 ? " (bf16 needs a GPU, or a CPU with AVX512-BF16 or "
+                                             "AMX for the dnnl backend)"
+                                           : "");
 }
 
 mu_status_t mu_backend_create(const char *name, mu_backend_t **out)
@@ -100,6 +123,12 @@ mu_status_t mu_backend_create(const char *name, mu_backend_t **out)
 }
 
 mu_status_t mu_backend_create_for(const char *name, const char *need_host, mu_backend_t **out)
+{
+    return mu_backend_create_for_dtype(name, need_host, MU_DTYPE_F32, out);
+}
+
+mu_status_t mu_backend_create_for_dtype(const char *name, const char *need_host, mu_dtype_t dtype,
+                                        mu_backend_t **out)
 {
     if (!out)
         return mu_error(MU_ERR_INVALID, "backend: null output");
@@ -111,7 +140,7 @@ mu_status_t mu_backend_create_for(const char *name, const char *need_host, mu_ba
     }
     log_gpu_presence();
     if (!name || strcmp(name, "auto") == 0)
-        return create_auto(need_host, out);
+        return create_auto(need_host, dtype, out);
     return create_named(name, need_host, out);
 }
 
@@ -136,7 +165,7 @@ bool mu_backend_host_memory(const mu_backend_t *be)
 
 bool mu_backend_bf16_compute(const mu_backend_t *be)
 {
-    return be && be->ops->bf16_compute;
+    return be && be->bf16_compute;
 }
 
 /* MUOND_GRAPHS=0 runs every call as it comes: the baseline the graphs are measured against. */

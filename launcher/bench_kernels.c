@@ -1,10 +1,13 @@
 /*
  * muond bench kernels: for each shape and method, the median time of the orthogonalization
- * after warm-up, its rate on the grouped FLOP count, that rate as a percentage of the GEMM
- * rate measured on the same shape in the same run, the speed relative to Polar Express, and
- * the accuracy max |s_i - 1| of the result (LAPACK, fp64). A table for people; JSON lines
- * with --json.
+ * after warm-up, its rate on the grouped FLOP count, that rate as a percentage of the best
+ * GEMM rate measured on the same shape in the same run (on this backend and on every other
+ * host backend present, so that a slow reference cannot flatter a result), the speed
+ * relative to Polar Express and to the paper's Polar Express in numpy (the peer), and the
+ * accuracy max |s_i - 1| of the result (LAPACK, fp64). A table for people; JSON lines with
+ * --json.
  */
+#include <cblas.h>
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stddef.h>
@@ -23,7 +26,7 @@
 
 typedef struct bench_settings {
     mu_str_list_t shapes, methods;
-    const char *dtype, *gram_dtype, *backend;
+    const char *dtype, *gram_dtype, *backend, *peer;
     long iters, runs, warmup, seed;
     double kappa;
     bool json;
@@ -36,7 +39,7 @@ static const mu_option_t bench_options[] = {
     {"method", NULL, MU_OPT_LIST, "M", "polar-express,ns5,gram", 0, 0, NULL,
      "methods: polar-express, ns5, gram, svd (repeatable, or comma-separated)", FIELD(methods)},
     {"dtype", NULL, MU_OPT_CHOICE, "D", "fp32", 0, 0, "fp32|fp64|bf16",
-     "precision (bf16: bf16 storage, fp32 accumulation; cuda backend only)", FIELD(dtype)},
+     "precision (bf16: bf16 storage, fp32 accumulation; cuda, or dnnl on AVX512-BF16/AMX)", FIELD(dtype)},
     {"gram-dtype", NULL, MU_OPT_CHOICE, "D", "fp32", 0, 0, "fp32|fp64",
      "precision of the Gram-side iteration", FIELD(gram_dtype)},
     {"iters", NULL, MU_OPT_INT, "T", "0", 0, MU_SCHEDULE_MAX_ITERS, NULL,
@@ -49,8 +52,13 @@ static const mu_option_t bench_options[] = {
     {"kappa", NULL, MU_OPT_DOUBLE, "K", "0", 0, 1e15, NULL,
      "0: Gaussian entries; K >= 1: singular values log-spaced over [1/K, 1]", FIELD(kappa)},
     {"backend", "MUOND_BACKEND", MU_OPT_STRING, "B", "auto", 0, 0, NULL,
-     "kernel backend: auto (cuda when a GPU is usable, else cpu), cuda, cpu or reference",
+     "kernel backend: auto (cuda when a GPU is usable, else cpu; bf16 on a CPU: dnnl), "
+     "cuda, cpu, dnnl or reference",
      FIELD(backend)},
+    {"peer", NULL, MU_OPT_CHOICE, "P", "numpy", 0, 0, "numpy|none",
+     "numpy: time the paper's Polar Express in numpy on each shape in the same run (host "
+     "backends, fp32 and fp64; bench/polar_express_numpy.py, python3 from MUOND_PYTHON)",
+     FIELD(peer)},
     {"json", NULL, MU_OPT_FLAG, NULL, NULL, 0, 0, NULL, "print JSON lines instead of a table",
      FIELD(json)},
 };
@@ -63,19 +71,25 @@ static const mu_command_spec_t bench_spec = {
         "Times each method on a seeded random matrix of each shape (Gaussian entries, or\n"
         "a chosen condition number with --kappa; a square Gaussian matrix has kappa ~ n,\n"
         "so its smallest singular values lie below l and stay unconverged). Rates count the\n"
-        "grouped FLOPs (SYRK as s^2 l); %gemm compares with the GEMM of the same shape\n"
-        "(s x s times s x l) timed in the same run; vs-PE is Polar Express's time over the\n"
-        "method's; max|s-1| is the result's worst singular value error (LAPACK, fp64).",
+        "grouped FLOPs (SYRK as s^2 l); %gemm compares with the best GEMM of the same shape\n"
+        "(s x s times s x l) timed in the same run on this backend and on the other host\n"
+        "backends present (cpu, dnnl); vs-PE is Polar Express's time over the method's;\n"
+        "peer-ms and vs-peer time the paper's Polar Express in numpy on the same BLAS and\n"
+        "threads (--peer); max|s-1| is the result's worst singular value error (LAPACK, fp64).",
     .min_positional = 0,
     .max_positional = 0,
     .options = bench_options,
     .option_count = sizeof bench_options / sizeof bench_options[0],
 };
 
+enum { RIVALS_MAX = 4 };
+
 typedef struct bench_shape {
     long rows, cols;
-    mu_mat_t g, q, gemm_a, gemm_b, gemm_c;
-    double gemm_gflops;
+    mu_mat_t g, q;
+    double gemm_gflops;      /* on the backend under test */
+    double best_gemm_gflops; /* the best of it and its rivals */
+    const char *best_gemm_backend;
     double pe_ms; /* Polar Express's median on this shape, 0 until measured */
 } bench_shape_t;
 
@@ -83,38 +97,48 @@ typedef struct bench_row {
     const char *method;
     int iters;
     double ms, gflops, max_sigma_error;
+    mu_bench_peer_t peer; /* ms 0: not measured */
 } bench_row_t;
 
 typedef struct bench_ctx {
     const bench_settings_t *s;
     mu_backend_t *be;
     mu_dtype_t dtype, gram_dtype;
+    /* The other host backends present, for the GEMM reference only. */
+    mu_backend_t *rivals[RIVALS_MAX];
+    int rival_count;
 } bench_ctx_t;
 
 typedef mu_status_t (*timed_fn)(const bench_ctx_t *ctx, void *arg);
 
-/* Median wall time in ms of fn over the configured warm-up and timed runs. */
-static mu_status_t time_median(const bench_ctx_t *ctx, timed_fn fn, void *arg, double *ms)
+/* Median wall time in ms of fn on backend be over the configured warm-up and timed runs. */
+static mu_status_t time_median(const bench_ctx_t *ctx, mu_backend_t *be, timed_fn fn, void *arg,
+                               double *ms)
 {
     double samples[1000];
     for (long i = 0; i < ctx->s->warmup; i++)
         MU_CHECK(fn(ctx, arg));
-    MU_CHECK(mu_k_synchronize(ctx->be)); /* asynchronous backends: warm-up ends here */
+    MU_CHECK(mu_k_synchronize(be)); /* asynchronous backends: warm-up ends here */
     for (long i = 0; i < ctx->s->runs; i++) {
         const double start = mu_seconds();
         MU_CHECK(fn(ctx, arg));
-        MU_CHECK(mu_k_synchronize(ctx->be));
+        MU_CHECK(mu_k_synchronize(be));
         samples[i] = 1e3 * (mu_seconds() - start);
     }
     *ms = mu_bench_median(samples, (int)ctx->s->runs);
     return MU_OK;
 }
 
+typedef struct gemm_call {
+    mu_backend_t *be;
+    mu_mat_t a, b, c;
+} gemm_call_t;
+
 static mu_status_t run_gemm(const bench_ctx_t *ctx, void *arg)
 {
-    bench_shape_t *sh = arg;
-    return mu_k_gemm(ctx->be, MU_NO_TRANS, MU_NO_TRANS, 1.0, &sh->gemm_a, &sh->gemm_b, 0.0,
-                     &sh->gemm_c);
+    (void)ctx;
+    gemm_call_t *g = arg;
+    return mu_k_gemm(g->be, MU_NO_TRANS, MU_NO_TRANS, 1.0, &g->a, &g->b, 0.0, &g->c);
 }
 
 typedef struct orth_call {
@@ -130,7 +154,8 @@ static mu_status_t run_orth(const bench_ctx_t *ctx, void *arg)
 }
 
 /* Gaussian entries, or (kappa >= 1, for the input matrix only) a known condition number. */
-static mu_status_t fill_random(const bench_ctx_t *ctx, mu_mat_t *m, uint64_t stream, double kappa)
+static mu_status_t fill_random(const bench_ctx_t *ctx, mu_backend_t *be, mu_mat_t *m,
+                               uint64_t stream, double kappa)
 {
     const size_t count = (size_t)(m->rows * m->cols);
     double *host = malloc(count * sizeof *host);
@@ -144,24 +169,55 @@ static mu_status_t fill_random(const bench_ctx_t *ctx, mu_mat_t *m, uint64_t str
         for (size_t i = 0; i < count; i++)
             host[i] = mu_rng_normal((uint64_t)ctx->s->seed, stream, i);
     if (status == MU_OK)
-        status = mu_k_upload(ctx->be, host, MU_DTYPE_F64, m->cols, m);
+        status = mu_k_upload(be, host, MU_DTYPE_F64, m->cols, m);
     free(host);
     return status;
 }
 
-/* The GEMM rate of this shape's main product, B (s x s) times X (s x l). */
-static mu_status_t measure_gemm(const bench_ctx_t *ctx, bench_shape_t *sh)
+/* The GEMM rate on backend be of this shape's main product, B (s x s) times X (s x l). */
+static mu_status_t gemm_rate(const bench_ctx_t *ctx, mu_backend_t *be, const bench_shape_t *sh,
+                             double *gflops)
 {
     const long s = sh->rows < sh->cols ? sh->rows : sh->cols;
     const long l = sh->rows < sh->cols ? sh->cols : sh->rows;
-    MU_CHECK(mu_k_alloc(ctx->be, s, s, ctx->dtype, &sh->gemm_a));
-    MU_CHECK(mu_k_alloc(ctx->be, s, l, ctx->dtype, &sh->gemm_b));
-    MU_CHECK(mu_k_alloc(ctx->be, s, l, ctx->dtype, &sh->gemm_c));
-    MU_CHECK(fill_random(ctx, &sh->gemm_a, 2, 0.0));
-    MU_CHECK(fill_random(ctx, &sh->gemm_b, 3, 0.0));
-    double ms;
-    MU_CHECK(time_median(ctx, run_gemm, sh, &ms));
-    sh->gemm_gflops = 2.0 * (double)s * (double)s * (double)l / (ms * 1e6);
+    gemm_call_t g = {.be = be};
+    mu_status_t status;
+    double ms = 0.0;
+    MU_CHECK_GOTO(status, mu_k_alloc(be, s, s, ctx->dtype, &g.a), out_with_matrices);
+    MU_CHECK_GOTO(status, mu_k_alloc(be, s, l, ctx->dtype, &g.b), out_with_matrices);
+    MU_CHECK_GOTO(status, mu_k_alloc(be, s, l, ctx->dtype, &g.c), out_with_matrices);
+    MU_CHECK_GOTO(status, fill_random(ctx, be, &g.a, 2, 0.0), out_with_matrices);
+    MU_CHECK_GOTO(status, fill_random(ctx, be, &g.b, 3, 0.0), out_with_matrices);
+    MU_CHECK_GOTO(status, time_median(ctx, be, run_gemm, &g, &ms), out_with_matrices);
+    *gflops = 2.0 * (double)s * (double)s * (double)l / (ms * 1e6);
+out_with_matrices:
+    mu_k_release(be, &g.a);
+    mu_k_release(be, &g.b);
+    mu_k_release(be, &g.c);
+    return status;
+}
+
+/* This backend's GEMM rate and the best of it and its rivals', printed as one line. */
+static mu_status_t measure_gemm(const bench_ctx_t *ctx, bench_shape_t *sh)
+{
+    MU_CHECK(gemm_rate(ctx, ctx->be, sh, &sh->gemm_gflops));
+    sh->best_gemm_gflops = sh->gemm_gflops;
+    sh->best_gemm_backend = mu_backend_name(ctx->be);
+    char line[512];
+    int used = snprintf(line, sizeof line, "# %ldx%ld: GEMM %s: %s %.1f", sh->rows, sh->cols,
+                        mu_dtype_name(ctx->dtype), mu_backend_name(ctx->be), sh->gemm_gflops);
+    for (int i = 0; i < ctx->rival_count; i++) {
+        double rate;
+        MU_CHECK(gemm_rate(ctx, ctx->rivals[i], sh, &rate));
+        if (rate > sh->best_gemm_gflops) {
+            sh->best_gemm_gflops = rate;
+            sh->best_gemm_backend = mu_backend_name(ctx->rivals[i]);
+        }
+        used += snprintf(line + used, sizeof line - (size_t)used, ", %s %.1f",
+                         mu_backend_name(ctx->rivals[i]), rate);
+    }
+    if (!ctx->s->json)
+        printf("%s GFLOP/s; %%gemm against %s\n", line, sh->best_gemm_backend);
     return MU_OK;
 }
 
@@ -190,7 +246,7 @@ static mu_status_t measure_method(const bench_ctx_t *ctx, bench_shape_t *sh, con
     orth_call_t call = {.shape = sh};
     MU_CHECK(mu_orth_plan_create(ctx->be, sh->rows, sh->cols, &opts, &call.plan));
     mu_status_t status;
-    MU_CHECK_GOTO(status, time_median(ctx, run_orth, &call, &row->ms), out_with_plan);
+    MU_CHECK_GOTO(status, time_median(ctx, ctx->be, run_orth, &call, &row->ms), out_with_plan);
     MU_CHECK_GOTO(status, accuracy(ctx, sh, &row->max_sigma_error), out_with_plan);
     const mu_schedule_t *sched = mu_orth_plan_schedule(call.plan);
     row->method = mu_orth_method_name(opts.method);
@@ -203,21 +259,29 @@ out_with_plan:
 
 static void print_table_header(void)
 {
-    printf("%-11s %-14s %-5s %3s %10s %9s %6s %6s %10s\n", "shape", "method", "dtype", "T", "ms",
-           "GFLOP/s", "%gemm", "vs-PE", "max|s-1|");
+    printf("%-11s %-14s %-5s %3s %10s %9s %6s %6s %10s %10s %8s\n", "shape", "method", "dtype",
+           "T", "ms", "GFLOP/s", "%gemm", "vs-PE", "max|s-1|", "peer-ms", "vs-peer");
+}
+
+static void print_text_row(const bench_ctx_t *ctx, const bench_shape_t *sh, const bench_row_t *row,
+                           double pct, double vs_pe)
+{
+    char shape[32], peer[48] = "         -        -";
+    snprintf(shape, sizeof shape, "%ldx%ld", sh->rows, sh->cols);
+    if (row->peer.ms > 0.0)
+        snprintf(peer, sizeof peer, "%10.3f %7.2fx", row->peer.ms, row->peer.ms / row->ms);
+    printf("%-11s %-14s %-5s %3d %10.3f %9.1f %5.0f%% %6.2f %10.2e %s\n", shape, row->method,
+           mu_dtype_name(ctx->dtype), row->iters, row->ms, row->gflops, pct, vs_pe,
+           row->max_sigma_error, peer);
+    fflush(stdout);
 }
 
 static void print_row(const bench_ctx_t *ctx, const bench_shape_t *sh, const bench_row_t *row)
 {
     const double vs_pe = sh->pe_ms > 0.0 ? sh->pe_ms / row->ms : NAN;
-    const double pct = 100.0 * row->gflops / sh->gemm_gflops;
+    const double pct = 100.0 * row->gflops / sh->best_gemm_gflops;
     if (!ctx->s->json) {
-        char shape[32];
-        snprintf(shape, sizeof shape, "%ldx%ld", sh->rows, sh->cols);
-        printf("%-11s %-14s %-5s %3d %10.3f %9.1f %5.0f%% %6.2f %10.2e\n", shape, row->method,
-               mu_dtype_name(ctx->dtype), row->iters, row->ms, row->gflops, pct, vs_pe,
-               row->max_sigma_error);
-        fflush(stdout);
+        print_text_row(ctx, sh, row, pct, vs_pe);
         return;
     }
     cJSON *o = cJSON_CreateObject();
@@ -233,7 +297,15 @@ static void print_row(const bench_ctx_t *ctx, const bench_shape_t *sh, const ben
     cJSON_AddNumberToObject(o, "median_ms", row->ms);
     cJSON_AddNumberToObject(o, "gflops", row->gflops);
     cJSON_AddNumberToObject(o, "gemm_gflops", sh->gemm_gflops);
+    cJSON_AddNumberToObject(o, "best_gemm_gflops", sh->best_gemm_gflops);
+    cJSON_AddStringToObject(o, "best_gemm_backend", sh->best_gemm_backend);
     cJSON_AddNumberToObject(o, "percent_of_gemm", pct);
+    if (row->peer.ms > 0.0) {
+        cJSON_AddStringToObject(o, "peer", "numpy");
+        cJSON_AddNumberToObject(o, "peer_ms", row->peer.ms);
+        cJSON_AddNumberToObject(o, "peer_max_sigma_error", row->peer.max_sigma_error);
+        cJSON_AddNumberToObject(o, "speedup_vs_peer", row->peer.ms / row->ms);
+    }
     if (isfinite(vs_pe))
         cJSON_AddNumberToObject(o, "speedup_vs_polar_express", vs_pe);
     cJSON_AddNumberToObject(o, "max_sigma_error", row->max_sigma_error);
@@ -247,9 +319,26 @@ static void print_row(const bench_ctx_t *ctx, const bench_shape_t *sh, const ben
 
 static void release_shape(const bench_ctx_t *ctx, bench_shape_t *sh)
 {
-    mu_mat_t *all[] = {&sh->g, &sh->q, &sh->gemm_a, &sh->gemm_b, &sh->gemm_c};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        mu_k_release(ctx->be, all[i]);
+    mu_k_release(ctx->be, &sh->g);
+    mu_k_release(ctx->be, &sh->q);
+}
+
+/* The peer runs where it means something: the same host BLAS, a dtype numpy has. */
+static bool peer_applies(const bench_ctx_t *ctx)
+{
+    return strcmp(ctx->s->peer, "numpy") == 0 && mu_backend_host_memory(ctx->be) &&
+           ctx->dtype != MU_DTYPE_BF16;
+}
+
+static mu_status_t measure_peer(const bench_ctx_t *ctx, const bench_shape_t *sh, bench_row_t *row)
+{
+    const mu_bench_peer_args_t args = {
+        .rows = sh->rows, .cols = sh->cols, .runs = ctx->s->runs, .warmup = ctx->s->warmup,
+        .seed = ctx->s->seed, .iters = row->iters, .threads = openblas_get_num_threads(),
+        .dtype = mu_dtype_name(ctx->dtype)};
+    MU_LOG(MU_LOG_INFO, MU_SUB_LAUNCHER, "bench: %ldx%ld numpy peer (%ld runs)", sh->rows,
+           sh->cols, ctx->s->runs);
+    return mu_bench_numpy_peer(&args, &row->peer);
 }
 
 /* Polar Express first when requested, so that every other row can report vs-PE. */
@@ -268,23 +357,43 @@ static mu_status_t bench_shape(const bench_ctx_t *ctx, bench_shape_t *sh)
 {
     MU_CHECK(mu_k_alloc(ctx->be, sh->rows, sh->cols, ctx->dtype, &sh->g));
     MU_CHECK(mu_k_alloc(ctx->be, sh->rows, sh->cols, ctx->dtype, &sh->q));
-    MU_CHECK(fill_random(ctx, &sh->g, 1, ctx->s->kappa));
+    MU_CHECK(fill_random(ctx, ctx->be, &sh->g, 1, ctx->s->kappa));
     MU_CHECK(measure_gemm(ctx, sh));
-    if (!ctx->s->json)
-        printf("# %ldx%ld: GEMM (%ld x %ld) x (%ld x %ld) %s: %.1f GFLOP/s\n", sh->rows, sh->cols,
-               sh->gemm_a.rows, sh->gemm_a.cols, sh->gemm_b.rows, sh->gemm_b.cols,
-               mu_dtype_name(ctx->dtype), sh->gemm_gflops);
     for (int i = 0; i < ctx->s->methods.count; i++) {
         const char *name = ctx->s->methods.item[method_order(&ctx->s->methods, i)];
         MU_LOG(MU_LOG_INFO, MU_SUB_LAUNCHER, "bench: %ldx%ld %s (%ld runs)", sh->rows, sh->cols,
                name, ctx->s->runs);
-        bench_row_t row;
+        bench_row_t row = {0};
         MU_CHECK(measure_method(ctx, sh, name, &row));
-        if (strcmp(name, "polar-express") == 0)
+        if (strcmp(name, "polar-express") == 0) {
             sh->pe_ms = row.ms;
+            if (peer_applies(ctx) && ctx->s->kappa == 0.0) /* the peer draws Gaussian G */
+                MU_CHECK(measure_peer(ctx, sh, &row));
+        }
         print_row(ctx, sh, &row);
     }
     return MU_OK;
+}
+
+/* The other host backends that compute this dtype (the reference's plain loops left out),
+ * for the GEMM reference; one that cannot start here is simply not a rival. */
+static void open_rivals(bench_ctx_t *ctx)
+{
+    if (!mu_backend_host_memory(ctx->be))
+        return;
+    const char *names[8];
+    const int count = mu_backend_list(names, 8);
+    for (int i = 0; i < count && i < 8 && ctx->rival_count < RIVALS_MAX; i++) {
+        if (strcmp(names[i], mu_backend_name(ctx->be)) == 0 || strcmp(names[i], "reference") == 0)
+            continue;
+        mu_backend_t *rival = NULL;
+        if (mu_backend_create_for_dtype(names[i], "it is a host GEMM reference", ctx->dtype,
+                                        &rival) == MU_OK &&
+            (ctx->dtype != MU_DTYPE_BF16 || mu_backend_bf16_compute(rival)))
+            ctx->rivals[ctx->rival_count++] = rival;
+        else
+            mu_backend_destroy(&rival), mu_error_clear();
+    }
 }
 
 static mu_status_t run_bench(const bench_settings_t *s, bench_ctx_t *ctx)
@@ -298,7 +407,8 @@ static mu_status_t run_bench(const bench_settings_t *s, bench_ctx_t *ctx)
     bench_shape_t shapes[MU_LIST_MAX] = {0};
     for (int i = 0; i < s->shapes.count; i++)
         MU_CHECK(mu_bench_parse_shape(s->shapes.item[i], &shapes[i].rows, &shapes[i].cols));
-    MU_CHECK(mu_backend_create(s->backend, &ctx->be));
+    MU_CHECK(mu_backend_create_for_dtype(s->backend, NULL, ctx->dtype, &ctx->be));
+    open_rivals(ctx);
     char description[256];
     mu_backend_describe(ctx->be, description, sizeof description);
     if (s->kappa != 0.0 && s->kappa < 1.0)
@@ -333,5 +443,7 @@ int mu_bench_kernels(int argc, char **argv)
     if (status == MU_OK)
         status = run_bench(&s, &ctx);
     mu_backend_destroy(&ctx.be);
+    for (int i = 0; i < ctx.rival_count; i++)
+        mu_backend_destroy(&ctx.rivals[i]);
     return status == MU_OK ? MU_EXIT_OK : mu_command_fail("bench kernels", status);
 }

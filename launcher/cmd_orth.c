@@ -37,14 +37,15 @@ static const mu_option_t orth_options[] = {
     {"safety", NULL, MU_OPT_DOUBLE, "S", "1.01", 1, 1e6, NULL, "Polar Express safety factor",
      FIELD(safety)},
     {"dtype", NULL, MU_OPT_CHOICE, "D", "fp32", 0, 0, "fp32|fp64|bf16",
-     "precision of the computation (bf16: bf16 storage, fp32 accumulation; cuda backend only)",
+     "precision of the computation (bf16: bf16 storage, fp32 accumulation; cuda, or dnnl on AVX512-BF16/AMX)",
      FIELD(dtype)},
     {"gram-dtype", NULL, MU_OPT_CHOICE, "D", "fp32", 0, 0, "fp32|fp64",
      "precision of the Gram-side iteration (gram method)", FIELD(gram_dtype)},
     {"ns5", NULL, MU_OPT_CHOICE, "SET", "jordan", 0, 0, "jordan|classic", "NS5 coefficient set",
      FIELD(ns5)},
     {"backend", "MUOND_BACKEND", MU_OPT_STRING, "B", "auto", 0, 0, NULL,
-     "kernel backend: auto (cuda when a GPU is usable, else cpu), cuda, cpu or reference",
+     "kernel backend: auto (cuda when a GPU is usable, else cpu; bf16 on a CPU: dnnl), "
+     "cuda, cpu, dnnl or reference",
      FIELD(backend)},
     {"residual", NULL, MU_OPT_FLAG, NULL, NULL, 0, 0, NULL,
      "print the cheap residual estimate and the exact ||QQ^T - I||_2 and max|s - 1|",
@@ -189,7 +190,7 @@ int mu_cmd_orth(int argc, char **argv)
     if (status == MU_OK)
         status = settings_to_opts(&s, &job.opts);
     if (status == MU_OK)
-        status = mu_backend_create(s.backend, &job.be);
+        status = mu_backend_create_for_dtype(s.backend, NULL, job.opts.dtype, &job.be);
     if (status == MU_OK) {
         job.in_path = parsed.positional[0];
         job.out_path = parsed.positional[1];

@@ -29,7 +29,7 @@
      "answer (mpi), or aborts the communicator (nccl) (0: 300 s)",                                \
      timeout_field},                                                                               \
     {"backend", "MUOND_BACKEND", MU_OPT_STRING, "B", "auto", 0, 0, NULL,                           \
-     "kernel backend: auto (cuda when a GPU is usable, else cpu), cuda, cpu or reference",        \
+     "kernel backend: auto (cuda when a GPU is usable, else cpu), cuda, cpu, dnnl or reference",  \
      backend_field},                                                                               \
     {"bind", "MUOND_BIND", MU_OPT_CHOICE, "HOW", "auto", 0, 0, MU_BIND_CHOICES,                    \
      "hwloc binding within the cpus the launcher gave: core (split the node's cores by local "    \

@@ -8,7 +8,7 @@ PACKAGES="build-essential cmake pkg-config
   libscalapack-openmpi-dev
   libhwloc-dev
   libcriterion-dev
-  libopenblas-dev liblapacke-dev
+  libopenblas-dev liblapacke-dev libdnnl-dev
   libcjson-dev
   libxxhash-dev
   gnuplot-nox

@@ -81,11 +81,34 @@ static mu_status_t cpu_symmetrize(mu_backend_t *be, mu_mat_t *c)
     return MU_OK;
 }
 
+/* y = alpha x without reading y. Typed loops: the reference's generic ones convert every
+ * element through double (4.5 ms at 1024^2 fp32 here, against 0.3 ms), and every
+ * orthogonalization starts with this scaling. */
+#define DEFINE_SCALED_COPY(NAME, T)                                                                \
+    static void NAME(double alpha, const mu_mat_t *x, mu_mat_t *y)                                 \
+    {                                                                                              \
+        const T a = (T)alpha;                                                                      \
+        for (int64_t i = 0; i < y->rows; i++) {                                                    \
+            const T *xi = (const T *)x->data + i * x->ld;                                          \
+            T *yi = (T *)y->data + i * y->ld;                                                      \
+            for (int64_t j = 0; j < y->cols; j++)                                                  \
+                yi[j] = a * xi[j];                                                                 \
+        }                                                                                          \
+    }
+DEFINE_SCALED_COPY(scaled_copy_f32, float)
+DEFINE_SCALED_COPY(scaled_copy_f64, double)
+
 static mu_status_t cpu_axpby(mu_backend_t *be, double alpha, const mu_mat_t *x, double beta,
                              mu_mat_t *y)
 {
-    if (beta == 0.0) /* BLAS axpby would read y and turn 0*NaN into NaN */
-        return mu_ref_axpby(be, alpha, x, beta, y);
+    (void)be;
+    if (beta == 0.0) { /* BLAS axpby would read y and turn 0*NaN into NaN */
+        if (x->dtype == MU_DTYPE_F32)
+            scaled_copy_f32(alpha, x, y);
+        else
+            scaled_copy_f64(alpha, x, y);
+        return MU_OK;
+    }
     const size_t size = mu_dtype_size(x->dtype);
     for (int64_t i = 0; i < y->rows; i++) {
         const void *xi = (const char *)x->data + (size_t)(i * x->ld) * size;
@@ -143,6 +166,26 @@ static mu_status_t cpu_norm_frob(mu_backend_t *be, const mu_mat_t *x, double *ou
     return MU_OK;
 }
 
+/* Non-finite means an all-ones exponent; testing the bits lets the loop vectorize. */
+static int64_t nonfinite_f32(const mu_mat_t *x)
+{
+    int64_t count = 0;
+    for (int64_t i = 0; i < x->rows; i++) {
+        const uint32_t *row = (const uint32_t *)x->data + i * x->ld;
+        for (int64_t j = 0; j < x->cols; j++)
+            count += (row[j] & 0x7f800000u) == 0x7f800000u;
+    }
+    return count;
+}
+
+static mu_status_t cpu_count_nonfinite(mu_backend_t *be, const mu_mat_t *x, int64_t *out)
+{
+    if (x->dtype != MU_DTYPE_F32)
+        return mu_ref_count_nonfinite(be, x, out);
+    *out = nonfinite_f32(x);
+    return MU_OK;
+}
+
 static mu_status_t cpu_set_threads(mu_backend_t *be, int threads)
 {
     (void)be;
@@ -196,7 +239,7 @@ const struct mu_kernel_ops mu_cpu_ops = {
     .fill = mu_ref_fill,
     .norm_frob = cpu_norm_frob,
     .dist_identity = mu_ref_dist_identity,
-    .count_nonfinite = mu_ref_count_nonfinite,
+    .count_nonfinite = cpu_count_nonfinite,
     .synchronize = mu_ref_synchronize,
     .momentum = mu_ref_momentum,
     .apply_update = mu_ref_apply_update,

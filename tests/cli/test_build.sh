@@ -28,11 +28,24 @@ if grep -q 'libcudart' "$SCRATCH/ldd"; then
         expect_status 1 "orth --backend cuda without a GPU"
         expect_in "$SCRATCH/err" "backend 'cuda' cannot run here: cudaGetDeviceCount" \
             "the refusal quotes the CUDA runtime"
-        run_capture "$MUOND" orth "$SCRATCH/g.npy" "$SCRATCH/q.npy" --dtype bf16
+        run_capture "$MUOND" orth "$SCRATCH/g.npy" "$SCRATCH/q.npy" --dtype bf16 --backend cpu
         expect_status 2 "orth --dtype bf16 on the cpu"
         expect_in "$SCRATCH/err" "bf16 with fp32 accumulation needs the cuda backend" \
             "bf16 compute is refused on the cpu with the reason"
         [ -s "$SCRATCH/q.npy" ] || fail "a refused run must leave the earlier output alone"
+        # auto with bf16: the dnnl backend where the CPU has bf16 instructions, else a refusal.
+        run_capture env MUOND_LOG=info "$MUOND" orth "$SCRATCH/g.npy" "$SCRATCH/q.npy" \
+            --dtype bf16 --backend auto
+        if grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo; then
+            expect_status 0 "orth --dtype bf16 on a CPU with bf16 instructions"
+            expect_in "$SCRATCH/err" "kernel backend: dnnl" "auto picks dnnl for bf16"
+        else
+            expect_status 1 "orth --dtype bf16 on a CPU without bf16 instructions"
+            expect_in "$SCRATCH/err" "no kernel backend can compute bf16 here" \
+                "auto says no backend computes bf16"
+            expect_in "$SCRATCH/err" "backend dnnl unavailable: it has no bf16 arithmetic here" \
+                "auto says why dnnl was passed over"
+        fi
         layout="$(dirname "$0")/../data/layouts/tiny.json"
         # A singleton MPI run: leak checks off, as for every MPI run (tests/mpi/mpiexec.sh).
         ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \

@@ -35,7 +35,9 @@ double th_spectral_distance(const double *a, const double *b, int64_t rows, int6
 double *th_orth(mu_backend_t *be, const mu_orth_opts_t *opts, const double *g, int64_t rows,
                 int64_t cols, mu_orth_report_t *report);
 
-/* A backend for tests: "cpu" or "reference"; aborts the test if it cannot be created. */
+/* A backend for tests: "cpu" or "reference"; aborts the test if it cannot be created.
+ * "cpu" stands for the fast host backend under test: MUOND_TEST_BACKEND=dnnl runs the same
+ * suite on the dnnl backend (ctest's *_dnnl tests), against the same reference oracle. */
 mu_backend_t *th_backend(const char *name);
 
 #endif

@@ -138,7 +138,11 @@ int main(int argc, char **argv)
     mu_status_t st = mu_layout_load(argv[1], &l);
     if (st != MU_OK)
         return fail("layout", st);
-    if ((st = mu_backend_create("cpu", &be)) != MU_OK || (st = mu_backend_set_threads(be, 1)))
+    /* The backend the daemon under test runs (MUOND_BACKEND: the suite pins cpu, the dnnl
+     * digest test dnnl): digests are bitwise per backend, not across backends. */
+    const char *backend = getenv("MUOND_BACKEND");
+    if ((st = mu_backend_create(backend && *backend ? backend : "cpu", &be)) != MU_OK ||
+        (st = mu_backend_set_threads(be, 1)))
         return fail("backend", st);
     full_param_t *fps = calloc((size_t)l->param_count, sizeof *fps);
     for (int i = 0; i < l->param_count; i++)
