@@ -147,20 +147,32 @@ void mu_orth_plan_destroy(mu_orth_plan_t **plan)
         return;
     for (int i = 0; i < ORTH_MAX_WORK; i++)
         mu_k_release((*plan)->be, &(*plan)->work[i]);
+    mu_k_release((*plan)->be, &(*plan)->io_g);
+    mu_k_release((*plan)->be, &(*plan)->io_q);
     mu_k_graph_destroy((*plan)->be, &(*plan)->steps);
     free(*plan);
     *plan = NULL;
 }
 
-static mu_status_t check_operand(const mu_orth_plan_t *plan, const mu_mat_t *m, const char *name)
+/* G and Q have the plan's shape and one dtype: the plan's, or another it converts from and
+ * to (fp32 operands of a bf16 plan). */
+static mu_status_t check_operands(const mu_orth_plan_t *plan, const mu_mat_t *g, const mu_mat_t *q)
 {
-    if (!m)
-        return mu_error(MU_ERR_INVALID, "orth: %s is null", name);
-    if (m->rows != plan->rows || m->cols != plan->cols || m->dtype != plan->opts.dtype)
-        return mu_error(MU_ERR_INVALID, "orth: %s is %lldx%lld %s, the plan is for %lldx%lld %s",
-                        name, (long long)m->rows, (long long)m->cols, mu_dtype_name(m->dtype),
-                        (long long)plan->rows, (long long)plan->cols,
-                        mu_dtype_name(plan->opts.dtype));
+    const mu_mat_t *both[] = {g, q};
+    for (int i = 0; i < 2; i++) {
+        const mu_mat_t *m = both[i];
+        const char *name = i ? "Q" : "G";
+        if (!m)
+            return mu_error(MU_ERR_INVALID, "orth: %s is null", name);
+        if (m->rows != plan->rows || m->cols != plan->cols || m->dtype != g->dtype)
+            return mu_error(MU_ERR_INVALID,
+                            "orth: %s is %lldx%lld %s, the plan is for %lldx%lld (%s operands)",
+                            name, (long long)m->rows, (long long)m->cols,
+                            mu_dtype_name(m->dtype), (long long)plan->rows,
+                            (long long)plan->cols, mu_dtype_name(g->dtype));
+    }
+    if (g->data == q->data)
+        return mu_error(MU_ERR_INVALID, "orth: Q must not alias G");
     return MU_OK;
 }
 
@@ -193,6 +205,21 @@ static mu_status_t run_method(mu_orth_plan_t *plan, const mu_mat_t *g, mu_mat_t 
     return mu_k_copy(plan->be, plan->steps_result, q);
 }
 
+/* Operands held in another dtype: G converted in, the method on the plan's copies, Q
+ * converted out. The checks and the norm above ran on the caller's G, so an fp32 value
+ * beyond bf16's range is reported as it is, not as the infinity it would round to. */
+static mu_status_t run_converted(mu_orth_plan_t *plan, const mu_mat_t *g, mu_mat_t *q,
+                                 double inv_scale)
+{
+    if (!plan->io_g.data) {
+        MU_CHECK(mu_k_alloc(plan->be, plan->rows, plan->cols, plan->opts.dtype, &plan->io_g));
+        MU_CHECK(mu_k_alloc(plan->be, plan->rows, plan->cols, plan->opts.dtype, &plan->io_q));
+    }
+    MU_CHECK(mu_k_copy(plan->be, g, &plan->io_g));
+    MU_CHECK(run_method(plan, &plan->io_g, &plan->io_q, inv_scale));
+    return mu_k_copy(plan->be, &plan->io_q, q);
+}
+
 mu_status_t mu_orth_execute(mu_orth_plan_t *plan, const mu_mat_t *g, mu_mat_t *q,
                             mu_orth_report_t *report)
 {
@@ -201,10 +228,7 @@ mu_status_t mu_orth_execute(mu_orth_plan_t *plan, const mu_mat_t *g, mu_mat_t *q
     memset(r, 0, sizeof *r);
     if (!plan)
         return mu_error(MU_ERR_INVALID, "orth: null plan");
-    MU_CHECK(check_operand(plan, g, "G"));
-    MU_CHECK(check_operand(plan, q, "Q"));
-    if (g->data == q->data)
-        return mu_error(MU_ERR_INVALID, "orth: Q must not alias G");
+    MU_CHECK(check_operands(plan, g, q));
 
     MU_CHECK(mu_k_count_nonfinite(plan->be, g, &r->nonfinite));
     if (r->nonfinite > 0)
@@ -218,7 +242,9 @@ mu_status_t mu_orth_execute(mu_orth_plan_t *plan, const mu_mat_t *g, mu_mat_t *q
     }
     r->scale = r->input_norm * normalization_safety(&plan->opts);
     r->iters = plan->schedule.iters;
-    return run_method(plan, g, q, 1.0 / r->scale);
+    if (g->dtype == plan->opts.dtype)
+        return run_method(plan, g, q, 1.0 / r->scale);
+    return run_converted(plan, g, q, 1.0 / r->scale);
 }
 
 const mu_schedule_t *mu_orth_plan_schedule(const mu_orth_plan_t *plan)

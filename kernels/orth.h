@@ -41,7 +41,7 @@ enum { MU_PE_DEFAULT_ITERS = 8, MU_NS5_DEFAULT_ITERS = 5 };
 
 typedef struct mu_orth_opts {
     mu_orth_method_t method;
-    mu_dtype_t dtype;      /* of G, Q and the iteration */
+    mu_dtype_t dtype;      /* of the iteration (G and Q may be held in another, see execute) */
     int iters;             /* T; 0 picks the method's default */
     double lower;          /* l: singular values below l * ||G||_F are not promised to reach 1 */
     double cushion;        /* Polar Express cushion (see schedule.h) */
@@ -70,7 +70,8 @@ mu_status_t mu_orth_plan_create(mu_backend_t *be, int64_t rows, int64_t cols,
                                 const mu_orth_opts_t *opts, mu_orth_plan_t **out);
 void mu_orth_plan_destroy(mu_orth_plan_t **plan);
 
-/* Q = orth(G); report may be NULL. */
+/* Q = orth(G); report may be NULL. G and Q share a dtype: the plan's, or another that the
+ * plan converts from and to (an fp32 step computing in bf16), through copies it keeps. */
 mu_status_t mu_orth_execute(mu_orth_plan_t *plan, const mu_mat_t *g, mu_mat_t *q,
                             mu_orth_report_t *report);
 

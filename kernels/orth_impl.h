@@ -33,6 +33,9 @@ struct mu_orth_plan {
     bool recordable;              /* prepared while the backend could record */
     mu_k_graph_t *steps;          /* the recorded iterate, or NULL before the first call */
     const mu_mat_t *steps_result; /* where it leaves the result */
+    /* G and Q in the plan's dtype, for callers that hold them in another (an fp32 step
+     * computing in bf16): allocated on the first such call, released with the plan. */
+    mu_mat_t io_g, io_q;
 };
 
 extern const struct mu_orth_method_ops mu_orth_poly_ops; /* polar-express and ns5 */

@@ -85,14 +85,16 @@ static mu_status_t create_named(const char *name, const char *need_host, mu_back
     return mu_error(MU_ERR_INVALID, "unknown kernel backend '%s' (known: auto, %s)", name, known);
 }
 
-/* Whether a started backend computes in dtype; on false it is destroyed and why is set.
- * (Only bf16 varies: every backend computes fp32 and fp64, and dnnl's bf16 depends on the
- * CPU, which only its init can tell.) */
+/* Whether a started backend computes in dtype for auto's purposes; on false it is destroyed
+ * and why is set. (Only bf16 varies: every backend computes fp32 and fp64, dnnl's bf16
+ * depends on the CPU, which only its init can tell, and the reference's is an oracle.) */
 static bool computes(mu_backend_t **be, mu_dtype_t dtype, char *why, size_t why_len)
 {
-    if (dtype != MU_DTYPE_BF16 || (*be)->bf16_compute)
+    const bool oracle = strcmp((*be)->ops->name, "reference") == 0; /* plain loops: tests only */
+    if (dtype != MU_DTYPE_BF16 || ((*be)->bf16_compute && !oracle))
         return true;
-    snprintf(why, why_len, "it has no bf16 arithmetic here");
+    snprintf(why, why_len, oracle ? "its bf16 is a test oracle (plain loops), not for work"
+                                   : "it has no bf16 arithmetic here");
     mu_backend_destroy(be);
     return false;
 }

@@ -102,8 +102,15 @@ static mu_status_t load_local(const mu_runtime_opts_t *o, mu_runtime_t *rt)
     if (o->layout_path)
         MU_CHECK(mu_layout_load(o->layout_path, &rt->layout));
     char reason[160];
-    MU_CHECK(mu_backend_create_for(o->backend, host_memory_reason(o, rt, reason, sizeof reason),
-                                   &rt->be));
+    const mu_dtype_t compute = rt->layout ? rt->layout->settings.compute_dtype : MU_DTYPE_F32;
+    MU_CHECK(mu_backend_create_for_dtype(
+        o->backend, host_memory_reason(o, rt, reason, sizeof reason), compute, &rt->be));
+    if (compute == MU_DTYPE_BF16 && !mu_backend_bf16_compute(rt->be))
+        return mu_error(MU_ERR_INVALID,
+                        "rank %d: %s asks for \"compute_dtype\": \"bf16\", which the %s backend "
+                        "cannot compute (bf16 needs cuda, or dnnl on a CPU with AVX512-BF16 or "
+                        "AMX)",
+                        rt->rank, rt->layout->source, mu_backend_name(rt->be));
     if (o->io_device && mu_backend_host_memory(rt->be))
         return mu_error(MU_ERR_NOTSUP,
                         "rank %d: --trainer-memory device shares GPU memory, but the kernel "

@@ -27,6 +27,7 @@ static const mu_settings_t DEFAULT_SETTINGS = {
     .grad_mode = MU_GRAD_SHARDED,
     .residual_tol = 0.0, /* derived from each plan's schedule (kernels/residual.h) */
     .on_nonfinite = MU_NONFINITE_SKIP,
+    .compute_dtype = MU_DTYPE_F32,
 };
 /* Largest accepted dimension and element count: BLAS takes int dimensions. */
 static const int64_t MAX_DIM = 2147483647;
@@ -67,7 +68,8 @@ void mu_layout_orth_opts(const mu_layout_t *layout, const mu_param_t *p, mu_orth
 {
     mu_orth_opts_default(out);
     out->method = mu_method_orth(p->method);
-    out->dtype = MU_DTYPE_F32;
+    /* The Gram route's R_k -> I cannot be resolved in bf16 (kernels/gram.c): it stays fp32. */
+    out->dtype = out->method == MU_ORTH_GRAM ? MU_DTYPE_F32 : layout->settings.compute_dtype;
     out->lower = layout->settings.pe_lower;
     out->iters = out->method == MU_ORTH_NS5 ? 0 : layout->settings.pe_iters;
 }
@@ -211,7 +213,8 @@ static mu_status_t parse_optimizer(const cJSON *obj, const char *source, mu_sett
                                        "nesterov",     "weight_decay",
                                        "scale",        "polar_express",
                                        "adamw",        "residual_tol",
-                                       "on_nonfinite", NULL};
+                                       "on_nonfinite", "compute_dtype",
+                                       NULL};
     static const char *const scales[] = {"spectral", "rms", "none"};
     static const char *const policies[] = {"skip", "abort"};
     where_t w = {source, "optimizer"};
@@ -227,6 +230,10 @@ static mu_status_t parse_optimizer(const cJSON *obj, const char *source, mu_sett
     int policy = (int)s->on_nonfinite;
     MU_CHECK(get_choice(obj, "on_nonfinite", policies, 2, &w, &policy));
     s->on_nonfinite = (mu_nonfinite_policy_t)policy;
+    static const char *const dtypes[] = {"fp32", "bf16"};
+    int compute = s->compute_dtype == MU_DTYPE_BF16 ? 1 : 0;
+    MU_CHECK(get_choice(obj, "compute_dtype", dtypes, 2, &w, &compute));
+    s->compute_dtype = compute ? MU_DTYPE_BF16 : MU_DTYPE_F32;
     const cJSON *sub;
     MU_CHECK(get_object(obj, "polar_express", &w, &sub));
     if (sub)
@@ -403,6 +410,8 @@ static uint64_t layout_digest(const mu_layout_t *l)
                                s->on_nonfinite};
     for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
         hash_f64(h, settings[i]);
+    if (s->compute_dtype != MU_DTYPE_F32) /* hashed only when set: fp32 layouts keep digests */
+        hash_f64(h, s->compute_dtype);
     for (int i = 0; i < l->param_count; i++) {
         const mu_param_t *p = &l->params[i];
         XXH3_64bits_update(h, p->name, strlen(p->name) + 1);

@@ -9,7 +9,9 @@
  *       "polar_express": {"lower": 1e-3, "iters": 5},
  *       "adamw": {"lr": 3e-4, "beta1": 0.9, "beta2": 0.95, "eps": 1e-8, "weight_decay": 0},
  *       "residual_tol": 0.3,            (default: from the schedule, kernels/residual.h)
- *       "on_nonfinite": "skip" | "abort"
+ *       "on_nonfinite": "skip" | "abort",
+ *       "compute_dtype": "fp32" | "bf16"  (of polar-express and ns5; bf16 needs a backend
+ *                                          with bf16 arithmetic; gram stays fp32)
  *     },
  *     "exchange": {"dtype": "fp32" | "bf16", "wave_budget_mib": 1024},
  *     "gradient_mode": "sharded" | "local",
@@ -77,6 +79,7 @@ typedef struct mu_settings {
     mu_grad_mode_t grad_mode;
     double residual_tol; /* certificate threshold; 0: each plan's own (mu_orth_plan_residual_tol) */
     mu_nonfinite_policy_t on_nonfinite;
+    mu_dtype_t compute_dtype; /* fp32 or bf16: the polynomial iterations' precision */
 } mu_settings_t;
 
 typedef struct mu_layout {

@@ -51,7 +51,9 @@ if [ -n "$want" ]; then
     # A child inherits the choice and does not re-execute again (the marker says why).
     run_capture env MUOND_BLAS_CORE=Sandybridge "$MUOND" blas -- sh -c \
         'echo "$OPENBLAS_CORETYPE $MUOND_BLAS_CORE_CHOSEN"; "$MUOND" blas'
-    expect_in "$SCRATCH/out" "Sandybridge Sandybridge:$core:MUOND_BLAS_CORE" "inherited marker"
+    # (The middle field is what OpenBLAS picked by itself: Zen here, Prescott on a new Xeon.)
+    expect_match "$SCRATCH/out" "^Sandybridge Sandybridge:[A-Za-z0-9]+:MUOND_BLAS_CORE$" \
+        "inherited marker"
     expect_in "$SCRATCH/out" "core:     Sandybridge (chosen by muond" "child keeps the choice"
     # The kernels' start-up line says it too, with a warning.
     run_capture env MUOND_BLAS_CORE=Sandybridge MUOND_LOG=info "$MUOND" bench kernels \

@@ -93,6 +93,9 @@ Test(layout, errors_name_the_field)
     expect_error("{\"exchange\": {\"dtype\": \"fp16\"}, \"parameters\": [{\"name\": \"x\", "
                  "\"shape\": [2, 2], \"method\": \"ns5\"}]}",
                  "exchange: dtype: must be one of fp32, bf16");
+    expect_error("{\"optimizer\": {\"compute_dtype\": \"fp64\"}, \"parameters\": [{\"name\": "
+                 "\"x\", \"shape\": [2, 2], \"method\": \"ns5\"}]}",
+                 "optimizer: compute_dtype: must be one of fp32, bf16");
     expect_error("{\"gradient_mode\": \"mixed\", \"parameters\": [{\"name\": \"x\", \"shape\": "
                  "[2, 2], \"method\": \"ns5\"}]}",
                  "gradient_mode: must be one of sharded, local");
@@ -109,4 +112,31 @@ Test(layout, missing_file_is_an_io_error)
     mu_layout_t *l = NULL;
     cr_expect_eq(mu_layout_load("/nonexistent/layout.json", &l), MU_ERR_IO);
     cr_expect_not_null(strstr(mu_error_message(), "/nonexistent/layout.json"));
+}
+
+/* compute_dtype reaches the matrix methods' plans (gram excepted: its R_k -> I needs fp32),
+ * changes the digest when set, and leaves fp32 layouts' digests as they were. */
+Test(layout, compute_dtype)
+{
+    const char *plain = "{\"parameters\": [{\"name\": \"w\", \"shape\": [4, 6], \"method\": "
+                        "\"polar-express\"}, {\"name\": \"g\", \"shape\": [6, 4], \"method\": "
+                        "\"gram\"}]}";
+    const char *fp32 = "{\"optimizer\": {\"compute_dtype\": \"fp32\"}, \"parameters\": [{\"name\": "
+                       "\"w\", \"shape\": [4, 6], \"method\": \"polar-express\"}, {\"name\": "
+                       "\"g\", \"shape\": [6, 4], \"method\": \"gram\"}]}";
+    const char *bf16 = "{\"optimizer\": {\"compute_dtype\": \"bf16\"}, \"parameters\": [{\"name\": "
+                       "\"w\", \"shape\": [4, 6], \"method\": \"polar-express\"}, {\"name\": "
+                       "\"g\", \"shape\": [6, 4], \"method\": \"gram\"}]}";
+    mu_layout_t *lp = parse_ok(plain), *l32 = parse_ok(fp32), *l16 = parse_ok(bf16);
+    cr_expect_eq(lp->settings.compute_dtype, MU_DTYPE_F32);
+    cr_expect_eq(lp->digest, l32->digest, "fp32 spelled out is the default");
+    cr_expect_neq(lp->digest, l16->digest, "bf16 compute must agree between ranks");
+    mu_orth_opts_t o;
+    mu_layout_orth_opts(l16, &l16->params[0], &o);
+    cr_expect_eq(o.dtype, MU_DTYPE_BF16);
+    mu_layout_orth_opts(l16, &l16->params[1], &o);
+    cr_expect_eq(o.dtype, MU_DTYPE_F32, "gram stays fp32");
+    mu_layout_destroy(&lp);
+    mu_layout_destroy(&l32);
+    mu_layout_destroy(&l16);
 }

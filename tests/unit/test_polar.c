@@ -18,6 +18,7 @@
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kernels/spectrum.h"
 #include "tests/support/harness.h"
@@ -214,4 +215,57 @@ Test(polar_express, cpu_matches_reference_backend)
     th_known_free(&m);
     mu_backend_destroy(&cpu);
     mu_backend_destroy(&ref);
+}
+
+/* A bf16 plan takes fp32 operands (an fp32 step computing in bf16): the result is exactly the
+ * bf16 run on G rounded to bf16, widened back, and it stays within the bf16 band (0.35, as
+ * tests/unit/test_dnnl.c argues). Run on the reference backend, whose bf16 is the oracle, and
+ * on the backend under test where it computes bf16. */
+static void check_bf16_conversion(mu_backend_t *be)
+{
+    mu_orth_opts_t o;
+    mu_orth_opts_default(&o);
+    o.dtype = MU_DTYPE_BF16;
+    o.iters = 8;
+    th_known_t m;
+    th_known_make(24, 40, 100.0, 13, &m);
+    mu_orth_plan_t *plan = NULL;
+    cr_assert_eq(mu_orth_plan_create(be, m.rows, m.cols, &o, &plan), MU_OK, "%s",
+                 mu_error_message());
+    mu_mat_t g32, q32, g16, q16;
+    const mu_dtype_t types[] = {MU_DTYPE_F32, MU_DTYPE_BF16};
+    mu_mat_t *gs[] = {&g32, &g16}, *qs[] = {&q32, &q16};
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(mu_k_alloc(be, m.rows, m.cols, types[i], gs[i]), MU_OK);
+        cr_assert_eq(mu_k_alloc(be, m.rows, m.cols, types[i], qs[i]), MU_OK);
+    }
+    cr_assert_eq(mu_k_upload(be, m.g, MU_DTYPE_F64, m.cols, &g32), MU_OK);
+    cr_assert_eq(mu_k_copy(be, &g32, &g16), MU_OK);
+    cr_assert_eq(mu_orth_execute(plan, &g32, &q32, NULL), MU_OK, "%s", mu_error_message());
+    cr_assert_eq(mu_orth_execute(plan, &g16, &q16, NULL), MU_OK, "%s", mu_error_message());
+    const size_t n = (size_t)(m.rows * m.cols);
+    double *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+    cr_assert_eq(mu_k_download(be, &q32, a, MU_DTYPE_F64, m.cols), MU_OK);
+    cr_assert_eq(mu_k_download(be, &q16, b, MU_DTYPE_F64, m.cols), MU_OK);
+    cr_expect_eq(memcmp(a, b, n * sizeof *a), 0, "%s: converted run differs from the bf16 run",
+                 mu_backend_name(be));
+    const double band = th_polar_error(&m, a);
+    cr_expect_leq(band, 0.35, "%s: bf16 ||Q - UV^T||_2 = %.3f", mu_backend_name(be), band);
+    for (int i = 0; i < 2; i++) {
+        mu_k_release(be, gs[i]);
+        mu_k_release(be, qs[i]);
+    }
+    free(a), free(b);
+    mu_orth_plan_destroy(&plan);
+    th_known_free(&m);
+}
+
+Test(polar_express, bf16_plan_converts_fp32_operands)
+{
+    mu_backend_t *ref = th_backend("reference"), *be = th_backend("cpu");
+    check_bf16_conversion(ref);
+    if (mu_backend_bf16_compute(be))
+        check_bf16_conversion(be);
+    mu_backend_destroy(&ref);
+    mu_backend_destroy(&be);
 }
