@@ -12,7 +12,8 @@ sides run the same polynomials, and both results' max |sigma - 1| is reported.
 
 numpy calls the same OpenBLAS as muond (Debian's libblas.so.3 alternative), with the core
 muond chose (OPENBLAS_CORETYPE is inherited) and the thread count given by --threads (set
-before numpy loads). Prints one JSON object: shape, dtype, T, median ms, max |sigma - 1|.
+before numpy loads). Prints one JSON object: shape, dtype, T, median ms, max |sigma - 1|; with
+--serve it first times one call per request (muond's way of pairing its runs with these).
 """
 import argparse
 import json
@@ -33,6 +34,8 @@ def parse_args():
     p.add_argument("--seed", type=int, default=1, help="seed of the Gaussian test matrix")
     p.add_argument("--threads", type=int, default=1, help="OpenBLAS threads")
     p.add_argument("--dtype", choices=["fp32", "fp64"], default="fp32")
+    p.add_argument("--serve", action="store_true",
+                   help='time one call per "run" line on stdin (see serve())')
     return p.parse_args()
 
 
@@ -53,6 +56,22 @@ def polar_express(np, g, coeffs):
     return x if wide else x.T
 
 
+def serve(np, g, coeffs):
+    """One call per "run" line, its time in ms on a line; "quit": the accuracy, as JSON.
+
+    muond bench kernels alternates its own runs with these, so that both see the same
+    moments of a noisy machine and their ratio is taken pair by pair."""
+    q = polar_express(np, g, coeffs)  # also the warm-up's last result
+    print("ready", flush=True)
+    for line in sys.stdin:
+        if line.strip() != "run":
+            break
+        start = time.perf_counter()
+        q = polar_express(np, g, coeffs)
+        print(f"{1e3 * (time.perf_counter() - start):.6f}", flush=True)
+    return q
+
+
 def main():
     args = parse_args()
     os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)  # read when numpy loads OpenBLAS
@@ -68,14 +87,17 @@ def main():
     for _ in range(args.warmup):
         polar_express(np, g, coeffs)
     times = []
-    for _ in range(args.runs):
-        start = time.perf_counter()
-        q = polar_express(np, g, coeffs)
-        times.append(1e3 * (time.perf_counter() - start))
+    if args.serve:
+        q = serve(np, g, coeffs)
+    else:
+        for _ in range(args.runs):
+            start = time.perf_counter()
+            q = polar_express(np, g, coeffs)
+            times.append(1e3 * (time.perf_counter() - start))
     sigma = np.linalg.svd(q.astype(np.float64), compute_uv=False)
     print(json.dumps({"rows": rows, "cols": cols, "dtype": args.dtype, "iters": len(coeffs),
-                      "median_ms": statistics.median(times),
-                      "max_sigma_error": float(np.max(np.abs(sigma - 1.0)))}))
+                      "median_ms": statistics.median(times) if times else None,
+                      "max_sigma_error": float(np.max(np.abs(sigma - 1.0)))}), flush=True)
 
 
 if __name__ == "__main__":

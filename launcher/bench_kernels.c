@@ -84,20 +84,29 @@ static const mu_command_spec_t bench_spec = {
 
 enum { RIVALS_MAX = 4 };
 
+typedef struct gemm_call {
+    mu_backend_t *be;
+    mu_mat_t a, b, c;
+    double flops;
+} gemm_call_t;
+
 typedef struct bench_shape {
     long rows, cols;
     mu_mat_t g, q;
     double gemm_gflops;      /* on the backend under test */
     double best_gemm_gflops; /* the best of it and its rivals */
     const char *best_gemm_backend;
-    double pe_ms; /* Polar Express's median on this shape, 0 until measured */
+    gemm_call_t own_gemm; /* this backend's GEMM, run in turn with the methods' runs */
+    double pe_ms;          /* Polar Express's median on this shape, 0 until measured */
 } bench_shape_t;
 
 typedef struct bench_row {
     const char *method;
     int iters;
     double ms, gflops, max_sigma_error;
-    mu_bench_peer_t peer; /* ms 0: not measured */
+    double percent_of_gemm; /* the median over pairs of (method rate / own GEMM rate) */
+    double percent_of_best; /* the method's median rate / the best backend's GEMM rate */
+    double peer_ms, vs_peer, peer_max_sigma_error; /* peer_ms 0: no peer on this row */
 } bench_row_t;
 
 typedef struct bench_ctx {
@@ -128,11 +137,6 @@ static mu_status_t time_median(const bench_ctx_t *ctx, mu_backend_t *be, timed_f
     *ms = mu_bench_median(samples, (int)ctx->s->runs);
     return MU_OK;
 }
-
-typedef struct gemm_call {
-    mu_backend_t *be;
-    mu_mat_t a, b, c;
-} gemm_call_t;
 
 static mu_status_t run_gemm(const bench_ctx_t *ctx, void *arg)
 {
@@ -174,50 +178,69 @@ static mu_status_t fill_random(const bench_ctx_t *ctx, mu_backend_t *be, mu_mat_
     return status;
 }
 
-/* The GEMM rate on backend be of this shape's main product, B (s x s) times X (s x l). */
-static mu_status_t gemm_rate(const bench_ctx_t *ctx, mu_backend_t *be, const bench_shape_t *sh,
-                             double *gflops)
+/* This shape's main product on backend be, B (s x s) times X (s x l), ready to run. */
+static mu_status_t open_gemm(const bench_ctx_t *ctx, mu_backend_t *be, const bench_shape_t *sh,
+                             gemm_call_t *g)
 {
     const long s = sh->rows < sh->cols ? sh->rows : sh->cols;
     const long l = sh->rows < sh->cols ? sh->cols : sh->rows;
-    gemm_call_t g = {.be = be};
-    mu_status_t status;
+    *g = (gemm_call_t){.be = be, .flops = 2.0 * (double)s * (double)s * (double)l};
+    MU_CHECK(mu_k_alloc(be, s, s, ctx->dtype, &g->a));
+    MU_CHECK(mu_k_alloc(be, s, l, ctx->dtype, &g->b));
+    MU_CHECK(mu_k_alloc(be, s, l, ctx->dtype, &g->c));
+    MU_CHECK(fill_random(ctx, be, &g->a, 2, 0.0));
+    return fill_random(ctx, be, &g->b, 3, 0.0);
+}
+
+static void close_gemm(gemm_call_t *g)
+{
+    if (!g->be)
+        return;
+    mu_k_release(g->be, &g->a);
+    mu_k_release(g->be, &g->b);
+    mu_k_release(g->be, &g->c);
+    g->be = NULL;
+}
+
+/* Backend be's GEMM rate on this shape, measured on its own. */
+static mu_status_t rate_gemm(const bench_ctx_t *ctx, mu_backend_t *be, bench_shape_t *sh,
+                             double *gflops)
+{
+    gemm_call_t g;
     double ms = 0.0;
-    MU_CHECK_GOTO(status, mu_k_alloc(be, s, s, ctx->dtype, &g.a), out_with_matrices);
-    MU_CHECK_GOTO(status, mu_k_alloc(be, s, l, ctx->dtype, &g.b), out_with_matrices);
-    MU_CHECK_GOTO(status, mu_k_alloc(be, s, l, ctx->dtype, &g.c), out_with_matrices);
-    MU_CHECK_GOTO(status, fill_random(ctx, be, &g.a, 2, 0.0), out_with_matrices);
-    MU_CHECK_GOTO(status, fill_random(ctx, be, &g.b, 3, 0.0), out_with_matrices);
-    MU_CHECK_GOTO(status, time_median(ctx, be, run_gemm, &g, &ms), out_with_matrices);
-    *gflops = 2.0 * (double)s * (double)s * (double)l / (ms * 1e6);
-out_with_matrices:
-    mu_k_release(be, &g.a);
-    mu_k_release(be, &g.b);
-    mu_k_release(be, &g.c);
+    mu_status_t status;
+    MU_CHECK_GOTO(status, open_gemm(ctx, be, sh, &g), out_with_gemm);
+    MU_CHECK_GOTO(status, time_median(ctx, be, run_gemm, &g, &ms), out_with_gemm);
+    *gflops = g.flops / (ms * 1e6);
+    if (*gflops > sh->best_gemm_gflops) {
+        sh->best_gemm_gflops = *gflops;
+        sh->best_gemm_backend = mu_backend_name(be);
+    }
+out_with_gemm:
+    close_gemm(&g);
     return status;
 }
 
-/* This backend's GEMM rate and the best of it and its rivals', printed as one line. */
+/* Every rival's GEMM rate and this backend's, printed as one line; this backend's GEMM
+ * stays open for the pairs. The rivals go first: a backend's idle threads spin for a while
+ * after its last call (OpenBLAS's, OpenMP's), and they must not slow this backend's runs. */
 static mu_status_t measure_gemm(const bench_ctx_t *ctx, bench_shape_t *sh)
 {
-    MU_CHECK(gemm_rate(ctx, ctx->be, sh, &sh->gemm_gflops));
-    sh->best_gemm_gflops = sh->gemm_gflops;
-    sh->best_gemm_backend = mu_backend_name(ctx->be);
-    char line[512];
-    int used = snprintf(line, sizeof line, "# %ldx%ld: GEMM %s: %s %.1f", sh->rows, sh->cols,
-                        mu_dtype_name(ctx->dtype), mu_backend_name(ctx->be), sh->gemm_gflops);
+    char rivals[384] = "";
+    int used = 0;
     for (int i = 0; i < ctx->rival_count; i++) {
         double rate;
-        MU_CHECK(gemm_rate(ctx, ctx->rivals[i], sh, &rate));
-        if (rate > sh->best_gemm_gflops) {
-            sh->best_gemm_gflops = rate;
-            sh->best_gemm_backend = mu_backend_name(ctx->rivals[i]);
-        }
-        used += snprintf(line + used, sizeof line - (size_t)used, ", %s %.1f",
+        MU_CHECK(rate_gemm(ctx, ctx->rivals[i], sh, &rate));
+        used += snprintf(rivals + used, sizeof rivals - (size_t)used, ", %s %.1f",
                          mu_backend_name(ctx->rivals[i]), rate);
     }
+    MU_CHECK(rate_gemm(ctx, ctx->be, sh, &sh->gemm_gflops));
+    MU_CHECK(open_gemm(ctx, ctx->be, sh, &sh->own_gemm));
     if (!ctx->s->json)
-        printf("%s GFLOP/s; %%gemm against %s\n", line, sh->best_gemm_backend);
+        printf("# %ldx%ld: GEMM %s GFLOP/s: %s %.1f%s; best %s (%%best), %%gemm in pairs with "
+               "%s's\n",
+               sh->rows, sh->cols, mu_dtype_name(ctx->dtype), mu_backend_name(ctx->be),
+               sh->gemm_gflops, rivals, sh->best_gemm_backend, mu_backend_name(ctx->be));
     return MU_OK;
 }
 
@@ -234,8 +257,79 @@ static mu_status_t accuracy(const bench_ctx_t *ctx, const bench_shape_t *sh, dou
     return status;
 }
 
+/* The peer runs where it means something: the same host BLAS, a dtype numpy has. */
+static bool peer_applies(const bench_ctx_t *ctx)
+{
+    return strcmp(ctx->s->peer, "numpy") == 0 && mu_backend_host_memory(ctx->be) &&
+           ctx->dtype != MU_DTYPE_BF16;
+}
+
+static mu_status_t open_peer(const bench_ctx_t *ctx, const bench_shape_t *sh, int iters,
+                             mu_bench_peer_t **peer)
+{
+    const mu_bench_peer_args_t args = {
+        .rows = sh->rows, .cols = sh->cols, .warmup = ctx->s->warmup, .seed = ctx->s->seed,
+        .iters = iters, .threads = openblas_get_num_threads(), .dtype = mu_dtype_name(ctx->dtype)};
+    MU_LOG(MU_LOG_INFO, MU_SUB_LAUNCHER, "bench: %ldx%ld numpy peer beside polar-express",
+           sh->rows, sh->cols);
+    return mu_bench_peer_open(&args, peer);
+}
+
+static mu_status_t time_once(const bench_ctx_t *ctx, mu_backend_t *be, timed_fn fn, void *arg,
+                             double *ms)
+{
+    const double start = mu_seconds();
+    MU_CHECK(fn(ctx, arg));
+    MU_CHECK(mu_k_synchronize(be));
+    *ms = 1e3 * (mu_seconds() - start);
+    return MU_OK;
+}
+
+/* The timed runs, each followed by one run of the best GEMM and (with a peer) one call in
+ * the peer: a slow moment of the machine then slows both sides of a pair, and the ratios are
+ * medians over pairs, not ratios of medians taken at different moments. */
+typedef struct paired {
+    double method[1000], gemm[1000], peer[1000];
+} paired_t;
+
+static mu_status_t run_pairs(const bench_ctx_t *ctx, orth_call_t *call, mu_bench_peer_t *peer,
+                             paired_t *t)
+{
+    for (long i = 0; i < ctx->s->warmup; i++)
+        MU_CHECK(run_orth(ctx, call));
+    MU_CHECK(mu_k_synchronize(ctx->be));
+    for (long i = 0; i < ctx->s->runs; i++) {
+        MU_CHECK(time_once(ctx, ctx->be, run_orth, call, &t->method[i]));
+        gemm_call_t *g = &call->shape->own_gemm;
+        MU_CHECK(time_once(ctx, g->be, run_gemm, g, &t->gemm[i]));
+        if (peer)
+            MU_CHECK(mu_bench_peer_run(peer, &t->peer[i]));
+    }
+    return MU_OK;
+}
+
+/* Medians of the pairs' times and ratios into row (flops: the method's per call). */
+static void summarize_pairs(const bench_ctx_t *ctx, const bench_shape_t *sh, double flops,
+                            bool with_peer, paired_t *t, bench_row_t *row)
+{
+    const int n = (int)ctx->s->runs;
+    double ratio[1000];
+    for (int i = 0; i < n; i++)
+        ratio[i] = (flops / t->method[i]) / (sh->own_gemm.flops / t->gemm[i]);
+    row->percent_of_gemm = 100.0 * mu_bench_median(ratio, n);
+    if (with_peer) {
+        for (int i = 0; i < n; i++)
+            ratio[i] = t->peer[i] / t->method[i];
+        row->vs_peer = mu_bench_median(ratio, n);
+        row->peer_ms = mu_bench_median(t->peer, n);
+    }
+    row->ms = mu_bench_median(t->method, n);
+    row->gflops = flops / (row->ms * 1e6);
+    row->percent_of_best = 100.0 * row->gflops / sh->best_gemm_gflops;
+}
+
 static mu_status_t measure_method(const bench_ctx_t *ctx, bench_shape_t *sh, const char *name,
-                                  bench_row_t *row)
+                                  bool with_peer, bench_row_t *row)
 {
     mu_orth_opts_t opts;
     mu_orth_opts_default(&opts);
@@ -245,22 +339,34 @@ static mu_status_t measure_method(const bench_ctx_t *ctx, bench_shape_t *sh, con
     opts.iters = (int)ctx->s->iters;
     orth_call_t call = {.shape = sh};
     MU_CHECK(mu_orth_plan_create(ctx->be, sh->rows, sh->cols, &opts, &call.plan));
-    mu_status_t status;
-    MU_CHECK_GOTO(status, time_median(ctx, ctx->be, run_orth, &call, &row->ms), out_with_plan);
-    MU_CHECK_GOTO(status, accuracy(ctx, sh, &row->max_sigma_error), out_with_plan);
     const mu_schedule_t *sched = mu_orth_plan_schedule(call.plan);
     row->method = mu_orth_method_name(opts.method);
     row->iters = sched ? sched->iters : 0;
-    row->gflops = mu_orth_plan_flops(call.plan) / (row->ms * 1e6);
-out_with_plan:
+    mu_bench_peer_t *peer = NULL;
+    paired_t *t = calloc(1, sizeof *t);
+    mu_status_t status = t ? MU_OK : mu_error(MU_ERR_NOMEM, "bench: cannot allocate timings");
+    if (status == MU_OK && with_peer)
+        status = open_peer(ctx, sh, row->iters, &peer);
+    if (status == MU_OK)
+        status = run_pairs(ctx, &call, peer, t);
+    if (status == MU_OK)
+        summarize_pairs(ctx, sh, mu_orth_plan_flops(call.plan), with_peer, t, row);
+    const mu_status_t closed =
+        mu_bench_peer_close(&peer, status == MU_OK ? &row->peer_max_sigma_error : NULL);
+    if (status == MU_OK)
+        status = closed;
+    if (status == MU_OK)
+        status = accuracy(ctx, sh, &row->max_sigma_error);
+    free(t);
     mu_orth_plan_destroy(&call.plan);
     return status;
 }
 
 static void print_table_header(void)
 {
-    printf("%-11s %-14s %-5s %3s %10s %9s %6s %6s %10s %10s %8s\n", "shape", "method", "dtype",
-           "T", "ms", "GFLOP/s", "%gemm", "vs-PE", "max|s-1|", "peer-ms", "vs-peer");
+    printf("%-11s %-14s %-5s %3s %10s %9s %6s %6s %6s %10s %10s %8s\n", "shape", "method",
+           "dtype", "T", "ms", "GFLOP/s", "%gemm", "%best", "vs-PE", "max|s-1|", "peer-ms",
+           "vs-peer");
 }
 
 static void print_text_row(const bench_ctx_t *ctx, const bench_shape_t *sh, const bench_row_t *row,
@@ -268,18 +374,18 @@ static void print_text_row(const bench_ctx_t *ctx, const bench_shape_t *sh, cons
 {
     char shape[32], peer[48] = "         -        -";
     snprintf(shape, sizeof shape, "%ldx%ld", sh->rows, sh->cols);
-    if (row->peer.ms > 0.0)
-        snprintf(peer, sizeof peer, "%10.3f %7.2fx", row->peer.ms, row->peer.ms / row->ms);
-    printf("%-11s %-14s %-5s %3d %10.3f %9.1f %5.0f%% %6.2f %10.2e %s\n", shape, row->method,
-           mu_dtype_name(ctx->dtype), row->iters, row->ms, row->gflops, pct, vs_pe,
-           row->max_sigma_error, peer);
+    if (row->peer_ms > 0.0)
+        snprintf(peer, sizeof peer, "%10.3f %7.2fx", row->peer_ms, row->vs_peer);
+    printf("%-11s %-14s %-5s %3d %10.3f %9.1f %5.0f%% %5.0f%% %6.2f %10.2e %s\n", shape,
+           row->method, mu_dtype_name(ctx->dtype), row->iters, row->ms, row->gflops, pct,
+           row->percent_of_best, vs_pe, row->max_sigma_error, peer);
     fflush(stdout);
 }
 
 static void print_row(const bench_ctx_t *ctx, const bench_shape_t *sh, const bench_row_t *row)
 {
     const double vs_pe = sh->pe_ms > 0.0 ? sh->pe_ms / row->ms : NAN;
-    const double pct = 100.0 * row->gflops / sh->best_gemm_gflops;
+    const double pct = row->percent_of_gemm;
     if (!ctx->s->json) {
         print_text_row(ctx, sh, row, pct, vs_pe);
         return;
@@ -300,11 +406,12 @@ static void print_row(const bench_ctx_t *ctx, const bench_shape_t *sh, const ben
     cJSON_AddNumberToObject(o, "best_gemm_gflops", sh->best_gemm_gflops);
     cJSON_AddStringToObject(o, "best_gemm_backend", sh->best_gemm_backend);
     cJSON_AddNumberToObject(o, "percent_of_gemm", pct);
-    if (row->peer.ms > 0.0) {
+    cJSON_AddNumberToObject(o, "percent_of_best_gemm", row->percent_of_best);
+    if (row->peer_ms > 0.0) {
         cJSON_AddStringToObject(o, "peer", "numpy");
-        cJSON_AddNumberToObject(o, "peer_ms", row->peer.ms);
-        cJSON_AddNumberToObject(o, "peer_max_sigma_error", row->peer.max_sigma_error);
-        cJSON_AddNumberToObject(o, "speedup_vs_peer", row->peer.ms / row->ms);
+        cJSON_AddNumberToObject(o, "peer_ms", row->peer_ms);
+        cJSON_AddNumberToObject(o, "peer_max_sigma_error", row->peer_max_sigma_error);
+        cJSON_AddNumberToObject(o, "speedup_vs_peer", row->vs_peer);
     }
     if (isfinite(vs_pe))
         cJSON_AddNumberToObject(o, "speedup_vs_polar_express", vs_pe);
@@ -321,24 +428,7 @@ static void release_shape(const bench_ctx_t *ctx, bench_shape_t *sh)
 {
     mu_k_release(ctx->be, &sh->g);
     mu_k_release(ctx->be, &sh->q);
-}
-
-/* The peer runs where it means something: the same host BLAS, a dtype numpy has. */
-static bool peer_applies(const bench_ctx_t *ctx)
-{
-    return strcmp(ctx->s->peer, "numpy") == 0 && mu_backend_host_memory(ctx->be) &&
-           ctx->dtype != MU_DTYPE_BF16;
-}
-
-static mu_status_t measure_peer(const bench_ctx_t *ctx, const bench_shape_t *sh, bench_row_t *row)
-{
-    const mu_bench_peer_args_t args = {
-        .rows = sh->rows, .cols = sh->cols, .runs = ctx->s->runs, .warmup = ctx->s->warmup,
-        .seed = ctx->s->seed, .iters = row->iters, .threads = openblas_get_num_threads(),
-        .dtype = mu_dtype_name(ctx->dtype)};
-    MU_LOG(MU_LOG_INFO, MU_SUB_LAUNCHER, "bench: %ldx%ld numpy peer (%ld runs)", sh->rows,
-           sh->cols, ctx->s->runs);
-    return mu_bench_numpy_peer(&args, &row->peer);
+    close_gemm(&sh->own_gemm);
 }
 
 /* Polar Express first when requested, so that every other row can report vs-PE. */
@@ -364,12 +454,12 @@ static mu_status_t bench_shape(const bench_ctx_t *ctx, bench_shape_t *sh)
         MU_LOG(MU_LOG_INFO, MU_SUB_LAUNCHER, "bench: %ldx%ld %s (%ld runs)", sh->rows, sh->cols,
                name, ctx->s->runs);
         bench_row_t row = {0};
-        MU_CHECK(measure_method(ctx, sh, name, &row));
-        if (strcmp(name, "polar-express") == 0) {
+        const bool pe = strcmp(name, "polar-express") == 0;
+        /* The peer draws a Gaussian G of its own: it has no --kappa. */
+        MU_CHECK(measure_method(ctx, sh, name, pe && peer_applies(ctx) && ctx->s->kappa == 0.0,
+                                &row));
+        if (pe)
             sh->pe_ms = row.ms;
-            if (peer_applies(ctx) && ctx->s->kappa == 0.0) /* the peer draws Gaussian G */
-                MU_CHECK(measure_peer(ctx, sh, &row));
-        }
         print_row(ctx, sh, &row);
     }
     return MU_OK;

@@ -12,9 +12,26 @@ expect_in "$SCRATCH/out" '"percent_of_gemm":' "JSON has the GEMM ratio"
 expect_in "$SCRATCH/out" '"speedup_vs_polar_express":' "JSON has the ratio to Polar Express"
 expect_in "$SCRATCH/out" '"max_sigma_error":' "JSON has the accuracy"
 
+expect_in "$SCRATCH/out" '"best_gemm_backend":' "JSON names the best GEMM reference present"
+expect_in "$SCRATCH/out" '"percent_of_best_gemm":' "JSON has the ratio to the best GEMM"
+# The numpy peer: on every Polar Express row (Gaussian input, host backend), nowhere else.
+peers=$(grep -c '"peer":"numpy"' "$SCRATCH/out" || true)
+pe_rows=$(grep -c '"method":"polar-express"' "$SCRATCH/out" || true)
+[ "$peers" -eq "$pe_rows" ] || fail "expected a numpy peer on each of $pe_rows PE rows, got $peers"
+expect_in "$SCRATCH/out" '"speedup_vs_peer":' "JSON has muond's speed-up over the peer"
+run_capture "$MUOND" bench kernels --shape 32x64 --method polar-express --runs 5 --json --peer none
+expect_status 0 "bench --peer none"
+if grep -q '"peer"' "$SCRATCH/out"; then fail "--peer none still ran the peer"; fi
+run_capture env MUOND_PYTHON=/nonexistent/python3 "$MUOND" bench kernels --shape 32x64 \
+    --method polar-express --runs 5
+expect_status 2 "bench with a missing peer interpreter (a bad MUOND_PYTHON)"
+expect_in "$SCRATCH/err" "cannot run /nonexistent/python3" "the missing interpreter is named"
+expect_in "$SCRATCH/err" "polar_express_numpy.py ended early" "the peer script is named"
+
 run_capture "$MUOND" bench kernels --shape 32x64 --method gram --runs 5
 expect_status 0 "bench table"
 expect_in "$SCRATCH/out" "%gemm" "table header"
+expect_in "$SCRATCH/out" "%best" "table header: the best GEMM present"
 expect_in "$SCRATCH/out" "32x64" "table row"
 
 run_capture "$MUOND" bench kernels --shape 10by20
