@@ -251,3 +251,15 @@ Test(dnnl, products_do_not_depend_on_operand_addresses)
         }
     mu_backend_destroy(&dn);
 }
+
+/* oneDNN's process-wide primitive cache treats descriptors differing only in the stride of a
+ * size-1 dimension as one, which made a product's rounding depend on what ran before it
+ * (docs/cpu.md); the backend keeps its own cache and switches oneDNN's off. */
+Test(dnnl, onednn_global_cache_is_off)
+{
+    mu_backend_t *dn = th_backend("dnnl");
+    int capacity = -1;
+    cr_assert_eq(dnnl_get_primitive_cache_capacity(&capacity), dnnl_success);
+    cr_expect_eq(capacity, 0, "oneDNN's primitive cache holds %d entries", capacity);
+    mu_backend_destroy(&dn);
+}
