@@ -203,16 +203,23 @@ mu_status_t mu_comm_agree(mu_comm_t *c, mu_status_t local)
 {
     if (local != MU_OK && mu_comm_broken(c)) /* keep the message: it names the missing rank */
         return local;
-    int64_t worst[2] = {(int64_t)local, local != MU_OK ? 1 : 0};
-    int64_t agreed[2] = {worst[0], worst[1]};
-    mu_status_t status = mu_comm_allreduce(c, &agreed[0], 1, MU_COMM_I64, MU_COMM_MAX);
-    if (status == MU_OK)
-        status = mu_comm_allreduce(c, &agreed[1], 1, MU_COMM_I64, MU_COMM_SUM);
-    MU_CHECK(status);
-    if (agreed[0] == MU_OK)
+    /* One collective: every rank adds 1 at its own status, so the sums say how many ranks
+     * ended in each status; the worst is the largest one present. */
+    int64_t ranks_with[MU_STATUS_COUNT] = {0};
+    const int own = (int)local >= 0 && local < MU_STATUS_COUNT ? (int)local : MU_ERR_INVALID;
+    ranks_with[own] = 1;
+    MU_CHECK(mu_comm_allreduce(c, ranks_with, MU_STATUS_COUNT, MU_COMM_I64, MU_COMM_SUM));
+    int worst = MU_OK;
+    int64_t failed = 0;
+    for (int s = MU_OK + 1; s < MU_STATUS_COUNT; s++) {
+        failed += ranks_with[s];
+        if (ranks_with[s] > 0)
+            worst = s;
+    }
+    if (worst == MU_OK)
         return MU_OK;
     if (local == MU_OK)
-        return mu_error((mu_status_t)agreed[0], "%lld of %d ranks failed (see their messages)",
-                        (long long)agreed[1], c->size);
+        return mu_error((mu_status_t)worst, "%lld of %d ranks failed (see their messages)",
+                        (long long)failed, c->size);
     return local;
 }

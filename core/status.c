@@ -71,10 +71,15 @@ void mu_error_trace(const char *file, int line, const char *expr, mu_status_t st
     trail_length++;
 }
 
-void mu_error_report(FILE *out, const char *prog, mu_status_t status)
+void mu_error_report_line(FILE *out, const char *prog, mu_status_t status)
 {
     const char *message = error_message[0] ? error_message : "(no message recorded)";
     fprintf(out, "%s: %s: %s\n", prog, mu_strerror(status), message);
+}
+
+void mu_error_report(FILE *out, const char *prog, mu_status_t status)
+{
+    mu_error_report_line(out, prog, status);
     for (int i = 0; i < trail_length; i++)
         fprintf(out, "  at %s\n", trail[i]);
 }

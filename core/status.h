@@ -55,6 +55,8 @@ void mu_error_trace(const char *file, int line, const char *expr, mu_status_t st
 
 /* Prints "prog: STATUS: message" and the propagation trail, one frame per line. */
 void mu_error_report(FILE *out, const char *prog, mu_status_t status);
+/* Prints only "prog: STATUS: message": for a user's bad input, where the line says it all. */
+void mu_error_report_line(FILE *out, const char *prog, mu_status_t status);
 
 /* Propagate a failure to the caller, leaving a trail frame. */
 #define MU_CHECK(call)                                                                             \

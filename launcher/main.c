@@ -27,12 +27,19 @@ static const subcommand_t subcommands[] = {
 };
 enum { SUBCOMMAND_COUNT = sizeof subcommands / sizeof subcommands[0] };
 
+/* A bad file, option or layout (exit status 2) gets its one line: the message names what is
+ * wrong, and the call trail would only bury it. Internal failures, and every failure under
+ * MUOND_LOG=debug, get the trail too. */
 int mu_command_fail(const char *command, mu_status_t status)
 {
-    char prog[64];
+    char prog[128];
     snprintf(prog, sizeof prog, "muond %s", command);
-    mu_error_report(stderr, prog, status);
-    return (status == MU_ERR_INVALID || status == MU_ERR_IO) ? MU_EXIT_USAGE : MU_EXIT_FAILURE;
+    const bool user_input = status == MU_ERR_INVALID || status == MU_ERR_IO;
+    if (user_input && !mu_log_enabled(MU_LOG_DEBUG, MU_SUB_LAUNCHER))
+        mu_error_report_line(stderr, prog, status);
+    else
+        mu_error_report(stderr, prog, status);
+    return user_input ? MU_EXIT_USAGE : MU_EXIT_FAILURE;
 }
 
 static void print_usage(FILE *out)
