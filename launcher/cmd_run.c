@@ -218,6 +218,7 @@ static mu_status_t train_synthetic(mu_runtime_t *rt, const run_settings_t *s)
     MU_CHECK(mu_synthetic_init(rt, (uint64_t)s->seed));
     MU_CHECK(mu_resilience_resume(rt, s->res));
     for (long step = mu_optimizer_steps_done(rt->opt) + 1; step <= s->steps; step++) {
+        mu_log_set_step(step); /* every rank's lines carry it, not only rank 0's summary */
         MU_CHECK(agree_stop(rt, step - 1));
         if (rt->stopped_by)
             return stop_cleanly(rt, s);
@@ -368,6 +369,7 @@ static mu_status_t serve_trainers(mu_runtime_t *rt, const run_settings_t *s)
     MU_CHECK(mu_comm_agree(rt->comm, mu_trainer_server_start(s->server, &so, rt->opt)));
     for (long step = mu_optimizer_steps_done(rt->opt) + 1; s->steps == 0 || step <= s->steps;
          step++) {
+        mu_log_set_step(step);
         mu_trainer_event_t mine = MU_TRAINER_LOST, all;
         MU_CHECK(mu_comm_agree(rt->comm, mu_trainer_server_wait(s->server, step, &mine)));
         MU_CHECK(agree_stop(rt, step - 1));
