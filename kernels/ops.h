@@ -111,6 +111,9 @@ struct mu_kernel_ops {
      * storage type that only copy, upload, download and fill take. A backend whose bf16
      * depends on the CPU sets it and lets init clear it (mu_backend_bf16_compute says). */
     bool bf16_compute;
+    /* A test oracle (plain loops): "auto" never picks it for bf16, which it computes only so
+     * that the fast backends' bf16 can be checked against it. */
+    bool oracle;
     /* Whether this backend can run here; on false, writes the reason into why. */
     bool (*can_use)(char *why, size_t why_len);
     mu_status_t (*init)(mu_backend_t *be); /* sets be->state */
@@ -188,6 +191,8 @@ const char *mu_backend_name(const mu_backend_t *be);
 bool mu_backend_host_memory(const mu_backend_t *be);
 /* Whether its arithmetic kernels take bf16 operands (fp32 accumulation). */
 bool mu_backend_bf16_compute(const mu_backend_t *be);
+/* Whether it is a test oracle (the reference's plain loops), not a backend to measure. */
+bool mu_backend_oracle(const mu_backend_t *be);
 /* Whether the backend records graphs now (it has the ops and they are not switched off). */
 bool mu_backend_can_capture(const mu_backend_t *be);
 mu_k_capture_begin_fn mu_k_capture_begin;

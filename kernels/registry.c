@@ -90,7 +90,7 @@ static mu_status_t create_named(const char *name, const char *need_host, mu_back
  * depends on the CPU, which only its init can tell, and the reference's is an oracle.) */
 static bool computes(mu_backend_t **be, mu_dtype_t dtype, char *why, size_t why_len)
 {
-    const bool oracle = strcmp((*be)->ops->name, "reference") == 0; /* plain loops: tests only */
+    const bool oracle = (*be)->ops->oracle;
     if (dtype != MU_DTYPE_BF16 || ((*be)->bf16_compute && !oracle))
         return true;
     snprintf(why, why_len, oracle ? "its bf16 is a test oracle (plain loops), not for work"
@@ -163,6 +163,11 @@ const char *mu_backend_name(const mu_backend_t *be)
 bool mu_backend_host_memory(const mu_backend_t *be)
 {
     return be && be->ops->host_memory;
+}
+
+bool mu_backend_oracle(const mu_backend_t *be)
+{
+    return be && be->ops->oracle;
 }
 
 bool mu_backend_bf16_compute(const mu_backend_t *be)

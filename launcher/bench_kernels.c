@@ -465,7 +465,7 @@ static mu_status_t bench_shape(const bench_ctx_t *ctx, bench_shape_t *sh)
     return MU_OK;
 }
 
-/* The other host backends that compute this dtype (the reference's plain loops left out),
+/* The other host backends that compute this dtype (the reference oracle left out),
  * for the GEMM reference; one that cannot start here is simply not a rival. */
 static void open_rivals(bench_ctx_t *ctx)
 {
@@ -474,11 +474,12 @@ static void open_rivals(bench_ctx_t *ctx)
     const char *names[8];
     const int count = mu_backend_list(names, 8);
     for (int i = 0; i < count && i < 8 && ctx->rival_count < RIVALS_MAX; i++) {
-        if (strcmp(names[i], mu_backend_name(ctx->be)) == 0 || strcmp(names[i], "reference") == 0)
+        if (strcmp(names[i], mu_backend_name(ctx->be)) == 0)
             continue;
         mu_backend_t *rival = NULL;
         if (mu_backend_create_for_dtype(names[i], "it is a host GEMM reference", ctx->dtype,
                                         &rival) == MU_OK &&
+            !mu_backend_oracle(rival) &&
             (ctx->dtype != MU_DTYPE_BF16 || mu_backend_bf16_compute(rival)))
             ctx->rivals[ctx->rival_count++] = rival;
         else

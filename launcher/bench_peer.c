@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "launcher/bench.h"
+#include "launcher/commands.h"
 
 enum { PEER_LINE_MAX = 4096 };
 
@@ -21,12 +22,6 @@ struct mu_bench_peer {
     pid_t pid;
     FILE *to, *from; /* the peer's stdin and stdout */
 };
-
-static const char *python_path(void)
-{
-    const char *p = getenv("MUOND_PYTHON");
-    return p && *p ? p : "/usr/bin/python3";
-}
 
 static mu_status_t spawn(char *const argv[], mu_bench_peer_t *p)
 {
@@ -87,17 +82,14 @@ static void release(mu_bench_peer_t *p)
 mu_status_t mu_bench_peer_open(const mu_bench_peer_args_t *a, mu_bench_peer_t **out)
 {
     char self[1024];
-    const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0)
-        return mu_error(MU_ERR_IO, "bench peer: cannot find the muond binary");
-    self[n] = '\0';
+    MU_CHECK(mu_self_path(self, sizeof self));
     char shape[48], iters[16], warmup[16], seed[24], threads[16];
     snprintf(shape, sizeof shape, "%ldx%ld", a->rows, a->cols);
     snprintf(iters, sizeof iters, "%d", a->iters);
     snprintf(warmup, sizeof warmup, "%ld", a->warmup);
     snprintf(seed, sizeof seed, "%ld", a->seed);
     snprintf(threads, sizeof threads, "%d", a->threads);
-    char *argv[] = {(char *)python_path(), MUOND_BENCH_DIR "/polar_express_numpy.py",
+    char *argv[] = {(char *)mu_python_path(), MUOND_BENCH_DIR "/polar_express_numpy.py",
                     "--serve", "--muond", self, "--shape", shape, "--iters", iters,
                     "--warmup", warmup, "--seed", seed, "--threads", threads, "--dtype",
                     (char *)a->dtype, NULL};

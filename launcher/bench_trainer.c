@@ -14,14 +14,13 @@ enum { BENCH_ARGS_MAX = 64 };
 int mu_bench_trainer(int argc, char **argv)
 {
     char self[1024];
-    const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0 || argc > BENCH_ARGS_MAX) {
-        fprintf(stderr, "muond bench trainer: %s\n",
-                n <= 0 ? "cannot find the muond binary" : "too many arguments");
-        return MU_EXIT_USAGE;
-    }
-    self[n] = '\0';
-    const char *python = getenv("MUOND_PYTHON") ? getenv("MUOND_PYTHON") : "/usr/bin/python3";
+    if (argc > BENCH_ARGS_MAX)
+        return mu_command_fail("bench trainer",
+                               mu_error(MU_ERR_INVALID, "too many arguments (%d)", argc));
+    const mu_status_t found = mu_self_path(self, sizeof self);
+    if (found != MU_OK)
+        return mu_command_fail("bench trainer", found);
+    const char *python = mu_python_path();
     char *args[BENCH_ARGS_MAX + 3] = {(char *)python, MUOND_BENCH_DIR "/trainer_step.py"};
     for (int i = 1; i < argc; i++)
         args[i + 1] = argv[i];

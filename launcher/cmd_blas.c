@@ -5,6 +5,7 @@
  * fell short, and CMD inherits it.
  */
 #include <cblas.h>
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -58,10 +59,19 @@ static void print_report(bool json)
     const char *core = mu_blas_core_current();
     const char *core_level = mu_isa_level_name(mu_isa_level_of_core(core));
     if (json) {
-        printf("{\"cpu\": \"%s\", \"cpu_level\": \"%s\", \"core\": \"%s\", \"core_level\": "
-               "\"%s\", \"lagging\": %s, \"openblas\": \"%s\"}\n",
-               mu_blas_cpu_model(), level, core, core_level,
-               mu_blas_core_lagging() ? "true" : "false", openblas_get_config());
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "cpu", mu_blas_cpu_model());
+        cJSON_AddStringToObject(o, "cpu_level", level);
+        cJSON_AddStringToObject(o, "core", core);
+        cJSON_AddStringToObject(o, "core_level", core_level);
+        cJSON_AddBoolToObject(o, "lagging", mu_blas_core_lagging());
+        cJSON_AddStringToObject(o, "how", how);
+        cJSON_AddStringToObject(o, "openblas", openblas_get_config());
+        char *text = cJSON_PrintUnformatted(o);
+        if (text)
+            printf("%s\n", text);
+        cJSON_free(text);
+        cJSON_Delete(o);
         return;
     }
     printf("cpu:      %s (%s)\n", mu_blas_cpu_model(), level);

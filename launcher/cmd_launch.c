@@ -335,10 +335,7 @@ static mu_status_t prepare(mu_launch_t *j, int argc, char **argv)
     if (j->argv.cmd_count == 0)
         return mu_error(MU_ERR_INVALID, "launch: no trainer command (put it after '--', e.g. "
                                         "muond launch -n 4 --layout F -- python3 train.py)");
-    const ssize_t n = readlink("/proc/self/exe", j->self, sizeof j->self - 1);
-    if (n <= 0)
-        return mu_error(MU_ERR_IO, "launch: cannot find the muond binary: %s", strerror(errno));
-    j->self[n] = '\0';
+    MU_CHECK(mu_self_path(j->self, sizeof j->self));
     MU_CHECK(choose_ranks(j));
     MU_CHECK(make_run_dir(j));
     MU_CHECK(common_env(j));

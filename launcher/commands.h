@@ -3,6 +3,7 @@
 #define MU_LAUNCHER_COMMANDS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "core/status.h"
 
@@ -14,6 +15,11 @@ enum { MU_EXIT_SIGNAL_BASE = 128 };
 
 /* Reports the error (message and trail) on stderr and returns the exit status for it. */
 int mu_command_fail(const char *command, mu_status_t status);
+
+/* The running muond binary's path (for the processes it starts to call back). */
+mu_status_t mu_self_path(char *out, size_t out_len);
+/* The python3 that runs muond's Python parts: MUOND_PYTHON, else Debian's /usr/bin/python3. */
+const char *mu_python_path(void);
 
 int mu_cmd_run(int argc, char **argv);
 int mu_cmd_launch(int argc, char **argv);

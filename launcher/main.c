@@ -1,7 +1,9 @@
 /* muond: the command-line entry point. Dispatches to subcommands (launcher/cmd_*.c). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "launcher/commands.h"
@@ -40,6 +42,22 @@ int mu_command_fail(const char *command, mu_status_t status)
     else
         mu_error_report(stderr, prog, status);
     return user_input ? MU_EXIT_USAGE : MU_EXIT_FAILURE;
+}
+
+mu_status_t mu_self_path(char *out, size_t out_len)
+{
+    const ssize_t n = readlink("/proc/self/exe", out, out_len - 1);
+    if (n <= 0)
+        return mu_error(MU_ERR_IO, "cannot find the muond binary (/proc/self/exe): %s",
+                        strerror(errno));
+    out[n] = '\0';
+    return MU_OK;
+}
+
+const char *mu_python_path(void)
+{
+    const char *python = getenv("MUOND_PYTHON");
+    return python && *python ? python : "/usr/bin/python3";
 }
 
 static void print_usage(FILE *out)

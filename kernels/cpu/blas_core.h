@@ -45,8 +45,8 @@ const char *mu_blas_core_better(const char *current_core, mu_isa_level_t cpu_lev
                                 const char *vendor);
 
 /* What this process runs and how it came to: a one-line account for the log and for
- * `muond blas`, e.g. "Cooperlake (chosen by muond from the CPU's avx512-bf16; OpenBLAS
- * picked Prescott)". */
+ * `muond blas`, e.g. "Cooperlake (chosen by muond from its features, the CPU has avx512-bf16;
+ * OpenBLAS picked Prescott)". */
 void mu_blas_core_describe(char *out, size_t out_len);
 /* The core OpenBLAS runs now. */
 const char *mu_blas_core_current(void);

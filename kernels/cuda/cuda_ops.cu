@@ -295,6 +295,7 @@ extern "C" const struct mu_kernel_ops mu_cuda_ops = {
     .name = "cuda",
     .host_memory = false,
     .bf16_compute = true,
+    .oracle = false,
     .can_use = cuda_can_use,
     .init = cuda_init,
     .fini = cuda_fini,

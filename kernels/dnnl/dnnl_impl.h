@@ -43,7 +43,6 @@ typedef struct dnnl_state {
     dnnl_engine_t engine;
     dnnl_stream_t stream;
     dnnl_cpu_isa_t isa;
-    int threads;
     char impl[96]; /* the implementation oneDNN chose for the latest new primitive */
     uint64_t clock, hits, misses;
     int entries;

@@ -86,7 +86,6 @@ static mu_status_t onednn_init(mu_backend_t *be)
         return mu_dnnl_error(made, "switching off oneDNN's primitive cache");
     }
     st->isa = dnnl_get_effective_cpu_isa();
-    st->threads = omp_get_max_threads();
     made = dnnl_engine_create(&st->engine, dnnl_cpu, 0);
     if (made == dnnl_success)
         made = dnnl_stream_create(&st->stream, st->engine, dnnl_stream_default_flags);
@@ -125,14 +124,12 @@ static void onednn_describe(const mu_backend_t *be, char *out, size_t out_len)
     const dnnl_version_t *v = dnnl_version();
     snprintf(out, out_len, "dnnl (oneDNN %d.%d.%d, isa %s, bf16 %s, %d threads%s%s)", v->major,
              v->minor, v->patch, mu_dnnl_isa_name(st->isa), be->bf16_compute ? "yes" : "no",
-             st->threads, st->impl[0] ? ", matmul " : "", st->impl);
+             omp_get_max_threads(), st->impl[0] ? ", matmul " : "", st->impl);
 }
 
 static mu_status_t onednn_set_threads(mu_backend_t *be, int threads)
 {
-    dnnl_state_t *st = be->state;
     omp_set_num_threads(threads);
-    st->threads = threads;
     return mu_cpu_ops.set_threads(be, threads); /* the fp64 products and BLAS-1 loops */
 }
 

@@ -295,6 +295,7 @@ const struct mu_kernel_ops mu_reference_ops = {
     /* bf16 operands, fp64 accumulation, results rounded to bf16: the oracle for the fast
      * backends' bf16 (fp32 accumulation), and never chosen by "auto" for bf16 work. */
     .bf16_compute = true,
+    .oracle = true,
     .can_use = mu_host_backend_can_use,
     .init = mu_host_backend_init,
     .fini = mu_host_backend_fini,

@@ -6,7 +6,7 @@
 unset OPENBLAS_CORETYPE MUOND_BLAS_CORE MUOND_BLAS_CORE_CHOSEN
 
 json_field() { # json_field FILE KEY
-    sed -n "s/.*\"$2\": \"\\{0,1\\}\\([^\",}]*\\).*/\\1/p" "$1"
+    sed -n "s/.*\"$2\": *\"\\{0,1\\}\\([^\",}]*\\).*/\\1/p" "$1"
 }
 
 # 1. As it starts: the verdict, and the core against the CPU's flags.

@@ -100,6 +100,21 @@ double *th_orth(mu_backend_t *be, const mu_orth_opts_t *opts, const double *g, i
     return q;
 }
 
+double th_max_abs_difference(mu_backend_t *x_be, const mu_mat_t *x, mu_backend_t *y_be,
+                             const mu_mat_t *y)
+{
+    const size_t n = (size_t)(x->rows * x->cols);
+    double *a = checked_malloc((n + 1) * sizeof *a), *b = checked_malloc((n + 1) * sizeof *b);
+    cr_assert_eq(mu_k_download(x_be, x, a, MU_DTYPE_F64, x->cols), MU_OK);
+    cr_assert_eq(mu_k_download(y_be, y, b, MU_DTYPE_F64, y->cols), MU_OK);
+    double worst = 0.0;
+    for (size_t i = 0; i < n; i++)
+        worst = fmax(worst, fabs(a[i] - b[i]));
+    free(a);
+    free(b);
+    return worst;
+}
+
 mu_backend_t *th_backend(const char *name)
 {
     const char *under_test = getenv("MUOND_TEST_BACKEND");

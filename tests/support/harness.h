@@ -31,6 +31,10 @@ double th_model_error(const th_known_t *m, const double *q, const mu_schedule_t 
 /* ||a - b||_2 for two rows x cols matrices. */
 double th_spectral_distance(const double *a, const double *b, int64_t rows, int64_t cols);
 
+/* max |x_ij - y_ij| of two same-shape matrices, each on its own backend (read in fp64). */
+double th_max_abs_difference(mu_backend_t *x_be, const mu_mat_t *x, mu_backend_t *y_be,
+                             const mu_mat_t *y);
+
 /* Runs one orthogonalization on the backend and returns Q (fp64, malloc'ed). */
 double *th_orth(mu_backend_t *be, const mu_orth_opts_t *opts, const double *g, int64_t rows,
                 int64_t cols, mu_orth_report_t *report);

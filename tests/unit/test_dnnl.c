@@ -35,21 +35,6 @@ static void upload_new(mu_backend_t *be, const double *host, int64_t rows, int64
     cr_assert_eq(mu_k_upload(be, host, MU_DTYPE_F64, cols, m), MU_OK);
 }
 
-static double max_abs_difference(mu_backend_t *x_be, const mu_mat_t *x, mu_backend_t *y_be,
-                                 const mu_mat_t *y)
-{
-    const size_t n = (size_t)(x->rows * x->cols);
-    double *a = malloc(sizeof(double) * (n + 1)), *b = malloc(sizeof(double) * (n + 1));
-    cr_assert_eq(mu_k_download(x_be, x, a, MU_DTYPE_F64, x->cols), MU_OK);
-    cr_assert_eq(mu_k_download(y_be, y, b, MU_DTYPE_F64, y->cols), MU_OK);
-    double worst = 0.0;
-    for (size_t i = 0; i < n; i++)
-        worst = fmax(worst, fabs(a[i] - b[i]));
-    free(a);
-    free(b);
-    return worst;
-}
-
 /* C = alpha op(A) op(B) + beta C with both transposes, on dnnl and on the reference. */
 static double fused_error(mu_backend_t *dn, mu_backend_t *ref, mu_dtype_t dt, mu_trans_t ta,
                           mu_trans_t tb, double alpha, double beta)
@@ -68,7 +53,7 @@ static double fused_error(mu_backend_t *dn, mu_backend_t *ref, mu_dtype_t dt, mu
     cr_assert_eq(mu_k_gemm(dn, ta, tb, alpha, &da, &db, beta, &dc), MU_OK, "%s",
                  mu_error_message());
     cr_assert_eq(mu_k_gemm(ref, ta, tb, alpha, &ra, &rb, beta, &rc), MU_OK);
-    const double err = max_abs_difference(dn, &dc, ref, &rc);
+    const double err = th_max_abs_difference(dn, &dc, ref, &rc);
     mu_mat_t *all[] = {&da, &db, &dc};
     for (int i = 0; i < 3; i++)
         mu_k_release(dn, all[i]);

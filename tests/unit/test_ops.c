@@ -42,16 +42,7 @@ static void twin(pair_t *p, int64_t rows, int64_t cols, mu_dtype_t dt, uint64_t 
 
 static double max_difference(pair_t *p, const mu_mat_t *a, const mu_mat_t *b)
 {
-    const size_t n = (size_t)(a->rows * a->cols);
-    double *x = malloc(sizeof(double) * (n + 1)), *y = malloc(sizeof(double) * (n + 1));
-    cr_assert_eq(mu_k_download(p->cpu, a, x, MU_DTYPE_F64, a->cols), MU_OK);
-    cr_assert_eq(mu_k_download(p->ref, b, y, MU_DTYPE_F64, b->cols), MU_OK);
-    double worst = 0.0;
-    for (size_t i = 0; i < n; i++)
-        worst = fmax(worst, fabs(x[i] - y[i]));
-    free(x);
-    free(y);
-    return worst;
+    return th_max_abs_difference(p->cpu, a, p->ref, b);
 }
 
 /* Largest |c_ij - c_ji| of square c. */
