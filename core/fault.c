@@ -23,7 +23,21 @@ static const char *const kind_names[MU_FAULT_KINDS] = {
     [MU_FAULT_BAD_MESSAGE] = "bad-message",
     [MU_FAULT_DISK_FULL] = "disk-full",
     [MU_FAULT_SDC] = "sdc",
+    [MU_FAULT_FALLBACK_NOMEM] = "fallback-nomem",
 };
+
+/* "nan-grad, inf-grad, ... or fallback-nomem", for messages. */
+static void kind_list(char *out, size_t len)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (int k = 0; k < MU_FAULT_KINDS && used < len; k++)
+        used += (size_t)snprintf(out + used, len - used, "%s%s",
+                                 k == 0                    ? ""
+                                 : k == MU_FAULT_KINDS - 1 ? " or "
+                                                           : ", ",
+                                 kind_names[k]);
+}
 
 const char *mu_fault_kind_name(mu_fault_kind_t kind)
 {
@@ -84,15 +98,16 @@ static mu_status_t parse_item(char *item, mu_fault_t *f)
     int k = 0;
     while (k < MU_FAULT_KINDS && (!kind || strcmp(kind, kind_names[k]) != 0))
         k++;
-    if (k == MU_FAULT_KINDS)
-        return mu_error(MU_ERR_INVALID,
-                        "--inject %s: unknown fault '%s' (nan-grad, inf-grad, zero-grad, illcond, "
-                        "bitflip, stall, kill, trainer-kill, bad-message, disk-full or sdc)",
-                        original, kind ? kind : "");
+    if (k == MU_FAULT_KINDS) {
+        char kinds[256];
+        kind_list(kinds, sizeof kinds);
+        return mu_error(MU_ERR_INVALID, "--inject %s: unknown fault '%s' (%s)", original,
+                        kind ? kind : "", kinds);
+    }
     f->kind = (mu_fault_kind_t)k;
     /* Faults of an event fire once unless told; faults of a gradient at every match. */
     if (k == MU_FAULT_BITFLIP || k == MU_FAULT_STALL || k == MU_FAULT_KILL ||
-        k == MU_FAULT_TRAINER_KILL || k == MU_FAULT_BAD_MESSAGE)
+        k == MU_FAULT_TRAINER_KILL || k == MU_FAULT_BAD_MESSAGE || k == MU_FAULT_FALLBACK_NOMEM)
         f->times = 1;
     for (char *pair; (pair = strtok_r(NULL, ":", &save));)
         MU_CHECK(parse_key(original, pair, f));

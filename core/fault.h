@@ -18,17 +18,18 @@
 #include "core/status.h"
 
 typedef enum mu_fault_kind {
-    MU_FAULT_NAN_GRAD,     /* a NaN in the gradient (the last global row, or rank R's first) */
-    MU_FAULT_INF_GRAD,     /* an Inf, placed as nan-grad's NaN */
-    MU_FAULT_ZERO_GRAD,    /* the whole gradient of param is zero */
-    MU_FAULT_ILLCOND,      /* a rank-one gradient: the residual check fails */
-    MU_FAULT_BITFLIP,      /* a bit of a received exchange buffer flips */
-    MU_FAULT_STALL,        /* a rank sleeps ms milliseconds inside an exchange */
-    MU_FAULT_KILL,         /* a rank dies (SIGKILL) inside an exchange */
-    MU_FAULT_TRAINER_KILL, /* a rank kills its trainer (SIGKILL) before serving the step */
-    MU_FAULT_BAD_MESSAGE,  /* the trainer's next message arrives malformed */
-    MU_FAULT_DISK_FULL,    /* a checkpoint write fails with ENOSPC */
-    MU_FAULT_SDC,          /* an owner's result is silently corrupted after its check */
+    MU_FAULT_NAN_GRAD,       /* a NaN in the gradient (the last global row, or rank R's first) */
+    MU_FAULT_INF_GRAD,       /* an Inf, placed as nan-grad's NaN */
+    MU_FAULT_ZERO_GRAD,      /* the whole gradient of param is zero */
+    MU_FAULT_ILLCOND,        /* a rank-one gradient: the residual check fails */
+    MU_FAULT_BITFLIP,        /* a bit of a received exchange buffer flips */
+    MU_FAULT_STALL,          /* a rank sleeps ms milliseconds inside an exchange */
+    MU_FAULT_KILL,           /* a rank dies (SIGKILL) inside an exchange */
+    MU_FAULT_TRAINER_KILL,   /* a rank kills its trainer (SIGKILL) before serving the step */
+    MU_FAULT_BAD_MESSAGE,    /* the trainer's next message arrives malformed */
+    MU_FAULT_DISK_FULL,      /* a checkpoint write fails with ENOSPC */
+    MU_FAULT_SDC,            /* an owner's result is silently corrupted after its check */
+    MU_FAULT_FALLBACK_NOMEM, /* the exact fallback's SVD workspace allocation fails on a rank */
     MU_FAULT_KINDS
 } mu_fault_kind_t;
 

@@ -6,9 +6,10 @@
 #include "core/log.h"
 
 enum {
-    MESSAGE_CAPACITY = 1024,
-    TRAIL_FRAMES = 16, /* deeper chains keep their innermost frames: that is where it began */
-    FRAME_CAPACITY = 200,
+    MESSAGE_CAPACITY = MU_ERROR_MESSAGE_CAPACITY,
+    TRAIL_FRAMES = MU_ERROR_TRAIL_FRAMES, /* deeper chains keep their innermost frames: that is
+                                             where it began */
+    FRAME_CAPACITY = MU_ERROR_FRAME_CAPACITY,
 };
 
 static _Thread_local char error_message[MESSAGE_CAPACITY];
@@ -59,6 +60,22 @@ void mu_error_clear(void)
 {
     error_message[0] = '\0';
     trail_length = 0;
+}
+
+void mu_error_save(mu_status_t status, mu_error_saved_t *out)
+{
+    out->status = status;
+    memcpy(out->message, error_message, sizeof error_message);
+    memcpy(out->trail, trail, sizeof trail);
+    out->trail_length = trail_length;
+}
+
+mu_status_t mu_error_restore(const mu_error_saved_t *saved)
+{
+    memcpy(error_message, saved->message, sizeof error_message);
+    memcpy(trail, saved->trail, sizeof trail);
+    trail_length = saved->trail_length;
+    return saved->status;
 }
 
 void mu_error_trace(const char *file, int line, const char *expr, mu_status_t status)

@@ -50,6 +50,23 @@ const char *mu_error_message(void);
 /* Forgets the message and the trail (after an error was handled). */
 void mu_error_clear(void);
 
+/* A copy of this thread's error, so that a first failure can still be reported, trail and
+ * all, after cleanup code met (and handled) a second one. */
+enum {
+    MU_ERROR_MESSAGE_CAPACITY = 1024,
+    MU_ERROR_TRAIL_FRAMES = 16,
+    MU_ERROR_FRAME_CAPACITY = 200
+};
+typedef struct mu_error_saved {
+    mu_status_t status;
+    char message[MU_ERROR_MESSAGE_CAPACITY];
+    char trail[MU_ERROR_TRAIL_FRAMES][MU_ERROR_FRAME_CAPACITY];
+    int trail_length;
+} mu_error_saved_t;
+void mu_error_save(mu_status_t status, mu_error_saved_t *out);
+/* Makes the saved error this thread's again; returns its status. */
+mu_status_t mu_error_restore(const mu_error_saved_t *saved);
+
 /* Appends one propagation frame to this thread's trail; used by MU_CHECK. */
 void mu_error_trace(const char *file, int line, const char *expr, mu_status_t status);
 
@@ -75,6 +92,22 @@ void mu_error_report_line(FILE *out, const char *prog, mu_status_t status);
         if ((status) != MU_OK) {                                                                   \
             mu_error_trace(__FILE__, __LINE__, #call, (status));                                   \
             goto label;                                                                            \
+        }                                                                                          \
+    } while (0)
+
+/* One link of a status chain whose cleanup must run whatever happens: runs `call` only while
+ * `status` is MU_OK, and a failure adds a trail frame, as MU_CHECK would:
+ *     mu_status_t status = MU_OK;
+ *     MU_TRY(status, first(x));
+ *     MU_TRY(status, second(x));
+ *     release(x);
+ *     return status;                                                                         */
+#define MU_TRY(status, call)                                                                       \
+    do {                                                                                           \
+        if ((status) == MU_OK) {                                                                   \
+            (status) = (call);                                                                     \
+            if ((status) != MU_OK)                                                                 \
+                mu_error_trace(__FILE__, __LINE__, #call, (status));                               \
         }                                                                                          \
     } while (0)
 

@@ -51,6 +51,9 @@ mu_status_t mu_fallback_create(mu_comm_t *comm, mu_fallback_t **out);
 /* Collective once a grid exists. */
 void mu_fallback_destroy(mu_fallback_t **fb);
 
+/* The step the next solves belong to (for messages and fault injection); 0: none. */
+void mu_fallback_set_step(mu_fallback_t *fb, long step);
+
 /* The grid a group of `ranks` processes uses (nprow <= npcol, nprow as large as divides). */
 void mu_fallback_grid_shape(int ranks, int *nprow, int *npcol);
 const char *mu_fallback_route_name(mu_fallback_route_t route);

@@ -16,6 +16,7 @@ struct mu_fallback {
     bool have_grid;
     int system, context;
     int nprow, npcol, myrow, mycol;
+    long step; /* of the solves now running (mu_fallback_set_step) */
 };
 
 /* A block-cyclic matrix on the grid: its descriptor and this process's local block. */

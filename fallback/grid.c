@@ -69,6 +69,11 @@ mu_status_t mu_fallback_create(mu_comm_t *comm, mu_fallback_t **out)
     return MU_OK;
 }
 
+void mu_fallback_set_step(mu_fallback_t *fb, long step)
+{
+    fb->step = step;
+}
+
 mu_status_t mu_fallback_ensure_grid(mu_fallback_t *fb)
 {
     if (fb->have_grid)

@@ -15,11 +15,20 @@
 #include <stdlib.h>
 
 #include "core/clock.h"
+#include "core/fault.h"
 #include "fallback/fallback_impl.h"
 #include "kernels/spectrum.h"
 
 /* Gram route only when the squared condition number costs at most ~u / 1e-5 = 1e-11. */
 static const double GRAM_MIN_EIGEN_RATIO = 1e-5;
+
+/* pdgesvd's workspace; NULL when out of memory, or when a fallback-nomem fault says so. */
+static double *svd_workspace(const mu_fallback_t *fb, int lwork)
+{
+    if (mu_fault_fire(MU_FAULT_FALLBACK_NOMEM, mu_comm_rank(fb->comm), fb->step, NULL))
+        return NULL;
+    return malloc(sizeof(double) * (size_t)lwork);
+}
 
 /* pdgesvd of a (destroyed): s, u and vt out. */
 static mu_status_t svd(const mu_fallback_t *fb, dist_t *a, double *s, dist_t *u, dist_t *vt)
@@ -31,9 +40,14 @@ static mu_status_t svd(const mu_fallback_t *fb, dist_t *a, double *s, dist_t *u,
              vt->local, &one, &one, vt->desc, &query, &lwork, &info, 1, 1);
     MU_CHECK(mu_fallback_info(fb, info, "pdgesvd (workspace query)"));
     lwork = (int)query + 1;
-    double *work = malloc(sizeof *work * (size_t)lwork);
-    mu_status_t status = mu_comm_agree(
-        fb->comm, work ? MU_OK : mu_error(MU_ERR_NOMEM, "fallback: pdgesvd workspace"));
+    double *work = svd_workspace(fb, lwork);
+    const mu_status_t mine = work ? MU_OK
+                                  : mu_error(MU_ERR_NOMEM,
+                                             "fallback: no memory for pdgesvd's workspace "
+                                             "(%.1f MiB)",
+                                             8.0 * lwork / 1048576.0);
+    mu_status_t status = MU_OK;
+    MU_TRY(status, mu_comm_agree(fb->comm, mine));
     if (status == MU_OK) {
         pdgesvd_("V", "V", &m, &n, a->local, &one, &one, a->desc, s, u->local, &one, &one, u->desc,
                  vt->local, &one, &one, vt->desc, work, &lwork, &info, 1, 1);
@@ -52,13 +66,10 @@ static mu_status_t polar_by_svd(const mu_fallback_t *fb, dist_t *a, dist_t *q, i
     dist_t u = {0}, vt = {0};
     double *s = malloc(sizeof *s * (size_t)k);
     mu_status_t status = s ? MU_OK : mu_error(MU_ERR_NOMEM, "fallback: cannot allocate");
-    if (status == MU_OK)
-        status = mu_dist_create(fb, m, k, &u);
-    if (status == MU_OK)
-        status = mu_dist_create(fb, k, n, &vt);
+    MU_TRY(status, mu_dist_create(fb, m, k, &u));
+    MU_TRY(status, mu_dist_create(fb, k, n, &vt));
     status = mu_comm_agree(fb->comm, status);
-    if (status == MU_OK)
-        status = svd(fb, a, s, &u, &vt);
+    MU_TRY(status, svd(fb, a, s, &u, &vt));
     if (status == MU_OK) { /* s is agreed (svd), so is r */
         const double tol = (m > n ? m : n) * DBL_EPSILON * s[0];
         int r = 0;
@@ -98,12 +109,9 @@ static mu_status_t polar_by_gram(const mu_fallback_t *fb, const dist_t *a, dist_
     dist_t c = {0}, z = {0}, half = {0};
     double *w = malloc(sizeof *w * (size_t)s);
     mu_status_t status = w ? MU_OK : mu_error(MU_ERR_NOMEM, "fallback: cannot allocate");
-    if (status == MU_OK)
-        status = mu_dist_create(fb, s, s, &c);
-    if (status == MU_OK)
-        status = mu_dist_create(fb, s, s, &z);
-    if (status == MU_OK)
-        status = mu_dist_create(fb, s, s, &half);
+    MU_TRY(status, mu_dist_create(fb, s, s, &c));
+    MU_TRY(status, mu_dist_create(fb, s, s, &z));
+    MU_TRY(status, mu_dist_create(fb, s, s, &half));
     status = mu_comm_agree(fb->comm, status);
     if (status == MU_OK) {
         const int k = tall ? m : n;
@@ -134,17 +142,15 @@ static mu_status_t distributed_polar(mu_fallback_t *fb, int owner, int m, int n,
 {
     dist_t a = {0}, result = {0};
     mu_status_t status = mu_dist_create(fb, m, n, &a);
-    if (status == MU_OK)
-        status = mu_dist_create(fb, m, n, &result);
+    MU_TRY(status, mu_dist_create(fb, m, n, &result));
     status = mu_comm_agree(fb->comm, status);
-    if (status == MU_OK)
-        status = mu_dist_scatter(fb, owner, g, &a);
+    MU_TRY(status, mu_dist_scatter(fb, owner, g, &a));
     bool done = false;
     const int s = m < n ? m : n, l = m < n ? n : m;
     if (status == MU_OK && l >= 2 * s) { /* the Gram route pays off */
         rep->route = MU_FALLBACK_GRAM_EIGEN;
         rep->rank = s;
-        status = polar_by_gram(fb, &a, &result, &done);
+        MU_TRY(status, polar_by_gram(fb, &a, &result, &done));
         if (status == MU_ERR_NUMERIC) { /* the eigensolver gave up: the SVD may not */
             mu_error_clear();
             status = MU_OK;
@@ -152,10 +158,9 @@ static mu_status_t distributed_polar(mu_fallback_t *fb, int owner, int m, int n,
     }
     if (status == MU_OK && !done) {
         rep->route = MU_FALLBACK_SVD;
-        status = polar_by_svd(fb, &a, &result, &rep->rank);
+        MU_TRY(status, polar_by_svd(fb, &a, &result, &rep->rank));
     }
-    if (status == MU_OK)
-        status = mu_dist_gather(fb, owner, &result, q);
+    MU_TRY(status, mu_dist_gather(fb, owner, &result, q));
     mu_dist_free(&a);
     mu_dist_free(&result);
     return status;
@@ -171,15 +176,15 @@ mu_status_t mu_fallback_polar(mu_fallback_t *fb, int owner, int64_t rows, int64_
         return mu_error(MU_ERR_INVALID, "fallback: bad arguments (%lldx%lld)", (long long)rows,
                         (long long)cols);
     const double start = mu_seconds();
-    mu_status_t status;
+    mu_status_t status = MU_OK;
     if (fb->host_only) {
-        status = mu_host_polar(g, rows, cols, q);
+        MU_TRY(status, mu_host_polar(g, rows, cols, q));
     } else {
         MU_CHECK(mu_fallback_ensure_grid(fb));
         rep->nprow = fb->nprow;
         rep->npcol = fb->npcol;
         /* column-major view: cols x rows (see the top of the file) */
-        status = distributed_polar(fb, owner, (int)cols, (int)rows, g, q, rep);
+        MU_TRY(status, distributed_polar(fb, owner, (int)cols, (int)rows, g, q, rep));
     }
     rep->seconds = mu_seconds() - start;
     return status;

@@ -115,15 +115,11 @@ static mu_status_t eigen_root(const mu_fallback_t *fb, int owner, const double *
     dist_t ad = {0}, z = {0}, t = {0};
     double *w = malloc(sizeof *w * (size_t)n);
     mu_status_t status = w ? MU_OK : mu_error(MU_ERR_NOMEM, "fallback: cannot allocate");
-    if (status == MU_OK)
-        status = mu_dist_create(fb, n, n, &z);
-    if (status == MU_OK)
-        status = mu_dist_create(fb, n, k, &t);
+    MU_TRY(status, mu_dist_create(fb, n, n, &z));
+    MU_TRY(status, mu_dist_create(fb, n, k, &t));
     status = mu_comm_agree(fb->comm, status);
-    if (status == MU_OK)
-        status = distribute_a(fb, owner, a, n, &ad);
-    if (status == MU_OK)
-        status = mu_dist_symmetric_eigen(fb, &ad, &z, w);
+    MU_TRY(status, distribute_a(fb, owner, a, n, &ad));
+    MU_TRY(status, mu_dist_symmetric_eigen(fb, &ad, &z, w));
     if (status == MU_OK && !(w[0] > 0.0)) /* w is agreed (mu_dist_symmetric_eigen) */
         status = mu_error(MU_ERR_NUMERIC, "fallback: A is not positive definite (smallest "
                                           "eigenvalue %g)", w[0]);
@@ -159,8 +155,7 @@ static mu_status_t distributed_root(mu_fallback_t *fb, int owner, int n, int k, 
     mu_status_t status = right_hand_side(fb, owner, n, k, b, !owner_has_b, &x);
     if (status == MU_OK)
         status = p == 1 ? solve(fb, owner, a, &x, rep) : eigen_root(fb, owner, a, p, &x);
-    if (status == MU_OK)
-        status = deliver(fb, owner, &x, y);
+    MU_TRY(status, deliver(fb, owner, &x, y));
     mu_dist_free(&x);
     return status;
 }

@@ -214,10 +214,9 @@ static mu_status_t host_eigen_root(const double *a, int64_t n, int64_t k, int p,
     double *z = NULL, *w = malloc(sizeof *w * (size_t)n), *t = malloc(sizeof *t * (size_t)(n * k));
     mu_status_t status = (w && t) ? duplicate(a, (size_t)(n * n), &z)
                                   : mu_error(MU_ERR_NOMEM, "spd root: cannot allocate");
-    if (status == MU_OK)
-        status = lapack_status(LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'V', 'U', (lapack_int)n, z,
-                                              (lapack_int)n, w),
-                               "dsyevd");
+    MU_TRY(status, lapack_status(LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'V', 'U', (lapack_int)n, z,
+                                                (lapack_int)n, w),
+                                 "dsyevd"));
     if (status == MU_OK && !(w[0] > 0.0))
         status = mu_error(MU_ERR_NUMERIC, "spd root: not positive definite (smallest "
                           "eigenvalue %g)", w[0]);

@@ -98,8 +98,7 @@ mu_status_t mu_bench_peer_open(const mu_bench_peer_args_t *a, mu_bench_peer_t **
         return mu_error(MU_ERR_NOMEM, "bench peer: cannot allocate");
     char line[PEER_LINE_MAX];
     mu_status_t status = spawn(argv, p);
-    if (status == MU_OK)
-        status = read_line(p, line, sizeof line);
+    MU_TRY(status, read_line(p, line, sizeof line));
     if (status == MU_OK && strcmp(line, "ready") != 0)
         status = mu_error(MU_ERR_IO, "bench peer: expected 'ready', got '%.200s'", line);
     if (status != MU_OK) {

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "comm/mpi/mpi_check.h"
+
 /* Long enough for the list form of any cpuset we compare ("0-63,128-191"). */
 #define CPUSET_TEXT_MAX 1024
 
@@ -53,11 +55,9 @@ static mu_status_t same_start_on_node(const binder_t *b, MPI_Comm node, bool *sa
     char mine[CPUSET_TEXT_MAX], first[CPUSET_TEXT_MAX];
     hwloc_bitmap_list_snprintf(mine, sizeof mine, b->start);
     memcpy(first, mine, sizeof first);
-    if (MPI_Bcast(first, sizeof first, MPI_CHAR, 0, node) != MPI_SUCCESS)
-        return mu_error(MU_ERR_MPI, "MPI_Bcast of the node's cpusets failed");
+    MU_MPI_CHECK(MPI_Bcast(first, sizeof first, MPI_CHAR, 0, node));
     int equal = strcmp(mine, first) == 0;
-    if (MPI_Allreduce(MPI_IN_PLACE, &equal, 1, MPI_INT, MPI_LAND, node) != MPI_SUCCESS)
-        return mu_error(MU_ERR_MPI, "MPI_Allreduce over the node's ranks failed");
+    MU_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &equal, 1, MPI_INT, MPI_LAND, node));
     *same = equal;
     return MU_OK;
 }
@@ -185,8 +185,7 @@ mu_status_t mu_bind_process(const mu_bind_request_t *r, MPI_Comm node, char *rep
     const bool gpu_locality = strcmp(mode, "gpu") == 0 || strcmp(mode, "auto") == 0;
     mu_status_t status = load_topology(&b, r->gpu_bus_id && gpu_locality);
     bool same = true;
-    if (status == MU_OK)
-        status = same_start_on_node(&b, node, &same);
+    MU_TRY(status, same_start_on_node(&b, node, &same));
     if (status == MU_OK && strcmp(mode, "none") == 0) {
         char from[CPUSET_TEXT_MAX];
         hwloc_bitmap_list_snprintf(from, sizeof from, b.start);

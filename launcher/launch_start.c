@@ -95,12 +95,9 @@ static mu_status_t start_local_trainer(mu_launch_t *j, int rank, mu_child_t *c)
     snprintf(value, sizeof value, "%d", rank);
     snprintf(size, sizeof size, "%d", j->ranks);
     mu_status_t status = mu_launch_add_env(&env, "MUOND_RANK=%s", value);
-    if (status == MU_OK)
-        status = mu_launch_add_env(&env, "RANK=%s", value);
-    if (status == MU_OK)
-        status = mu_launch_add_env(&env, "LOCAL_RANK=%s", value);
-    if (status == MU_OK)
-        status = mu_launch_add_env(&env, "LOCAL_WORLD_SIZE=%s", size);
+    MU_TRY(status, mu_launch_add_env(&env, "RANK=%s", value));
+    MU_TRY(status, mu_launch_add_env(&env, "LOCAL_RANK=%s", value));
+    MU_TRY(status, mu_launch_add_env(&env, "LOCAL_WORLD_SIZE=%s", size));
     snprintf(c->role, sizeof c->role, "trainer %d", rank);
     c->log = NULL; /* rank 0 keeps the terminal */
     if (rank > 0) {
@@ -108,8 +105,7 @@ static mu_status_t start_local_trainer(mu_launch_t *j, int rank, mu_child_t *c)
         snprintf(name, sizeof name, "trainer.%d.log", rank);
         c->log = log_path(j, name);
     }
-    if (status == MU_OK)
-        status = mu_child_start(c, j->argv.cmd, &env);
+    MU_TRY(status, mu_child_start(c, j->argv.cmd, &env));
     for (int i = j->env.count; i < env.count; i++)
         free(env.item[i]);
     return status;

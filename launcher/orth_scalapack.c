@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "comm/mpi/mpi_check.h"
 #include "core/log.h"
 #include "core/npy.h"
 #include "fallback/fallback.h"
@@ -61,8 +62,8 @@ static mu_status_t write_result(const scalapack_job_t *job, bool residual)
             printf("residual ||QQ^T - I||_2 (fp64 result): exact %.6e; max|s - 1| %.6e\n",
                    gram_err, sigma_err);
     }
-    if (status == MU_OK)
-        status = mu_npy_write_matrix(job->out_path, out, MU_NPY_F32, job->shape[0], job->shape[1]);
+    MU_TRY(status,
+           mu_npy_write_matrix(job->out_path, out, MU_NPY_F32, job->shape[0], job->shape[1]));
     free(out);
     return status;
 }
@@ -86,19 +87,26 @@ static mu_status_t solve(scalapack_job_t *job, bool residual)
     return mu_comm_agree(job->comm, status);
 }
 
+static mu_status_t start_mpi(void)
+{
+    int initialized = 0;
+    MU_MPI_CHECK(MPI_Initialized(&initialized));
+    if (!initialized)
+        MU_MPI_CHECK(MPI_Init(NULL, NULL));
+    return MU_OK;
+}
+
 int mu_orth_scalapack(const char *in_path, const char *out_path, bool residual)
 {
     const mu_status_t launch = mu_launch_prepare();
     if (launch != MU_OK)
         return mu_command_fail("orth", launch);
-    int initialized = 0;
-    MPI_Initialized(&initialized);
-    if (!initialized && MPI_Init(NULL, NULL) != MPI_SUCCESS)
-        return mu_command_fail("orth", mu_error(MU_ERR_MPI, "MPI_Init failed"));
+    const mu_status_t started = start_mpi();
+    if (started != MU_OK)
+        return mu_command_fail("orth", started);
     scalapack_job_t job = {.in_path = in_path, .out_path = out_path};
     mu_status_t status = mu_comm_create("mpi", &job.comm);
-    if (status == MU_OK)
-        status = solve(&job, residual);
+    MU_TRY(status, solve(&job, residual));
     const int rank = job.comm ? mu_comm_rank(job.comm) : 0;
     mu_comm_destroy(&job.comm);
     free(job.g);

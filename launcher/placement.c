@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "comm/mpi/mpi_check.h"
+
 static const char *env_or(const char *name, const char *fallback)
 {
     const char *v = getenv(name);
@@ -79,22 +81,22 @@ static void describe_job(mu_placement_t *p)
 mu_status_t mu_placement_discover(mu_placement_t *p, MPI_Comm *node_comm)
 {
     int rank;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, node_comm) !=
-        MPI_SUCCESS)
-        return mu_error(MU_ERR_MPI, "rank %d: MPI_Comm_split_type(SHARED) failed", rank);
-    MPI_Comm_rank(*node_comm, &p->local_rank);
-    MPI_Comm_size(*node_comm, &p->local_ranks);
+    MU_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
+    MU_MPI_CHECK(
+        MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, node_comm));
+    MU_MPI_CHECK(MPI_Comm_rank(*node_comm, &p->local_rank));
+    MU_MPI_CHECK(MPI_Comm_size(*node_comm, &p->local_ranks));
     /* The nodes are numbered by their lowest ranks: one leader each. */
     MPI_Comm leaders;
-    MPI_Comm_split(MPI_COMM_WORLD, p->local_rank == 0 ? 0 : MPI_UNDEFINED, rank, &leaders);
+    MU_MPI_CHECK(
+        MPI_Comm_split(MPI_COMM_WORLD, p->local_rank == 0 ? 0 : MPI_UNDEFINED, rank, &leaders));
     int node[2] = {0, 1};
     if (leaders != MPI_COMM_NULL) {
-        MPI_Comm_rank(leaders, &node[0]);
-        MPI_Comm_size(leaders, &node[1]);
-        MPI_Comm_free(&leaders);
+        MU_MPI_CHECK(MPI_Comm_rank(leaders, &node[0]));
+        MU_MPI_CHECK(MPI_Comm_size(leaders, &node[1]));
+        MU_MPI_CHECK(MPI_Comm_free(&leaders));
     }
-    MPI_Bcast(node, 2, MPI_INT, 0, *node_comm);
+    MU_MPI_CHECK(MPI_Bcast(node, 2, MPI_INT, 0, *node_comm));
     p->node = node[0];
     p->nodes = node[1];
     if (gethostname(p->host, sizeof p->host) != 0)

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "comm/comm_impl.h"
+#include "comm/mpi/mpi_check.h"
 #include "comm/mpi/mpi_comm.h"
 
 typedef struct mpi_state {
@@ -45,22 +46,6 @@ typedef struct mpi_request {
     MPI_Request request;
     int *counts; /* 4 x size ints: MPI reads them until the operation completes */
 } mpi_request_t;
-
-/* The one adapter from MPI error codes to muond statuses. */
-#define MU_MPI_CHECK(c, call)                                                                      \
-    do {                                                                                           \
-        const int mu_mpi_rc_ = (call);                                                             \
-        if (mu_mpi_rc_ != MPI_SUCCESS)                                                             \
-            return mpi_failure((c), #call, mu_mpi_rc_);                                            \
-    } while (0)
-
-static mu_status_t mpi_failure(const mu_comm_t *c, const char *call, int rc)
-{
-    char text[MPI_MAX_ERROR_STRING];
-    int len = 0;
-    MPI_Error_string(rc, text, &len);
-    return mu_error(MU_ERR_MPI, "rank %d: %s failed: %.*s", c->rank, call, len, text);
-}
 
 static MPI_Comm world(const mu_comm_t *c)
 {
@@ -142,7 +127,7 @@ static mu_status_t finish(mu_comm_t *c, MPI_Request *req, const char *what)
         int flag = 0;
         const int rc = MPI_Test(req, &flag, MPI_STATUS_IGNORE);
         if (rc != MPI_SUCCESS)
-            return mpi_failure(c, what, rc);
+            return mu_mpi_failure(what, rc);
         if (flag)
             return MU_OK;
         const double waited = now_s() - start;
@@ -235,7 +220,7 @@ static mu_status_t mpi_ialltoallv(mu_comm_t *c, const mu_alltoallv_args_t *a,
     const int rc = MPI_Ialltoallv(a->send, counts, counts + p, MPI_BYTE, a->recv, counts + 2 * p,
                                   counts + 3 * p, MPI_BYTE, world(c), &impl->request);
     if (rc != MPI_SUCCESS) {
-        status = mpi_failure(c, "MPI_Ialltoallv", rc);
+        status = mu_mpi_failure("MPI_Ialltoallv", rc);
         goto out_with_allocations;
     }
     impl->counts = counts;
@@ -254,7 +239,7 @@ static mu_status_t mpi_test(mu_comm_t *c, mu_comm_request_t *req, bool *done)
     MU_CHECK(usable(c));
     mpi_request_t *impl = req->impl;
     int flag = 0;
-    MU_MPI_CHECK(c, MPI_Test(&impl->request, &flag, MPI_STATUS_IGNORE));
+    MU_MPI_CHECK(MPI_Test(&impl->request, &flag, MPI_STATUS_IGNORE));
     *done = flag != 0;
     return MU_OK;
 }
@@ -282,7 +267,7 @@ static mu_status_t mpi_alltoallv(mu_comm_t *c, const mu_alltoallv_args_t *a)
 static mu_status_t run(mu_comm_t *c, int rc, MPI_Request *req, const char *what)
 {
     if (rc != MPI_SUCCESS)
-        return mpi_failure(c, what, rc);
+        return mu_mpi_failure(what, rc);
     return finish(c, req, what);
 }
 
@@ -330,8 +315,7 @@ static mu_status_t mpi_gatherv(mu_comm_t *c, const void *send, int64_t bytes, vo
         if (!icounts)
             return mu_error(MU_ERR_NOMEM, "rank %d: gatherv: cannot allocate", c->rank);
         status = to_int_array(c, counts, icounts, "gatherv count");
-        if (status == MU_OK)
-            status = to_int_array(c, displs, icounts + c->size, "gatherv displacement");
+        MU_TRY(status, to_int_array(c, displs, icounts + c->size, "gatherv displacement"));
     }
     if (status == MU_OK) {
         MPI_Request req;
@@ -378,11 +362,11 @@ static mu_status_t mpi_init(mu_comm_t *c)
     c->rank = -1;
     s->comm = s->roll = MPI_COMM_NULL;
     s->timeout_s = MPI_DEFAULT_TIMEOUT_S;
-    MU_MPI_CHECK(c, MPI_Comm_dup(MPI_COMM_WORLD, &s->comm));
-    MU_MPI_CHECK(c, MPI_Comm_set_errhandler(s->comm, MPI_ERRORS_RETURN));
-    MU_MPI_CHECK(c, MPI_Comm_dup(s->comm, &s->roll));
-    MU_MPI_CHECK(c, MPI_Comm_rank(s->comm, &c->rank));
-    MU_MPI_CHECK(c, MPI_Comm_size(s->comm, &c->size));
+    MU_MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &s->comm));
+    MU_MPI_CHECK(MPI_Comm_set_errhandler(s->comm, MPI_ERRORS_RETURN));
+    MU_MPI_CHECK(MPI_Comm_dup(s->comm, &s->roll));
+    MU_MPI_CHECK(MPI_Comm_rank(s->comm, &c->rank));
+    MU_MPI_CHECK(MPI_Comm_size(s->comm, &c->size));
     return MU_OK;
 }
 

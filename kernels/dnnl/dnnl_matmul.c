@@ -131,8 +131,7 @@ static mu_status_t find_entry(dnnl_state_t *st, const dnnl_matmul_key_t *k,
     dnnl_matmul_entry_t *e = free_slot(st);
     e->key = *k;
     mu_status_t status = create_primitive(st, k, &e->primitive);
-    if (status == MU_OK)
-        status = make_memories(st, e);
+    MU_TRY(status, make_memories(st, e));
     if (status != MU_OK) {
         release_entry(e); /* a zeroed slot: its key (m = 0) matches no call, and it goes first */
         MU_CHECK(status);
