@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/knobs.h"
 #include "cuda_ipc.h"
 #include "muond_protocol.h"
 #include "transport.h"
@@ -203,7 +204,7 @@ static uint64_t digest_from(const muond_client_options_t *o)
 {
     if (o->layout_digest)
         return o->layout_digest;
-    const char *env = getenv("MUOND_LAYOUT_DIGEST");
+    const char *env = getenv(mu_knob_env(MU_KNOB_LAYOUT_DIGEST));
     return env ? strtoull(env, NULL, 16) : 0;
 }
 

@@ -10,6 +10,8 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
+
+#include "core/knobs.h"
 #include <unistd.h>
 
 const char *muond_wire_error(int code)
@@ -164,7 +166,7 @@ int muond_wire_recv(int sock, int timeout_ms, muond_header_t *h, uint8_t **paylo
 
 int muond_socket_dir(char *out, size_t cap)
 {
-    const char *dir = getenv("MUOND_SOCKET_DIR");
+    const char *dir = getenv(mu_knob_env(MU_KNOB_SOCKET_DIR));
     const char *runtime = getenv("XDG_RUNTIME_DIR");
     int n;
     if (dir && *dir)
@@ -178,7 +180,7 @@ int muond_socket_dir(char *out, size_t cap)
 
 static void job_tag(char *out, size_t cap)
 {
-    const char *job = getenv("MUOND_JOB");
+    const char *job = getenv(mu_knob_env(MU_KNOB_JOB));
     const char *slurm_job = getenv("SLURM_JOB_ID");
     const char *ompi_job = getenv("OMPI_MCA_ess_base_jobid");
     if (job && *job)

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "comm/comm_impl.h"
+#include "core/knobs.h"
 #include "core/log.h"
 
 /* Automatic choice stops at the first usable of mpi and loopback; nccl is named explicitly. */
@@ -37,8 +38,8 @@ mu_status_t mu_comm_create(const char *name, mu_comm_t **out)
     if (!out)
         return mu_error(MU_ERR_INVALID, "comm: null output");
     *out = NULL;
-    const char *env = getenv("MUOND_COMM");
-    if ((!name || strcmp(name, "auto") == 0) && env && *env)
+    const char *env = mu_knob(MU_KNOB_COMM);
+    if ((!name || strcmp(name, "auto") == 0) && env)
         name = env;
     const bool automatic = !name || strcmp(name, "auto") == 0;
     for (int i = 0; i < REGISTRY_SIZE; i++) {

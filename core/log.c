@@ -7,6 +7,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include "core/knobs.h"
+
 static const char *const level_names[MU_LOG_LEVEL_COUNT] = {"ERROR", "WARN", "INFO", "DEBUG"};
 static const char *const subsys_names[MU_SUB_COUNT] = {
     "core", "kernels", "comm", "shard", "fallback", "launcher", "client",
@@ -98,15 +100,20 @@ void mu_log_set_step(long step)
     logger.step = step;
 }
 
+mu_status_t mu_log_configure_environment(void)
+{
+    logger.configured = true;
+    const char *spec = mu_knob(MU_KNOB_LOG);
+    return spec ? mu_log_configure(spec) : MU_OK;
+}
+
 /* Every program linking muond honours MUOND_LOG without calling anything: the first log
  * test applies it (at start-up, before threads exist). A bad spec is reported once and the
  * defaults stay. */
 static void configure_from_environment(void)
 {
-    logger.configured = true;
-    const char *spec = getenv("MUOND_LOG");
-    if (spec && mu_log_configure(spec) != MU_OK)
-        fprintf(stderr, "muond: ignoring MUOND_LOG: %s\n", mu_error_message());
+    if (mu_log_configure_environment() != MU_OK)
+        fprintf(stderr, "muond: ignoring %s: %s\n", mu_knob_env(MU_KNOB_LOG), mu_error_message());
 }
 
 bool mu_log_enabled(mu_log_level_t level, mu_subsys_t subsys)

@@ -37,6 +37,10 @@ typedef enum mu_subsys {
  * A bare level sets every subsystem; name=level overrides one. */
 mu_status_t mu_log_configure(const char *spec);
 
+/* Applies MUOND_LOG (core/knobs.h), strictly: a bad spec is an error (MU_ERR_INVALID).
+ * Programs that do not call it get MUOND_LOG applied at their first log line, leniently. */
+mu_status_t mu_log_configure_environment(void);
+
 void mu_log_set_rank(int rank);
 void mu_log_set_step(long step); /* negative: outside any step, printed as "s-" */
 

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/knobs.h"
 #include "core/log.h"
 
 #include "kernels/backend_impl.h"
@@ -135,8 +136,8 @@ mu_status_t mu_backend_create_for_dtype(const char *name, const char *need_host,
     if (!out)
         return mu_error(MU_ERR_INVALID, "backend: null output");
     *out = NULL;
-    const char *env = getenv("MUOND_BACKEND");
-    if ((!name || strcmp(name, "auto") == 0) && env && *env) {
+    const char *env = mu_knob(MU_KNOB_BACKEND);
+    if ((!name || strcmp(name, "auto") == 0) && env) {
         MU_LOG(MU_LOG_INFO, MU_SUB_KERNELS, "MUOND_BACKEND=%s chooses the kernel backend", env);
         name = env;
     }
@@ -178,7 +179,7 @@ bool mu_backend_bf16_compute(const mu_backend_t *be)
 /* MUOND_GRAPHS=0 runs every call as it comes: the baseline the graphs are measured against. */
 static bool graphs_switched_off(void)
 {
-    const char *v = getenv("MUOND_GRAPHS");
+    const char *v = mu_knob(MU_KNOB_GRAPHS);
     return v && (strcmp(v, "0") == 0 || strcmp(v, "off") == 0);
 }
 

@@ -2,8 +2,7 @@
  * The svd method: the exact canonical polar factor in fp64 from LAPACK, for any backend
  * (the matrix goes through host memory). The oracle of the tests and the last resort.
  */
-#include <stdlib.h>
-
+#include "kernels/host_view.h"
 #include "kernels/orth_impl.h"
 #include "kernels/spectrum.h"
 
@@ -16,23 +15,15 @@ static mu_status_t svd_prepare(mu_orth_plan_t *plan)
 static mu_status_t svd_run(mu_orth_plan_t *plan, const mu_mat_t *g, mu_mat_t *q, double inv_scale)
 {
     (void)inv_scale; /* the polar factor does not depend on the scale of G */
-    const size_t count = (size_t)(plan->rows * plan->cols);
-    double *host_g = malloc(count * sizeof *host_g);
-    double *host_q = malloc(count * sizeof *host_q);
+    mu_host_view_t host_g, host_q;
+    MU_CHECK(mu_host_view_begin(plan->be, g, MU_DTYPE_F64, MU_HOST_READ | MU_HOST_PACKED, &host_g));
     mu_status_t status = MU_OK;
-    if (!host_g || !host_q) {
-        status = mu_error(MU_ERR_NOMEM, "svd: cannot stage a %lldx%lld matrix on the host",
-                          (long long)plan->rows, (long long)plan->cols);
-        goto out_with_buffers;
-    }
-    MU_CHECK_GOTO(status, mu_k_download(plan->be, g, host_g, MU_DTYPE_F64, plan->cols),
-                  out_with_buffers);
-    MU_CHECK_GOTO(status, mu_host_polar(host_g, plan->rows, plan->cols, host_q), out_with_buffers);
-    MU_CHECK_GOTO(status, mu_k_upload(plan->be, host_q, MU_DTYPE_F64, plan->cols, q),
-                  out_with_buffers);
-out_with_buffers:
-    free(host_g);
-    free(host_q);
+    MU_TRY(status,
+           mu_host_view_begin(plan->be, q, MU_DTYPE_F64, MU_HOST_WRITE | MU_HOST_PACKED, &host_q));
+    MU_TRY(status, mu_host_polar(host_g.data, plan->rows, plan->cols, host_q.data));
+    MU_TRY(status, mu_host_view_end(plan->be, &host_q));
+    mu_host_view_release(&host_q);
+    mu_host_view_release(&host_g);
     return status;
 }
 

@@ -18,6 +18,7 @@
 #include "kernels/residual.h"
 #include "launcher/bench.h"
 #include "launcher/commands.h"
+#include "launcher/option_rows.h"
 #include "launcher/options.h"
 #include "launcher/runtime.h"
 
@@ -33,13 +34,10 @@ static const mu_option_t fallback_options[] = {
      "matrix shapes", FIELD(shapes)},
     {"runs", NULL, MU_OPT_INT, "N", "3", 1, 1000, NULL,
      "timed runs per measurement (the median is reported)", FIELD(runs)},
-    {"warmup", NULL, MU_OPT_INT, "N", "1", 0, 100, NULL, "untimed runs first", FIELD(warmup)},
-    {"iters", NULL, MU_OPT_INT, "T", "5", 1, MU_SCHEDULE_MAX_ITERS, NULL,
-     "Polar Express steps (5: the layouts' default)", FIELD(iters)},
-    {"blas-threads", "MUOND_BLAS_THREADS", MU_OPT_INT, "N", "1", 1, 1024, NULL,
-     "BLAS threads per rank", FIELD(blas_threads)},
-    {"backend", "MUOND_BACKEND", MU_OPT_STRING, "B", "auto", 0, 0, NULL,
-     "kernel backend of the fast path: auto, cuda, cpu or reference", FIELD(backend)},
+    MU_OPTION_WARMUP("runs", FIELD(warmup)),
+    MU_OPTION_ITERS("5", 1, "Polar Express steps (5: the layouts' default)", FIELD(iters)),
+    MU_OPTION_BLAS_THREADS(FIELD(blas_threads)),
+    MU_OPTION_BACKEND(FIELD(backend)),
 };
 #undef FIELD
 
@@ -75,23 +73,17 @@ static mu_status_t time_fast_path(mu_backend_t *be, const fallback_settings_t *s
     mu_mat_t dg = {0}, dq = {0};
     double *pe = malloc(sizeof *pe * (size_t)s->runs), *cert = malloc(sizeof *cert * (size_t)s->runs);
     mu_status_t status = pe && cert ? MU_OK : mu_error(MU_ERR_NOMEM, "bench: samples");
-    if (status == MU_OK)
-        status = mu_orth_plan_create(be, row->rows, row->cols, &o, &plan);
-    if (status == MU_OK)
-        status = mu_k_alloc(be, row->rows, row->cols, MU_DTYPE_F32, &dg);
-    if (status == MU_OK)
-        status = mu_k_alloc(be, row->rows, row->cols, MU_DTYPE_F32, &dq);
-    if (status == MU_OK)
-        status = mu_k_upload(be, g, MU_DTYPE_F64, row->cols, &dg);
+    MU_TRY(status, mu_orth_plan_create(be, row->rows, row->cols, &o, &plan));
+    MU_TRY(status, mu_k_alloc(be, row->rows, row->cols, MU_DTYPE_F32, &dg));
+    MU_TRY(status, mu_k_alloc(be, row->rows, row->cols, MU_DTYPE_F32, &dq));
+    MU_TRY(status, mu_k_upload(be, g, MU_DTYPE_F64, row->cols, &dg));
     for (long i = -s->warmup; status == MU_OK && i < s->runs; i++) {
         const double t0 = mu_seconds();
         status = mu_orth_execute(plan, &dg, &dq, NULL);
         const double t1 = mu_seconds();
         mu_residual_t r;
-        if (status == MU_OK)
-            status = mu_residual_measure(be, &dq, &certificate, &r);
-        if (status == MU_OK)
-            status = mu_k_synchronize(be);
+        MU_TRY(status, mu_residual_measure(be, &dq, &certificate, &r));
+        MU_TRY(status, mu_k_synchronize(be));
         if (i >= 0) {
             pe[i] = 1e3 * (t1 - t0);
             cert[i] = 1e3 * (mu_seconds() - t1);
@@ -118,11 +110,9 @@ static mu_status_t time_fallback(mu_runtime_t *rt, mu_fallback_t *fb, const fall
     mu_status_t status = MU_OK;
     for (long i = -s->warmup; status == MU_OK && i < s->runs; i++) {
         status = mu_comm_barrier(rt->comm);
-        if (status == MU_OK)
-            status = mu_fallback_polar(fb, 0, row->rows, row->cols, g, q, &row->report);
+        MU_TRY(status, mu_fallback_polar(fb, 0, row->rows, row->cols, g, q, &row->report));
         double seconds = row->report.seconds;
-        if (status == MU_OK)
-            status = mu_comm_allreduce(rt->comm, &seconds, 1, MU_COMM_F64, MU_COMM_MAX);
+        MU_TRY(status, mu_comm_allreduce(rt->comm, &seconds, 1, MU_COMM_F64, MU_COMM_MAX));
         if (i >= 0)
             samples[i] = 1e3 * seconds;
     }
@@ -156,8 +146,7 @@ static mu_status_t bench_one(mu_runtime_t *rt, mu_fallback_t *fb, const fallback
     if (owner && status == MU_OK)
         status = time_fast_path(rt->be, s, g, row);
     status = mu_comm_agree(rt->comm, status);
-    if (status == MU_OK)
-        status = time_fallback(rt, fb, s, g, q, row);
+    MU_TRY(status, time_fallback(rt, fb, s, g, q, row));
     if (status == MU_OK && owner)
         print_row(rt, row);
     free(g);

@@ -18,10 +18,12 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/rng.h"
+#include "kernels/host_view.h"
 #include "kernels/orth.h"
 #include "kernels/spectrum.h"
 #include "launcher/bench.h"
 #include "launcher/commands.h"
+#include "launcher/option_rows.h"
 #include "launcher/options.h"
 
 typedef struct bench_settings {
@@ -38,29 +40,21 @@ static const mu_option_t bench_options[] = {
      "matrix shapes (repeatable, or comma-separated)", FIELD(shapes)},
     {"method", NULL, MU_OPT_LIST, "M", "polar-express,ns5,gram", 0, 0, NULL,
      "methods: polar-express, ns5, gram, svd (repeatable, or comma-separated)", FIELD(methods)},
-    {"dtype", NULL, MU_OPT_CHOICE, "D", "fp32", 0, 0, "fp32|fp64|bf16",
-     "precision (bf16: bf16 storage, fp32 accumulation; cuda, or dnnl on AVX512-BF16/AMX)", FIELD(dtype)},
-    {"gram-dtype", NULL, MU_OPT_CHOICE, "D", "fp32", 0, 0, "fp32|fp64",
-     "precision of the Gram-side iteration", FIELD(gram_dtype)},
-    {"iters", NULL, MU_OPT_INT, "T", "0", 0, MU_SCHEDULE_MAX_ITERS, NULL,
-     "polynomial steps; 0 = each method's default", FIELD(iters)},
+    MU_OPTION_DTYPE("of the computation", FIELD(dtype)),
+    MU_OPTION_GRAM_DTYPE(FIELD(gram_dtype)),
+    MU_OPTION_ITERS("0", 0, MU_ITERS_METHOD_DEFAULT, FIELD(iters)),
     {"runs", NULL, MU_OPT_INT, "N", "7", MU_BENCH_MIN_RUNS, 1000, NULL,
      "timed runs per measurement (the median is reported)", FIELD(runs)},
-    {"warmup", NULL, MU_OPT_INT, "N", "1", 0, 100, NULL, "untimed runs first", FIELD(warmup)},
-    {"seed", NULL, MU_OPT_INT, "S", "1", 0, 1e15, NULL, "seed of the random test matrices",
-     FIELD(seed)},
+    MU_OPTION_WARMUP("runs", FIELD(warmup)),
+    MU_OPTION_SEED("the random test matrices", FIELD(seed)),
     {"kappa", NULL, MU_OPT_DOUBLE, "K", "0", 0, 1e15, NULL,
      "0: Gaussian entries; K >= 1: singular values log-spaced over [1/K, 1]", FIELD(kappa)},
-    {"backend", "MUOND_BACKEND", MU_OPT_STRING, "B", "auto", 0, 0, NULL,
-     "kernel backend: auto (cuda when a GPU is usable, else cpu; bf16 on a CPU: dnnl), "
-     "cuda, cpu, dnnl or reference",
-     FIELD(backend)},
+    MU_OPTION_BACKEND(FIELD(backend)),
     {"peer", NULL, MU_OPT_CHOICE, "P", "numpy", 0, 0, "numpy|none",
      "numpy: time the paper's Polar Express in numpy on each shape in the same run (host "
      "backends, fp32 and fp64; bench/polar_express_numpy.py, python3 from MUOND_PYTHON)",
      FIELD(peer)},
-    {"json", NULL, MU_OPT_FLAG, NULL, NULL, 0, 0, NULL, "print JSON lines instead of a table",
-     FIELD(json)},
+    MU_OPTION_JSON("print JSON lines instead of a table", FIELD(json)),
 };
 #undef FIELD
 
@@ -162,19 +156,18 @@ static mu_status_t fill_random(const bench_ctx_t *ctx, mu_backend_t *be, mu_mat_
                                uint64_t stream, double kappa)
 {
     const size_t count = (size_t)(m->rows * m->cols);
-    double *host = malloc(count * sizeof *host);
-    if (!host)
-        return mu_error(MU_ERR_NOMEM, "bench: cannot allocate %zu elements", count);
+    mu_host_view_t v;
+    MU_CHECK(mu_host_view_begin(be, m, MU_DTYPE_F64, MU_HOST_WRITE | MU_HOST_PACKED, &v));
+    double *host = v.data;
     mu_status_t status = MU_OK;
     if (kappa >= 1.0)
-        status = mu_host_random_with_condition(m->rows, m->cols, kappa,
-                                               (uint64_t)ctx->s->seed + stream, host);
+        MU_TRY(status, mu_host_random_with_condition(m->rows, m->cols, kappa,
+                                                     (uint64_t)ctx->s->seed + stream, host));
     else
         for (size_t i = 0; i < count; i++)
             host[i] = mu_rng_normal((uint64_t)ctx->s->seed, stream, i);
-    if (status == MU_OK)
-        status = mu_k_upload(be, host, MU_DTYPE_F64, m->cols, m);
-    free(host);
+    MU_TRY(status, mu_host_view_end(be, &v));
+    mu_host_view_release(&v);
     return status;
 }
 
@@ -246,14 +239,11 @@ static mu_status_t measure_gemm(const bench_ctx_t *ctx, bench_shape_t *sh)
 
 static mu_status_t accuracy(const bench_ctx_t *ctx, const bench_shape_t *sh, double *max_err)
 {
-    const size_t count = (size_t)(sh->rows * sh->cols);
-    double *host = malloc(count * sizeof *host);
-    if (!host)
-        return mu_error(MU_ERR_NOMEM, "bench: cannot allocate %zu elements", count);
-    mu_status_t status = mu_k_download(ctx->be, &sh->q, host, MU_DTYPE_F64, sh->cols);
-    if (status == MU_OK)
-        status = mu_host_orthogonality(host, sh->rows, sh->cols, max_err, NULL);
-    free(host);
+    mu_host_view_t q;
+    MU_CHECK(mu_host_view_begin(ctx->be, &sh->q, MU_DTYPE_F64, MU_HOST_READ | MU_HOST_PACKED, &q));
+    mu_status_t status = MU_OK;
+    MU_TRY(status, mu_host_orthogonality(q.data, sh->rows, sh->cols, max_err, NULL));
+    mu_host_view_release(&q);
     return status;
 }
 
@@ -347,16 +337,14 @@ static mu_status_t measure_method(const bench_ctx_t *ctx, bench_shape_t *sh, con
     mu_status_t status = t ? MU_OK : mu_error(MU_ERR_NOMEM, "bench: cannot allocate timings");
     if (status == MU_OK && with_peer)
         status = open_peer(ctx, sh, row->iters, &peer);
-    if (status == MU_OK)
-        status = run_pairs(ctx, &call, peer, t);
+    MU_TRY(status, run_pairs(ctx, &call, peer, t));
     if (status == MU_OK)
         summarize_pairs(ctx, sh, mu_orth_plan_flops(call.plan), with_peer, t, row);
     const mu_status_t closed =
         mu_bench_peer_close(&peer, status == MU_OK ? &row->peer_max_sigma_error : NULL);
     if (status == MU_OK)
         status = closed;
-    if (status == MU_OK)
-        status = accuracy(ctx, sh, &row->max_sigma_error);
+    MU_TRY(status, accuracy(ctx, sh, &row->max_sigma_error));
     free(t);
     mu_orth_plan_destroy(&call.plan);
     return status;
@@ -531,8 +519,7 @@ int mu_bench_kernels(int argc, char **argv)
         return MU_EXIT_OK;
     }
     bench_ctx_t ctx = {.s = &s};
-    if (status == MU_OK)
-        status = run_bench(&s, &ctx);
+    MU_TRY(status, run_bench(&s, &ctx));
     mu_backend_destroy(&ctx.be);
     for (int i = 0; i < ctx.rival_count; i++)
         mu_backend_destroy(&ctx.rivals[i]);

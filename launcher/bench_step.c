@@ -13,8 +13,10 @@
 #include "core/log.h"
 #include "launcher/bench.h"
 #include "launcher/commands.h"
+#include "launcher/option_rows.h"
 #include "launcher/options.h"
 #include "launcher/runtime.h"
+#include "shard/synthetic.h"
 
 typedef struct step_settings {
     const char *layout, *comm, *backend, *bind, *wave_checksums;
@@ -25,18 +27,15 @@ typedef struct step_settings {
 
 #define FIELD(f) offsetof(step_settings_t, f)
 static const mu_option_t step_options[] = {
-    {"layout", "MUOND_LAYOUT", MU_OPT_STRING, "FILE", NULL, 0, 0, NULL, "the model layout",
-     FIELD(layout)},
+    MU_OPTION_LAYOUT("the model layout", FIELD(layout)),
     {"steps", NULL, MU_OPT_INT, "N", "5", MU_BENCH_MIN_RUNS, 1000, NULL,
      "timed steps (the median is reported)", FIELD(steps)},
-    {"warmup", NULL, MU_OPT_INT, "N", "1", 0, 100, NULL, "untimed steps first", FIELD(warmup)},
-    {"seed", NULL, MU_OPT_INT, "S", "1", 0, 1e15, NULL, "seed of the synthetic data", FIELD(seed)},
-    {"blas-threads", "MUOND_BLAS_THREADS", MU_OPT_INT, "N", "1", 1, 1024, NULL,
-     "BLAS threads per rank", FIELD(blas_threads)},
+    MU_OPTION_WARMUP("steps", FIELD(warmup)),
+    MU_OPTION_SEED("the synthetic data", FIELD(seed)),
+    MU_OPTION_BLAS_THREADS(FIELD(blas_threads)),
     MU_RUNTIME_BACKEND_OPTIONS(FIELD(comm), FIELD(comm_timeout), FIELD(backend), FIELD(bind)),
     MU_WAVE_CHECKSUMS_OPTION(FIELD(wave_checksums)),
-    {"json", NULL, MU_OPT_FLAG, NULL, NULL, 0, 0, NULL, "print JSON lines instead of tables",
-     FIELD(json)},
+    MU_OPTION_JSON("print JSON lines instead of tables", FIELD(json)),
 };
 #undef FIELD
 
@@ -67,7 +66,7 @@ typedef struct step_results {
 static mu_status_t timed_step(mu_runtime_t *rt, const step_settings_t *s, step_results_t *res,
                               int index)
 {
-    MU_CHECK(mu_synthetic_fill(rt, (uint64_t)s->seed));
+    MU_CHECK(mu_synthetic_fill_gradients(rt->opt, (uint64_t)s->seed));
     mu_step_stats_t st;
     MU_CHECK(mu_optimizer_step(rt->opt, &st));
     if (index < 0)
@@ -136,8 +135,7 @@ static mu_status_t print_bytes(mu_runtime_t *rt, const step_settings_t *s,
         counts[r] = sizeof mine;
         displs[r] = (int64_t)sizeof mine * r;
     }
-    if (status == MU_OK)
-        status = mu_comm_gatherv(rt->comm, mine, sizeof mine, all, counts, displs, 0);
+    MU_TRY(status, mu_comm_gatherv(rt->comm, mine, sizeof mine, all, counts, displs, 0));
     for (int r = 0; status == MU_OK && rt->rank == 0 && r < rt->ranks; r++) {
         const int64_t *b = all + 3 * r;
         const double ratio = b[2] > 0 ? (double)b[0] / (double)b[2] : 0.0;
@@ -162,8 +160,7 @@ static mu_status_t bench(mu_runtime_t *rt, const step_settings_t *s)
     step_results_t *res = calloc(1, sizeof *res);
     mu_status_t status = mu_comm_agree(
         rt->comm, res ? MU_OK : mu_error(MU_ERR_NOMEM, "bench step: cannot allocate"));
-    if (status == MU_OK)
-        status = mu_synthetic_init(rt, (uint64_t)s->seed);
+    MU_TRY(status, mu_synthetic_init_weights(rt->opt, (uint64_t)s->seed));
     mu_optimizer_set_transit_checks(rt->opt, strcmp(s->wave_checksums, "on") == 0);
     for (long i = 0; status == MU_OK && i < s->warmup + s->steps; i++) {
         if (rt->rank == 0)
@@ -174,8 +171,7 @@ static mu_status_t bench(mu_runtime_t *rt, const step_settings_t *s)
     }
     if (status == MU_OK && rt->rank == 0)
         print_phases(rt, s, res);
-    if (status == MU_OK)
-        status = print_bytes(rt, s, res);
+    MU_TRY(status, print_bytes(rt, s, res));
     free(res);
     return status;
 }

@@ -14,6 +14,7 @@
 
 #include "kernels/cpu/blas_core.h"
 #include "launcher/commands.h"
+#include "launcher/option_rows.h"
 #include "launcher/options.h"
 
 typedef struct blas_settings {
@@ -22,7 +23,7 @@ typedef struct blas_settings {
 
 #define FIELD(f) offsetof(blas_settings_t, f)
 static const mu_option_t blas_options[] = {
-    {"json", NULL, MU_OPT_FLAG, NULL, NULL, 0, 0, NULL, "print one JSON object", FIELD(json)},
+    MU_OPTION_JSON("print one JSON object", FIELD(json)),
     {"check", NULL, MU_OPT_FLAG, NULL, NULL, 0, 0, NULL,
      "exit 1 when OpenBLAS runs kernels below what the CPU allows", FIELD(check)},
 };

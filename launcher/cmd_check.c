@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "launcher/commands.h"
+#include "launcher/option_rows.h"
 #include "launcher/options.h"
 #include "shard/layout.h"
 #include "shard/plan.h"
@@ -16,12 +17,10 @@ typedef struct check_settings {
 
 #define FIELD(f) offsetof(check_settings_t, f)
 static const mu_option_t check_options[] = {
-    {"layout", "MUOND_LAYOUT", MU_OPT_STRING, "FILE", NULL, 0, 0, NULL, "the layout to check",
-     FIELD(layout)},
+    MU_OPTION_LAYOUT("the layout to check", FIELD(layout)),
     {"ranks", NULL, MU_OPT_INT, "P", "1", 1, 1 << 20, NULL, "plan for this many ranks",
      FIELD(ranks)},
-    {"json", NULL, MU_OPT_FLAG, NULL, NULL, 0, 0, NULL, "print the plan as one JSON object",
-     FIELD(json)},
+    MU_OPTION_JSON("print the plan as one JSON object", FIELD(json)),
     {"print-digest", NULL, MU_OPT_FLAG, NULL, NULL, 0, 0, NULL,
      "print only the layout's digest (what trainers pass as MUOND_LAYOUT_DIGEST)",
      FIELD(print_digest)},
@@ -119,10 +118,8 @@ int mu_cmd_check(int argc, char **argv)
         status = mu_error(MU_ERR_INVALID, "--layout FILE is required");
     mu_layout_t *layout = NULL;
     mu_shard_plan_t *plan = NULL;
-    if (status == MU_OK)
-        status = mu_layout_load(s.layout, &layout);
-    if (status == MU_OK)
-        status = mu_shard_plan_build(layout, (int)s.ranks, &plan);
+    MU_TRY(status, mu_layout_load(s.layout, &layout));
+    MU_TRY(status, mu_shard_plan_build(layout, (int)s.ranks, &plan));
     if (status == MU_OK && s.print_digest) {
         printf("%016llx\n", (unsigned long long)layout->digest);
     } else if (status == MU_OK) {

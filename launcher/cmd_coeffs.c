@@ -5,6 +5,7 @@
 #include "core/log.h"
 #include "kernels/schedule.h"
 #include "launcher/commands.h"
+#include "launcher/option_rows.h"
 #include "launcher/options.h"
 
 typedef struct coeffs_settings {
@@ -14,14 +15,10 @@ typedef struct coeffs_settings {
 
 #define FIELD(f) offsetof(coeffs_settings_t, f)
 static const mu_option_t coeffs_options[] = {
-    {"lower", NULL, MU_OPT_DOUBLE, "L", "1e-3", 1e-300, 0.999999, NULL,
-     "lower bound l of the normalized singular values", FIELD(lower)},
-    {"iters", NULL, MU_OPT_INT, "T", "8", 1, MU_SCHEDULE_MAX_ITERS, NULL, "number of steps",
-     FIELD(iters)},
-    {"cushion", NULL, MU_OPT_DOUBLE, "C", "0.02407327424182761", 0, 0.999999, NULL,
-     "cushion: each step is optimized on [max(l, C*u), u]", FIELD(cushion)},
-    {"safety", NULL, MU_OPT_DOUBLE, "S", "1.01", 1, 1e6, NULL,
-     "safety: every step but the last is applied as p(x/S)", FIELD(safety)},
+    MU_OPTION_ITERS("8", 1, "number of steps (8: Polar Express's default in muond orth)",
+                    FIELD(iters)),
+    MU_OPTION_SCHEDULE("lower bound l of the normalized singular values", FIELD(lower),
+                       FIELD(cushion), FIELD(safety)),
 };
 #undef FIELD
 

@@ -24,6 +24,7 @@
 #include "client/transport.h"
 #include "launcher/commands.h"
 #include "launcher/launch.h"
+#include "launcher/option_rows.h"
 #include "launcher/options.h"
 #include "shard/layout.h"
 
@@ -33,8 +34,7 @@ enum { LAUNCH_RANKS_MAX = 4096 };
 static const mu_option_t launch_options[] = {
     {"ranks", "MUOND_RANKS", MU_OPT_INT, "N", "0", 0, LAUNCH_RANKS_MAX, NULL,
      "daemon ranks and trainers (-n N; 0: Slurm's task count inside an allocation)", FIELD(ranks)},
-    {"layout", "MUOND_LAYOUT", MU_OPT_STRING, "FILE", NULL, 0, 0, NULL,
-     "the model layout (JSON; see shard/layout.h)", FIELD(layout)},
+    MU_OPTION_LAYOUT("the model layout (JSON; see shard/layout.h)", FIELD(layout)),
     {"from-model", NULL, MU_OPT_STRING, "SPEC", NULL, 0, 0, NULL,
      "write the layout from a model instead: MODULE:FN or FILE.py:FN returning a "
      "torch.nn.Module (muond.layout_from_model) or a layout dict",
@@ -43,7 +43,7 @@ static const mu_option_t launch_options[] = {
      "with --from-model: the hidden weights' method", FIELD(method)},
     {"gradient-mode", NULL, MU_OPT_CHOICE, "MODE", "local", 0, 0, "local|sharded",
      "with --from-model: local (DDP-style trainers) or sharded", FIELD(gradient_mode)},
-    {"python", "MUOND_PYTHON", MU_OPT_STRING, "PATH", "/usr/bin/python3", 0, 0, NULL,
+    {"python", MU_KNOB_PYTHON_VAR, MU_OPT_STRING, "PATH", MU_KNOB_PYTHON_DEFAULT, 0, 0, NULL,
      "the Python that runs --from-model", FIELD(python)},
     {"slurm", NULL, MU_OPT_CHOICE, "WHEN", "auto", 0, 0, "auto|on|off",
      "start both with srun: auto (inside a Slurm allocation), on or off (mpiexec)", FIELD(slurm)},

@@ -8,10 +8,12 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/npy.h"
+#include "kernels/host_view.h"
 #include "kernels/orth.h"
 #include "kernels/residual.h"
 #include "kernels/spectrum.h"
 #include "launcher/commands.h"
+#include "launcher/option_rows.h"
 #include "launcher/options.h"
 
 typedef struct orth_settings {
@@ -28,25 +30,14 @@ static const mu_option_t orth_options[] = {
      "orthogonalization method; scalapack: the exact fallback in fp64 on a BLACS grid over "
      "every rank mpiexec/srun started (the options below do not apply to it)",
      FIELD(method)},
-    {"iters", NULL, MU_OPT_INT, "T", "0", 0, MU_SCHEDULE_MAX_ITERS, NULL,
-     "polynomial steps; 0 = the method's default (polar-express/gram 8, ns5 5)", FIELD(iters)},
-    {"lower", NULL, MU_OPT_DOUBLE, "L", "1e-3", 1e-300, 0.999999, NULL,
-     "Polar Express lower bound l (relative to ||G||_F)", FIELD(lower)},
-    {"cushion", NULL, MU_OPT_DOUBLE, "C", "0.02407327424182761", 0, 0.999999, NULL,
-     "Polar Express cushion", FIELD(cushion)},
-    {"safety", NULL, MU_OPT_DOUBLE, "S", "1.01", 1, 1e6, NULL, "Polar Express safety factor",
-     FIELD(safety)},
-    {"dtype", NULL, MU_OPT_CHOICE, "D", "fp32", 0, 0, "fp32|fp64|bf16",
-     "precision of the computation (bf16: bf16 storage, fp32 accumulation; cuda, or dnnl on AVX512-BF16/AMX)",
-     FIELD(dtype)},
-    {"gram-dtype", NULL, MU_OPT_CHOICE, "D", "fp32", 0, 0, "fp32|fp64",
-     "precision of the Gram-side iteration (gram method)", FIELD(gram_dtype)},
+    MU_OPTION_ITERS("0", 0, MU_ITERS_METHOD_DEFAULT, FIELD(iters)),
+    MU_OPTION_SCHEDULE("Polar Express lower bound l (relative to ||G||_F)", FIELD(lower),
+                       FIELD(cushion), FIELD(safety)),
+    MU_OPTION_DTYPE("of the computation", FIELD(dtype)),
+    MU_OPTION_GRAM_DTYPE(FIELD(gram_dtype)),
     {"ns5", NULL, MU_OPT_CHOICE, "SET", "jordan", 0, 0, "jordan|classic", "NS5 coefficient set",
      FIELD(ns5)},
-    {"backend", "MUOND_BACKEND", MU_OPT_STRING, "B", "auto", 0, 0, NULL,
-     "kernel backend: auto (cuda when a GPU is usable, else cpu; bf16 on a CPU: dnnl), "
-     "cuda, cpu, dnnl or reference",
-     FIELD(backend)},
+    MU_OPTION_BACKEND(FIELD(backend)),
     {"residual", NULL, MU_OPT_FLAG, NULL, NULL, 0, 0, NULL,
      "print the cheap residual estimate and the exact ||QQ^T - I||_2 and max|s - 1|",
      FIELD(residual)},
@@ -140,29 +131,25 @@ static mu_status_t print_residual(orth_job_t *job, const double *q_host)
     return MU_OK;
 }
 
-/* Downloads Q, optionally reports its residual, and writes it as float32. */
+/* Reads Q through a host view, optionally reports its residual, and writes it as float32. */
 static mu_status_t store_output(orth_job_t *job, bool residual)
 {
     const size_t count = (size_t)(job->rows * job->cols);
     float *out = malloc(count * sizeof *out);
-    double *q_host = malloc(count * sizeof *q_host);
+    if (!out)
+        return mu_error(MU_ERR_NOMEM, "cannot allocate the %lldx%lld result", (long long)job->rows,
+                        (long long)job->cols);
+    mu_host_view_t q;
     mu_status_t status = MU_OK;
-    if (!out || !q_host) {
-        status = mu_error(MU_ERR_NOMEM, "cannot allocate the %lldx%lld result",
-                          (long long)job->rows, (long long)job->cols);
-        goto out_with_buffers;
-    }
-    MU_CHECK_GOTO(status, mu_k_download(job->be, &job->q, q_host, MU_DTYPE_F64, job->cols),
-                  out_with_buffers);
+    MU_TRY(status,
+           mu_host_view_begin(job->be, &job->q, MU_DTYPE_F64, MU_HOST_READ | MU_HOST_PACKED, &q));
     if (residual)
-        MU_CHECK_GOTO(status, print_residual(job, q_host), out_with_buffers);
-    for (size_t i = 0; i < count; i++)
-        out[i] = (float)q_host[i];
-    MU_CHECK_GOTO(status, mu_npy_write_matrix(job->out_path, out, MU_NPY_F32, job->rows, job->cols),
-                  out_with_buffers);
-out_with_buffers:
+        MU_TRY(status, print_residual(job, q.data));
+    for (size_t i = 0; status == MU_OK && i < count; i++)
+        out[i] = (float)((const double *)q.data)[i];
+    MU_TRY(status, mu_npy_write_matrix(job->out_path, out, MU_NPY_F32, job->rows, job->cols));
+    mu_host_view_release(&q);
     free(out);
-    free(q_host);
     return status;
 }
 
@@ -187,10 +174,8 @@ int mu_cmd_orth(int argc, char **argv)
     }
     if (status == MU_OK && strcmp(s.method, "scalapack") == 0)
         return mu_orth_scalapack(parsed.positional[0], parsed.positional[1], s.residual);
-    if (status == MU_OK)
-        status = settings_to_opts(&s, &job.opts);
-    if (status == MU_OK)
-        status = mu_backend_create_for_dtype(s.backend, NULL, job.opts.dtype, &job.be);
+    MU_TRY(status, settings_to_opts(&s, &job.opts));
+    MU_TRY(status, mu_backend_create_for_dtype(s.backend, NULL, job.opts.dtype, &job.be));
     if (status == MU_OK) {
         job.in_path = parsed.positional[0];
         job.out_path = parsed.positional[1];

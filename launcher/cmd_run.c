@@ -10,12 +10,15 @@
 #include <xxhash.h>
 
 #include "client/transport.h"
+#include "core/knobs.h"
 #include "core/log.h"
 #include "launcher/commands.h"
 #include "launcher/inject.h"
+#include "launcher/option_rows.h"
 #include "launcher/options.h"
 #include "launcher/resilience.h"
 #include "launcher/runtime.h"
+#include "shard/synthetic.h"
 #include "launcher/stop.h"
 #include "launcher/trainer_server.h"
 #include "shard/synthetic.h"
@@ -32,8 +35,7 @@ typedef struct run_settings {
 
 #define FIELD(f) offsetof(run_settings_t, f)
 static const mu_option_t run_options[] = {
-    {"layout", "MUOND_LAYOUT", MU_OPT_STRING, "FILE", NULL, 0, 0, NULL,
-     "the model layout (JSON; see shard/layout.h)", FIELD(layout)},
+    MU_OPTION_LAYOUT("the model layout (JSON; see shard/layout.h)", FIELD(layout)),
     {"trainer", "MUOND_TRAINER", MU_OPT_CHOICE, "KIND", "socket", 0, 0, "socket|synthetic",
      "socket: trainers connect with libmuond-client; synthetic: generated gradients",
      FIELD(trainer)},
@@ -50,14 +52,12 @@ static const mu_option_t run_options[] = {
      "also admit trainers whose group is GID (-1: only this uid)", FIELD(allow_gid)},
     {"print-socket", NULL, MU_OPT_FLAG, NULL, NULL, 0, 0, NULL,
      "print where this process's rank listens for its trainer, and exit", FIELD(print_socket)},
-    {"seed", NULL, MU_OPT_INT, "S", "1", 0, 1e15, NULL,
-     "seed of the synthetic weights and gradients", FIELD(seed)},
+    MU_OPTION_SEED("the synthetic weights and gradients", FIELD(seed)),
     {"digest", NULL, MU_OPT_FLAG, NULL, NULL, 0, 0, NULL,
      "print a 64-bit digest of all final weights (global row order; the same for any number "
      "of ranks when --blas-threads is the same)",
      FIELD(digest)},
-    {"blas-threads", "MUOND_BLAS_THREADS", MU_OPT_INT, "N", "1", 1, 1024, NULL,
-     "BLAS threads per rank", FIELD(blas_threads)},
+    MU_OPTION_BLAS_THREADS(FIELD(blas_threads)),
     MU_RUNTIME_BACKEND_OPTIONS(FIELD(comm), FIELD(comm_timeout), FIELD(backend), FIELD(bind)),
     {"force-fallback", NULL, MU_OPT_FLAG, NULL, NULL, 0, 0, NULL,
      "solve every matrix with the exact ScaLAPACK fallback instead of its fast method (tests, "
@@ -66,7 +66,7 @@ static const mu_option_t run_options[] = {
     {"inject", "MUOND_INJECT", MU_OPT_STRING, "SPEC", NULL, 0, 0, NULL,
      "plant faults on purpose: comma-separated KIND[:rank=R][:step=S][:param=NAME][:ms=N]"
      "[:times=N], KIND one of nan-grad, inf-grad, zero-grad, illcond, bitflip, stall, kill, "
-     "trainer-kill, bad-message, disk-full, sdc (README: Faults)",
+     "trainer-kill, bad-message, disk-full, sdc, fallback-nomem (README: Faults)",
      FIELD(inject)},
     MU_WAVE_CHECKSUMS_OPTION(FIELD(wave_checksums)),
     {"check-every", "MUOND_CHECK_EVERY", MU_OPT_INT, "K", "0", 0, 1e9, NULL,
@@ -186,6 +186,7 @@ static void dump_settings(const mu_runtime_t *rt, const run_settings_t *s)
     if (rt->rank == 0 && mu_log_enabled(MU_LOG_INFO, MU_SUB_LAUNCHER)) {
         MU_LOG(MU_LOG_INFO, MU_SUB_LAUNCHER, "effective settings of muond run:");
         mu_options_dump(&run_spec, s, stderr);
+        mu_knobs_dump(stderr); /* the environment knobs that are set (core/knobs.h) */
     }
 }
 
@@ -211,18 +212,29 @@ static mu_status_t stop_cleanly(mu_runtime_t *rt, const run_settings_t *s)
     return print_digest(rt, LAST_STATE);
 }
 
+/* The trainers are gone: say where the state stands (for a resume), and stop with the
+ * failure that says why, even when the digest cannot be had too. */
+static mu_status_t stop_without_trainers(mu_runtime_t *rt, mu_status_t why)
+{
+    mu_error_saved_t saved;
+    mu_error_save(why, &saved);
+    if (print_digest(rt, LAST_STATE) != MU_OK)
+        MU_LOG(MU_LOG_WARN, MU_SUB_LAUNCHER, "no digest of the last state: %s", mu_error_message());
+    return mu_error_restore(&saved);
+}
+
 static mu_status_t train_synthetic(mu_runtime_t *rt, const run_settings_t *s)
 {
     if (s->steps < 1)
         return mu_error(MU_ERR_INVALID, "--steps N (N >= 1) is required with --trainer synthetic");
-    MU_CHECK(mu_synthetic_init(rt, (uint64_t)s->seed));
+    MU_CHECK(mu_synthetic_init_weights(rt->opt, (uint64_t)s->seed));
     MU_CHECK(mu_resilience_resume(rt, s->res));
-    for (long step = mu_optimizer_steps_done(rt->opt) + 1; step <= s->steps; step++) {
+    for (long step = mu_optimizer_next_step(rt->opt); step <= s->steps; step++) {
         mu_log_set_step(step); /* every rank's lines carry it, not only rank 0's summary */
         MU_CHECK(agree_stop(rt, step - 1));
         if (rt->stopped_by)
             return stop_cleanly(rt, s);
-        MU_CHECK(mu_synthetic_fill(rt, (uint64_t)s->seed));
+        MU_CHECK(mu_synthetic_fill_gradients(rt->opt, (uint64_t)s->seed));
         MU_CHECK(mu_inject_gradients(rt, (uint64_t)s->seed));
         mu_step_stats_t st;
         MU_CHECK(mu_optimizer_step(rt->opt, &st));
@@ -247,8 +259,8 @@ static mu_status_t agree_event(mu_runtime_t *rt, const run_settings_t *s, long s
     }
     *all = MU_TRAINER_LOST;
     if (mine == MU_TRAINER_LOST)
-        MU_LOG(MU_LOG_ERROR, MU_SUB_LAUNCHER, "rank %d: no trainer for %.0f s at step %ld",
-               rt->rank, s->trainer_timeout, step);
+        MU_LOG(MU_LOG_ERROR, MU_SUB_LAUNCHER, "no trainer for %.0f s at step %ld",
+               s->trainer_timeout, step);
     return mu_error(MU_ERR_TIMEOUT,
                     "step %ld: %lld rank(s) lost their trainer, %lld trainer(s) said BYE, %lld "
                     "asked for the step; stopping after %ld complete step(s), none applied in "
@@ -345,10 +357,8 @@ static mu_status_t serve_step(mu_runtime_t *rt, const run_settings_t *s, long st
 {
     mu_step_stats_t st;
     mu_status_t status = agree_hyper(rt, s, step);
-    if (status == MU_OK)
-        status = mu_inject_gradients(rt, (uint64_t)s->seed);
-    if (status == MU_OK)
-        status = mu_optimizer_step(rt->opt, &st);
+    MU_TRY(status, mu_inject_gradients(rt, (uint64_t)s->seed));
+    MU_TRY(status, mu_optimizer_step(rt->opt, &st));
     if (status == MU_OK) /* device memory: DONE only once the trainer may read the weights */
         status = mu_k_synchronize(rt->be);
     if (status != MU_OK) {
@@ -367,8 +377,7 @@ static mu_status_t serve_trainers(mu_runtime_t *rt, const run_settings_t *s)
     const mu_trainer_server_opts_t so = {rt->rank, rt->layout, s->trainer_timeout, s->allow_gid};
     MU_CHECK(mu_resilience_resume(rt, s->res));
     MU_CHECK(mu_comm_agree(rt->comm, mu_trainer_server_start(s->server, &so, rt->opt)));
-    for (long step = mu_optimizer_steps_done(rt->opt) + 1; s->steps == 0 || step <= s->steps;
-         step++) {
+    for (long step = mu_optimizer_next_step(rt->opt); s->steps == 0 || step <= s->steps; step++) {
         mu_log_set_step(step);
         mu_trainer_event_t mine = MU_TRAINER_LOST, all;
         MU_CHECK(mu_comm_agree(rt->comm, mu_trainer_server_wait(s->server, step, &mine)));
@@ -385,10 +394,8 @@ static mu_status_t serve_trainers(mu_runtime_t *rt, const run_settings_t *s)
             return stop_cleanly(rt, s);
         }
         const mu_status_t agreed = agree_event(rt, s, step, mine, &all);
-        if (agreed != MU_OK) {
-            print_digest(rt, LAST_STATE);
-            return agreed;
-        }
+        if (agreed != MU_OK)
+            return stop_without_trainers(rt, agreed);
         if (all == MU_TRAINER_BYE) {
             MU_LOG(MU_LOG_INFO, MU_SUB_LAUNCHER, "every trainer said BYE after %ld step(s)",
                    step - 1);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/fault.h"
+#include "kernels/host_view.h"
 #include "shard/synthetic.h"
 
 /* illcond's rank-one gradient is this much larger than the synthetic ones, so that whatever
@@ -53,15 +54,15 @@ mu_status_t mu_inject_setup(const mu_runtime_t *rt, const char *spec)
 /* nan-grad and inf-grad: one entry, in the last global row (whichever rank holds it) or,
  * with rank=R, in R's first row. */
 static void plant_value(const mu_fault_t *f, const mu_param_view_t *v, int64_t param_rows,
-                        const mu_host_edit_t *e, float value)
+                        const mu_host_view_t *e, float value)
 {
     const int64_t rows = v->row_end - v->row_begin;
     if (rows == 0)
         return;
     if (f->rank >= 0)
-        e->data[0] = value;
+        ((float *)e->data)[0] = value;
     else if (v->row_end == param_rows)
-        e->data[(rows - 1) * e->ld] = value;
+        ((float *)e->data)[(rows - 1) * e->ld] = value;
 }
 
 static mu_status_t plant(mu_runtime_t *rt, const mu_fault_t *f, uint64_t seed, long step)
@@ -69,11 +70,14 @@ static mu_status_t plant(mu_runtime_t *rt, const mu_fault_t *f, uint64_t seed, l
     const int p = param_index(rt->layout, f->param);
     const int64_t param_rows = rt->layout->params[p].rows;
     mu_param_view_t v;
-    mu_host_edit_t e;
+    mu_host_view_t e;
     MU_CHECK(mu_optimizer_param(rt->opt, p, &v));
     const int64_t rows = v.row_end - v.row_begin;
     const bool local = rt->layout->settings.grad_mode == MU_GRAD_LOCAL;
-    MU_CHECK(mu_host_edit_begin(rt->be, &v.g, f->kind != MU_FAULT_ILLCOND, &e));
+    MU_CHECK(mu_host_view_begin(rt->be, &v.g, MU_DTYPE_F32,
+                                f->kind == MU_FAULT_ILLCOND ? MU_HOST_WRITE : MU_HOST_READ_WRITE,
+                                &e));
+    float *values = e.data;
     switch (f->kind) {
     case MU_FAULT_NAN_GRAD:
         plant_value(f, &v, param_rows, &e, NAN);
@@ -83,16 +87,16 @@ static mu_status_t plant(mu_runtime_t *rt, const mu_fault_t *f, uint64_t seed, l
         break;
     case MU_FAULT_ZERO_GRAD:
         for (int64_t r = 0; r < rows; r++)
-            memset(e.data + r * e.ld, 0, sizeof(float) * (size_t)v.g.cols);
+            memset(values + r * e.ld, 0, sizeof(float) * (size_t)v.g.cols);
         break;
     default: /* illcond */
         mu_synthetic_rank_one(seed, p, step, local ? rt->rank : -1, v.row_begin, rows, v.g.cols,
-                              e.data, e.ld);
+                              values, e.ld);
         for (int64_t r = 0; r < rows; r++)
             for (int64_t c = 0; c < v.g.cols; c++)
-                e.data[r * e.ld + c] *= ILLCOND_SCALE;
+                values[r * e.ld + c] *= ILLCOND_SCALE;
     }
-    return mu_host_edit_end(rt->be, &v.g, &e);
+    return mu_host_view_end(rt->be, &e);
 }
 
 static bool gradient_fault(mu_fault_kind_t kind)
@@ -103,7 +107,7 @@ static bool gradient_fault(mu_fault_kind_t kind)
 
 mu_status_t mu_inject_gradients(mu_runtime_t *rt, uint64_t seed)
 {
-    const long step = mu_optimizer_steps_done(rt->opt) + 1;
+    const long step = mu_optimizer_next_step(rt->opt);
     for (int i = 0; i < mu_faults_count(); i++) { /* no faults: no iterations */
         const mu_fault_t *f = mu_fault_at(i);
         const mu_fault_t *fired =

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/knobs.h"
 #include "core/log.h"
 #include "launcher/commands.h"
 
@@ -19,12 +20,14 @@ static const subcommand_t subcommands[] = {
     {"launch", "the daemon and N trainers together, like torchrun (mpiexec, or srun)",
      mu_cmd_launch},
     {"check", "validate a layout and print its owner plan", mu_cmd_check},
-    {"orth", "orthogonalize one matrix from a .npy file (polar-express, ns5, gram, svd)",
+    {"orth", "orthogonalize one matrix from a .npy file (polar-express, ns5, gram, svd, scalapack)",
      mu_cmd_orth},
     {"coeffs", "print the Polar Express coefficient schedule", mu_cmd_coeffs},
     {"blas", "the OpenBLAS kernels muond runs on this CPU; 'blas -- CMD' runs CMD with them",
      mu_cmd_blas},
-    {"bench", "benchmarks: 'bench kernels' (orthogonalization), 'bench step' (distributed step)",
+    {"bench",
+     "benchmarks: 'bench kernels' (orthogonalization), 'bench step' (distributed step), "
+     "'bench fallback' (the exact ScaLAPACK solve against the fast path)",
      mu_cmd_bench},
 };
 enum { SUBCOMMAND_COUNT = sizeof subcommands / sizeof subcommands[0] };
@@ -56,8 +59,8 @@ mu_status_t mu_self_path(char *out, size_t out_len)
 
 const char *mu_python_path(void)
 {
-    const char *python = getenv("MUOND_PYTHON");
-    return python && *python ? python : "/usr/bin/python3";
+    const char *python = mu_knob(MU_KNOB_PYTHON);
+    return python ? python : MU_KNOB_PYTHON_DEFAULT;
 }
 
 static void print_usage(FILE *out)
@@ -67,18 +70,14 @@ static void print_usage(FILE *out)
                  "commands:\n");
     for (int i = 0; i < SUBCOMMAND_COUNT; i++)
         fprintf(out, "  %-8s %s\n", subcommands[i].name, subcommands[i].summary);
-    fprintf(out, "\nenvironment:\n"
-                 "  MUOND_LOG      log levels, e.g. 'info' or 'warn,kernels=debug'\n"
-                 "  MUOND_BACKEND  kernel backend: auto, cuda, cpu, dnnl or reference\n"
-                 "  MUOND_COMM     communicator: auto, mpi or loopback\n"
-                 "  MUOND_BLAS_CORE  OpenBLAS kernels: auto (by CPU features where OpenBLAS\n"
-                 "                 picks a generic core), keep, or a core name\n");
+    fprintf(out, "\nenvironment (every command; a command's own options and their variables are in "
+                 "its --help):\n");
+    mu_knobs_print_help(out);
 }
 
 int main(int argc, char **argv)
 {
-    const char *log_spec = getenv("MUOND_LOG");
-    if (log_spec && mu_log_configure(log_spec) != MU_OK)
+    if (mu_log_configure_environment() != MU_OK)
         return mu_command_fail("(MUOND_LOG)", MU_ERR_INVALID);
     if (argc < 2) {
         print_usage(stderr);

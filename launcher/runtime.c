@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "comm/mpi/mpi_check.h"
 #include "core/log.h"
 #ifdef MUOND_HAVE_CUDA
 #include "kernels/cuda/device.h"
@@ -25,12 +26,12 @@ static mu_status_t start_mpi(int *argc, char ***argv, mu_runtime_t *rt, MPI_Comm
 {
     MU_CHECK(mu_launch_prepare());
     int initialized = 0;
-    MPI_Initialized(&initialized);
-    if (!initialized && MPI_Init(argc, argv) != MPI_SUCCESS)
-        return mu_error(MU_ERR_MPI, "MPI_Init failed");
+    MU_MPI_CHECK(MPI_Initialized(&initialized));
+    if (!initialized)
+        MU_MPI_CHECK(MPI_Init(argc, argv));
     rt->mpi_started = !initialized;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rt->rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &rt->ranks);
+    MU_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rt->rank));
+    MU_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &rt->ranks));
     mu_log_set_rank(rt->rank);
     return mu_placement_discover(&rt->place, node);
 }
@@ -217,8 +218,7 @@ int mu_runtime_main(const char *prog, const mu_command_spec_t *spec, int argc, c
         return mu_command_fail(spec->name, status);
     mu_runtime_t rt;
     status = mu_runtime_start(&o, &argc, &argv, &rt);
-    if (status == MU_OK)
-        status = mu_comm_agree(rt.comm, body(&rt, settings));
+    MU_TRY(status, mu_comm_agree(rt.comm, body(&rt, settings)));
     int code = status == MU_OK ? MU_EXIT_OK : mu_runtime_fail(&rt, prog, status);
     if (status == MU_OK && rt.stopped_by)
         code = MU_EXIT_SIGNAL_BASE + rt.stopped_by;
@@ -241,61 +241,4 @@ int mu_runtime_fail(const mu_runtime_t *rt, const char *command, mu_status_t sta
     else /* MPI did not start: there is no rank to name yet */
         snprintf(prog, sizeof prog, "%s", command);
     return mu_command_fail(prog, status);
-}
-
-static bool sharded(const mu_runtime_t *rt)
-{
-    return rt->layout->settings.grad_mode == MU_GRAD_SHARDED;
-}
-
-mu_status_t mu_host_edit_begin(mu_backend_t *be, const mu_mat_t *m, bool keep, mu_host_edit_t *e)
-{
-    *e = (mu_host_edit_t){.data = m->data, .ld = m->ld};
-    if (mu_backend_host_memory(be))
-        return MU_OK;
-    e->staged = true;
-    e->ld = m->cols;
-    e->data = malloc(sizeof(float) * (size_t)(m->rows * m->cols + 1));
-    if (!e->data)
-        return mu_error(MU_ERR_NOMEM, "cannot stage a %lld x %lld matrix in host memory",
-                        (long long)m->rows, (long long)m->cols);
-    return keep ? mu_k_download(be, m, e->data, MU_DTYPE_F32, e->ld) : MU_OK;
-}
-
-mu_status_t mu_host_edit_end(mu_backend_t *be, mu_mat_t *m, mu_host_edit_t *e)
-{
-    if (!e->staged)
-        return MU_OK;
-    const mu_status_t status = mu_k_upload(be, e->data, MU_DTYPE_F32, e->ld, m);
-    free(e->data);
-    *e = (mu_host_edit_t){0};
-    return status;
-}
-
-mu_status_t mu_synthetic_init(mu_runtime_t *rt, uint64_t seed)
-{
-    for (int p = 0; p < rt->layout->param_count; p++) {
-        mu_param_view_t v;
-        mu_host_edit_t e;
-        MU_CHECK(mu_optimizer_param(rt->opt, p, &v));
-        MU_CHECK(mu_host_edit_begin(rt->be, &v.w, false, &e));
-        mu_synthetic_weights(seed, p, v.row_begin, v.row_end - v.row_begin, v.w.cols, e.data, e.ld);
-        MU_CHECK(mu_host_edit_end(rt->be, &v.w, &e));
-    }
-    return MU_OK;
-}
-
-mu_status_t mu_synthetic_fill(mu_runtime_t *rt, uint64_t seed)
-{
-    const long step = mu_optimizer_steps_done(rt->opt) + 1;
-    for (int p = 0; p < rt->layout->param_count; p++) {
-        mu_param_view_t v;
-        mu_host_edit_t e;
-        MU_CHECK(mu_optimizer_param(rt->opt, p, &v));
-        MU_CHECK(mu_host_edit_begin(rt->be, &v.g, false, &e));
-        mu_synthetic_gradient(seed, p, step, sharded(rt) ? -1 : rt->rank, v.row_begin,
-                              v.row_end - v.row_begin, v.g.cols, e.data, e.ld);
-        MU_CHECK(mu_host_edit_end(rt->be, &v.g, &e));
-    }
-    return MU_OK;
 }

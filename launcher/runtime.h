@@ -11,6 +11,7 @@
 
 #include "comm/comm.h"
 #include "launcher/bind.h"
+#include "launcher/option_rows.h"
 #include "launcher/options.h"
 #include "launcher/placement.h"
 #include "kernels/ops.h"
@@ -21,16 +22,14 @@
  * backend and the binding (run, bench step): one wording for both. */
 // clang-format off
 #define MU_RUNTIME_BACKEND_OPTIONS(comm_field, timeout_field, backend_field, bind_field)           \
-    {"comm", "MUOND_COMM", MU_OPT_CHOICE, "C", "auto", 0, 0, "auto|mpi|nccl|loopback",             \
+    {"comm", MU_KNOB_COMM_VAR, MU_OPT_CHOICE, "C", "auto", 0, 0, "auto|mpi|nccl|loopback",             \
      "communicator: auto (nccl with the cuda backend, else mpi), mpi, nccl or loopback",          \
      comm_field},                                                                                  \
     {"comm-timeout", "MUOND_COMM_TIMEOUT", MU_OPT_DOUBLE, "S", "0", 0, 86400, NULL,                \
      "a collective still running after S seconds fails the step, naming the ranks that do not "  \
      "answer (mpi), or aborts the communicator (nccl) (0: 300 s)",                                \
      timeout_field},                                                                               \
-    {"backend", "MUOND_BACKEND", MU_OPT_STRING, "B", "auto", 0, 0, NULL,                           \
-     "kernel backend: auto (cuda when a GPU is usable, else cpu), cuda, cpu, dnnl or reference",  \
-     backend_field},                                                                               \
+    MU_OPTION_BACKEND(backend_field),                                                              \
     {"bind", "MUOND_BIND", MU_OPT_CHOICE, "HOW", "auto", 0, 0, MU_BIND_CHOICES,                    \
      "hwloc binding within the cpus the launcher gave: core (split the node's cores by local "    \
      "rank), numa (a NUMA node each), gpu (the NUMA node nearest the rank's GPU), auto (gpu "      \
@@ -85,19 +84,5 @@ typedef mu_status_t (*mu_runtime_body_fn)(mu_runtime_t *rt, const void *settings
 int mu_runtime_main(const char *prog, const mu_command_spec_t *spec, int argc, char **argv,
                     void *settings, mu_runtime_opts_t (*runtime_opts)(const void *settings),
                     mu_runtime_body_fn body);
-
-/* Lets the CPU write an fp32 matrix of backend be: m's own memory on host-memory backends,
- * else a host copy (holding m's values when keep) that mu_host_edit_end uploads and frees. */
-typedef struct mu_host_edit {
-    float *data;
-    int64_t ld;
-    bool staged;
-} mu_host_edit_t;
-mu_status_t mu_host_edit_begin(mu_backend_t *be, const mu_mat_t *m, bool keep, mu_host_edit_t *e);
-mu_status_t mu_host_edit_end(mu_backend_t *be, mu_mat_t *m, mu_host_edit_t *e);
-
-/* The synthetic trainer: deterministic initial weights, and every step's gradients. */
-mu_status_t mu_synthetic_init(mu_runtime_t *rt, uint64_t seed);
-mu_status_t mu_synthetic_fill(mu_runtime_t *rt, uint64_t seed);
 
 #endif

@@ -250,7 +250,7 @@ mu_status_t mu_trainer_server_start(mu_trainer_server_t *s, const mu_trainer_ser
     s->o = *o;
     MU_CHECK(describe_region(s, opt));
     MU_CHECK(listen_on(s));
-    MU_LOG(MU_LOG_INFO, MU_SUB_LAUNCHER, "rank %d: trainers connect to %s", o->rank, s->path);
+    MU_LOG(MU_LOG_INFO, MU_SUB_LAUNCHER, "trainers connect to %s", s->path);
     return MU_OK;
 }
 
@@ -282,8 +282,8 @@ static bool admitted(const mu_trainer_server_t *s, int fd)
         return false;
     if (cred.uid == geteuid() || (s->o.allow_gid >= 0 && cred.gid == (gid_t)s->o.allow_gid))
         return true;
-    MU_LOG(MU_LOG_WARN, MU_SUB_LAUNCHER, "rank %d: refused a connection from uid %u (pid %d)",
-           s->o.rank, (unsigned)cred.uid, (int)cred.pid);
+    MU_LOG(MU_LOG_WARN, MU_SUB_LAUNCHER, "refused a connection from uid %u (pid %d)",
+           (unsigned)cred.uid, (int)cred.pid);
     send_error(fd, MUOND_REFUSED_UID, "uid %u may not use this muond (it runs as uid %u)",
                (unsigned)cred.uid, (unsigned)geteuid());
     return false;
@@ -315,7 +315,7 @@ static bool check_hello(const mu_trainer_server_t *s, int fd)
     else
         ok = true;
     if (!ok)
-        MU_LOG(MU_LOG_WARN, MU_SUB_LAUNCHER, "rank %d: rejected a client handshake", s->o.rank);
+        MU_LOG(MU_LOG_WARN, MU_SUB_LAUNCHER, "rejected a client handshake");
     free(payload);
     return ok;
 }
@@ -331,8 +331,7 @@ static mu_status_t welcome(mu_trainer_server_t *s, int fd, long steps_done)
     const int w = n ? muond_wire_send(fd, msg, n, s->memfd) : MUOND_WIRE_NOMEM;
     free(msg);
     if (w != MUOND_WIRE_OK)
-        MU_LOG(MU_LOG_WARN, MU_SUB_LAUNCHER, "rank %d: WELCOME failed: %s", s->o.rank,
-               muond_wire_error(w));
+        MU_LOG(MU_LOG_WARN, MU_SUB_LAUNCHER, "WELCOME failed: %s", muond_wire_error(w));
     return w == MUOND_WIRE_OK ? MU_OK : MU_ERR_IO;
 }
 
@@ -356,16 +355,14 @@ static void accept_one(mu_trainer_server_t *s, long steps_done)
         return;
     }
     s->trainer_fd = fd;
-    MU_LOG(MU_LOG_INFO, MU_SUB_LAUNCHER, "rank %d: trainer connected (%ld steps done)", s->o.rank,
-           steps_done);
+    MU_LOG(MU_LOG_INFO, MU_SUB_LAUNCHER, "trainer connected (%ld steps done)", steps_done);
 }
 
 /* what: how the trainer left, e.g. "disconnected before step 7". */
 static void drop_trainer(mu_trainer_server_t *s, const char *what)
 {
-    MU_LOG(MU_LOG_WARN, MU_SUB_LAUNCHER,
-           "rank %d: trainer %s; waiting up to %.0f s for it to reconnect", s->o.rank, what,
-           s->o.trainer_timeout_s);
+    MU_LOG(MU_LOG_WARN, MU_SUB_LAUNCHER, "trainer %s; waiting up to %.0f s for it to reconnect",
+           what, s->o.trainer_timeout_s);
     close(s->trainer_fd);
     s->trainer_fd = -1;
 }

@@ -13,6 +13,7 @@
 
 #include "core/fault.h"
 #include "core/log.h"
+#include "kernels/host_view.h"
 #include "shard/checkpoint_impl.h"
 
 static void add_piece(ckpt_piece_t *pieces, int *n, int param, ckpt_state_t state, int64_t begin,
@@ -26,14 +27,14 @@ static void add_piece(ckpt_piece_t *pieces, int *n, int param, ckpt_state_t stat
 int mu_ckpt_pieces(mu_optimizer_t *opt, bool writing, ckpt_piece_t *pieces)
 {
     int n = 0;
-    const bool replica_writer = mu_opt_sharded(opt) || !writing || opt->rank == 0;
-    for (int p = 0; p < opt->layout->param_count; p++) {
-        param_state_t *ps = &opt->params[p];
+    const bool replica_writer = mu_env_sharded(&opt->env) || !writing || opt->env.rank == 0;
+    for (int p = 0; p < opt->env.layout->param_count; p++) {
+        param_state_t *ps = &opt->store->params[p];
         if (ps->row_end == ps->row_begin)
             continue;
         if (replica_writer)
             add_piece(pieces, &n, p, CKPT_W, ps->row_begin, &ps->w);
-        if (mu_method_is_matrix(opt->layout->params[p].method)) {
+        if (mu_method_is_matrix(opt->env.layout->params[p].method)) {
             if (ps->m.data) /* the shard, or the full matrix on its owner in local mode */
                 add_piece(pieces, &n, p, CKPT_M, ps->row_begin, &ps->m);
         } else if (replica_writer) {
@@ -90,41 +91,36 @@ static mu_status_t put(writer_t *w, const void *data, size_t len)
     return MU_OK;
 }
 
-static mu_status_t put_piece(mu_optimizer_t *opt, writer_t *w, const ckpt_piece_t *pc, float *host)
+/* One record: its header, then the piece's values read through a host view. */
+static mu_status_t put_piece(mu_optimizer_t *opt, writer_t *w, const ckpt_piece_t *pc)
 {
     const ckpt_record_t rec = {pc->param, pc->state, pc->row_begin, pc->m->rows, pc->m->cols};
     MU_CHECK(put(w, &rec, sizeof rec));
-    MU_CHECK(mu_k_download(opt->be, pc->m, host, MU_DTYPE_F32, pc->m->cols));
-    return put(w, host, sizeof(float) * (size_t)(pc->m->rows * pc->m->cols));
+    mu_host_view_t v;
+    MU_CHECK(
+        mu_host_view_begin(opt->env.be, pc->m, MU_DTYPE_F32, MU_HOST_READ | MU_HOST_PACKED, &v));
+    mu_status_t status = MU_OK;
+    MU_TRY(status, put(w, v.data, sizeof(float) * (size_t)(pc->m->rows * pc->m->cols)));
+    mu_host_view_release(&v);
+    return status;
 }
 
 static mu_status_t put_all(mu_optimizer_t *opt, writer_t *w, const ckpt_piece_t *pieces, int n)
 {
-    const ckpt_header_t h = {CKPT_MAGIC,           CKPT_VERSION, (uint32_t)opt->rank,
-                             (uint32_t)opt->ranks, (uint32_t)n,  opt->steps_done,
-                             opt->layout->digest};
+    const ckpt_header_t h = {
+        CKPT_MAGIC,  CKPT_VERSION,    (uint32_t)opt->env.rank, (uint32_t)opt->env.ranks,
+        (uint32_t)n, opt->steps_done, opt->env.layout->digest};
     MU_CHECK(put(w, &h, sizeof h));
-    int64_t largest = 1;
     for (int i = 0; i < n; i++)
-        largest = pieces[i].m->rows * pieces[i].m->cols > largest
-                      ? pieces[i].m->rows * pieces[i].m->cols
-                      : largest;
-    float *host = malloc(sizeof(float) * (size_t)largest);
-    if (!host)
-        return mu_error(MU_ERR_NOMEM, "rank %d: checkpoint: cannot stage %lld values", opt->rank,
-                        (long long)largest);
-    mu_status_t status = MU_OK;
-    for (int i = 0; status == MU_OK && i < n; i++)
-        status = put_piece(opt, w, &pieces[i], host);
-    free(host);
-    return status;
+        MU_CHECK(put_piece(opt, w, &pieces[i]));
+    return MU_OK;
 }
 
 /* Writes this rank's file into the partial folder; its size and checksum go to out[0..1]. */
 static mu_status_t write_rank_file(mu_optimizer_t *opt, const char *partial, int64_t *out)
 {
     char name[64], path[CKPT_PATH_MAX];
-    mu_ckpt_rank_file(opt->rank, name, sizeof name);
+    mu_ckpt_rank_file(opt->env.rank, name, sizeof name);
     MU_CHECK(mu_ckpt_join(path, sizeof path, partial, name));
     const int n = mu_ckpt_pieces(opt, true, NULL);
     ckpt_piece_t *pieces = calloc((size_t)n + 1, sizeof *pieces);
@@ -132,17 +128,16 @@ static mu_status_t write_rank_file(mu_optimizer_t *opt, const char *partial, int
     if (!pieces || !w.hash) {
         free(pieces);
         XXH3_freeState(w.hash);
-        return mu_error(MU_ERR_NOMEM, "rank %d: checkpoint: cannot allocate", opt->rank);
+        return mu_error(MU_ERR_NOMEM, "checkpoint: cannot allocate");
     }
     mu_ckpt_pieces(opt, true, pieces);
     XXH3_64bits_reset(w.hash);
-    w.disk_full = mu_fault_fire(MU_FAULT_DISK_FULL, opt->rank, opt->steps_done, NULL) != NULL;
+    w.disk_full = mu_fault_fire(MU_FAULT_DISK_FULL, opt->env.rank, opt->steps_done, NULL) != NULL;
     mu_status_t status = MU_OK;
     w.fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (w.fd < 0)
         status = mu_error(MU_ERR_IO, "creating %s: %s", path, strerror(errno));
-    if (status == MU_OK)
-        status = put_all(opt, &w, pieces, n);
+    MU_TRY(status, put_all(opt, &w, pieces, n));
     if (status == MU_OK && fsync(w.fd) != 0)
         status = mu_error(MU_ERR_IO, "fsync %s: %s", path, strerror(errno));
     if (w.fd >= 0 && close(w.fd) != 0 && status == MU_OK)
@@ -209,12 +204,12 @@ static cJSON *manifest_json(const mu_optimizer_t *opt, const mu_checkpoint_info_
     cJSON *root = cJSON_CreateObject(), *list = cJSON_CreateArray();
     cJSON_AddNumberToObject(root, "format", CKPT_VERSION);
     cJSON_AddNumberToObject(root, "step", (double)opt->steps_done);
-    cJSON_AddNumberToObject(root, "world_size", opt->ranks);
-    cJSON_AddStringToObject(root, "layout", opt->layout->name);
-    cJSON_AddStringToObject(root, "layout_digest", hex64(opt->layout->digest, hex));
+    cJSON_AddNumberToObject(root, "world_size", opt->env.ranks);
+    cJSON_AddStringToObject(root, "layout", opt->env.layout->name);
+    cJSON_AddStringToObject(root, "layout_digest", hex64(opt->env.layout->digest, hex));
     cJSON_AddStringToObject(root, "settings_digest", hex64(info->settings_digest, hex));
-    cJSON_AddStringToObject(root, "grad_mode", mu_opt_sharded(opt) ? "sharded" : "local");
-    for (int r = 0; r < opt->ranks; r++) {
+    cJSON_AddStringToObject(root, "grad_mode", mu_env_sharded(&opt->env) ? "sharded" : "local");
+    for (int r = 0; r < opt->env.ranks; r++) {
         char name[64];
         mu_ckpt_rank_file(r, name, sizeof name);
         cJSON *f = cJSON_CreateObject();
@@ -323,24 +318,25 @@ mu_status_t mu_checkpoint_write(mu_optimizer_t *opt, const mu_checkpoint_info_t 
 {
     char partial[CKPT_PATH_MAX];
     snprintf(partial, sizeof partial, "%s/.partial-step-%08ld", info->dir, opt->steps_done);
-    mu_status_t status = opt->rank == 0 ? make_folders(info->dir, partial) : MU_OK;
-    MU_CHECK(mu_comm_agree(opt->comm, status));
-    int64_t *files = calloc(2 * (size_t)opt->ranks, sizeof *files);
+    mu_status_t status = opt->env.rank == 0 ? make_folders(info->dir, partial) : MU_OK;
+    MU_CHECK(mu_comm_agree(opt->env.comm, status));
+    int64_t *files = calloc(2 * (size_t)opt->env.ranks, sizeof *files);
     if (!files)
-        status = mu_error(MU_ERR_NOMEM, "rank %d: checkpoint: cannot allocate", opt->rank);
+        status = mu_error(MU_ERR_NOMEM, "checkpoint: cannot allocate");
     else
-        status = write_rank_file(opt, partial, files + 2 * opt->rank);
+        status = write_rank_file(opt, partial, files + 2 * opt->env.rank);
     if (status != MU_OK)
-        MU_LOG(MU_LOG_ERROR, MU_SUB_SHARD, "rank %d: checkpoint of step %ld: %s", opt->rank,
-               opt->steps_done, mu_error_message());
-    status = mu_comm_agree(opt->comm, status);
+        MU_LOG(MU_LOG_ERROR, MU_SUB_SHARD, "checkpoint of step %ld: %s", opt->steps_done,
+               mu_error_message());
+    status = mu_comm_agree(opt->env.comm, status);
     if (status == MU_OK && files) /* every rank's size and checksum to rank 0 */
-        status = mu_comm_allreduce(opt->comm, files, 2 * opt->ranks, MU_COMM_I64, MU_COMM_SUM);
-    if (status == MU_OK && opt->rank == 0)
+        status =
+            mu_comm_allreduce(opt->env.comm, files, 2 * opt->env.ranks, MU_COMM_I64, MU_COMM_SUM);
+    if (status == MU_OK && opt->env.rank == 0)
         status = publish(opt, info, partial, files);
     free(files);
-    status = mu_comm_agree(opt->comm, status);
-    if (status != MU_OK && opt->rank == 0)
+    status = mu_comm_agree(opt->env.comm, status);
+    if (status != MU_OK && opt->env.rank == 0)
         remove_folder(partial); /* the previous checkpoint and LATEST stay as they were */
     return status;
 }

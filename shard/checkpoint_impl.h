@@ -5,7 +5,7 @@
 #include <stdint.h>
 
 #include "shard/checkpoint.h"
-#include "shard/optimizer_impl.h"
+#include "shard/store.h"
 
 #define CKPT_MAGIC "MUCKPT\r\n" /* 8 bytes; the CR LF catches text-mode transfers */
 enum { CKPT_VERSION = 1, CKPT_PATH_MAX = 4096 };

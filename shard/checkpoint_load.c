@@ -183,6 +183,8 @@ static mu_status_t load_file(const mu_layout_t *layout, const manifest_t *m, con
     return status;
 }
 
+/* The pieces are assembled in host buffers of their own, not in views of the state: rows
+ * come from several files, and a resume that fails half-way must leave the state as it was. */
 static mu_status_t build_targets(mu_optimizer_t *opt, target_t **out, int *count)
 {
     const int n = mu_ckpt_pieces(opt, false, NULL);
@@ -192,7 +194,7 @@ static mu_status_t build_targets(mu_optimizer_t *opt, target_t **out, int *count
     *count = n;
     if (!pieces || !t) {
         free(pieces);
-        return mu_error(MU_ERR_NOMEM, "rank %d: resume: cannot allocate", opt->rank);
+        return mu_error(MU_ERR_NOMEM, "resume: cannot allocate");
     }
     mu_ckpt_pieces(opt, false, pieces);
     for (int i = 0; i < n; i++) {
@@ -200,7 +202,7 @@ static mu_status_t build_targets(mu_optimizer_t *opt, target_t **out, int *count
         t[i].host = malloc(sizeof(float) * (size_t)(pieces[i].m->rows * pieces[i].m->cols + 1));
         if (!t[i].host) {
             free(pieces);
-            return mu_error(MU_ERR_NOMEM, "rank %d: resume: cannot stage", opt->rank);
+            return mu_error(MU_ERR_NOMEM, "resume: cannot stage");
         }
     }
     free(pieces);
@@ -219,27 +221,25 @@ static mu_status_t install(mu_optimizer_t *opt, const manifest_t *m, target_t *t
                             "%s: holds %lld of the %lld rows of %s's %s that rank %d needs "
                             "(from row %lld)",
                             m->folder, (long long)t[i].rows_filled, (long long)pc->m->rows,
-                            opt->layout->params[pc->param].name, state_names[pc->state], opt->rank,
-                            (long long)pc->row_begin);
-        MU_CHECK(mu_k_upload(opt->be, t[i].host, MU_DTYPE_F32, pc->m->cols, pc->m));
+                            opt->env.layout->params[pc->param].name, state_names[pc->state],
+                            opt->env.rank, (long long)pc->row_begin);
+        MU_CHECK(mu_k_upload(opt->env.be, t[i].host, MU_DTYPE_F32, pc->m->cols, pc->m));
     }
     return MU_OK;
 }
 
 static mu_status_t load_local(mu_optimizer_t *opt, const mu_checkpoint_info_t *info, manifest_t *m)
 {
-    MU_CHECK(read_manifest(info->dir, opt->layout, m));
+    MU_CHECK(read_manifest(info->dir, opt->env.layout, m));
     target_t *t = NULL;
     int n = 0;
     mu_status_t status = build_targets(opt, &t, &n);
     const cJSON *entry;
     cJSON_ArrayForEach(entry, cJSON_GetObjectItemCaseSensitive(m->root, "files"))
     {
-        if (status == MU_OK)
-            status = load_file(opt->layout, m, entry, t, n);
+        MU_TRY(status, load_file(opt->env.layout, m, entry, t, n));
     }
-    if (status == MU_OK)
-        status = install(opt, m, t, n);
+    MU_TRY(status, install(opt, m, t, n));
     for (int i = 0; t && i < n; i++)
         free(t[i].host);
     free(t);
@@ -253,21 +253,21 @@ mu_status_t mu_checkpoint_load(mu_optimizer_t *opt, const mu_checkpoint_info_t *
     manifest_t m = {0};
     mu_status_t status = load_local(opt, info, &m);
     if (status != MU_OK)
-        MU_LOG(MU_LOG_ERROR, MU_SUB_SHARD, "rank %d: %s", opt->rank, mu_error_message());
-    status = mu_comm_agree(opt->comm, status);
+        MU_LOG(MU_LOG_ERROR, MU_SUB_SHARD, "%s", mu_error_message());
+    status = mu_comm_agree(opt->env.comm, status);
     if (status == MU_OK) {
         opt->steps_done = m.step;
         *step = m.step;
         const char *settings = string_of(m.root, "settings_digest");
         char mine[20];
         snprintf(mine, sizeof mine, "%016llx", (unsigned long long)info->settings_digest);
-        if (opt->rank == 0 && settings && strcmp(settings, mine) != 0)
+        if (opt->env.rank == 0 && settings && strcmp(settings, mine) != 0)
             MU_LOG(MU_LOG_WARN, MU_SUB_SHARD,
                    "resuming %s with other run settings than it was written with", m.folder);
-        if (opt->rank == 0)
+        if (opt->env.rank == 0)
             MU_LOG(MU_LOG_INFO, MU_SUB_SHARD,
                    "resumed from %s: step %ld, written by %d rank(s), now %d", m.folder, m.step,
-                   m.world_size, opt->ranks);
+                   m.world_size, opt->env.ranks);
     }
     cJSON_Delete(m.root);
     return status;

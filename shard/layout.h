@@ -98,6 +98,9 @@ typedef struct mu_hyper {
     double lr, weight_decay, momentum;
 } mu_hyper_t;
 
+/* Polar Express steps of a layout that does not say (T = 5, as in modded-nanogpt). */
+enum { MU_LAYOUT_DEFAULT_PE_ITERS = 5 };
+
 /* The layout's hyper-parameters of parameter p. */
 void mu_layout_hyper(const mu_layout_t *layout, int p, mu_hyper_t *out);
 

@@ -149,7 +149,13 @@ mu_status_t mu_optimizer_digest(mu_optimizer_t *opt, uint64_t *digest);
 mu_status_t mu_optimizer_weights_norm(mu_optimizer_t *opt, double *norm);
 
 const mu_shard_plan_t *mu_optimizer_plan(const mu_optimizer_t *opt);
+const mu_layout_t *mu_optimizer_layout(const mu_optimizer_t *opt);
+mu_backend_t *mu_optimizer_backend(const mu_optimizer_t *opt);
+int mu_optimizer_rank(const mu_optimizer_t *opt);
 long mu_optimizer_steps_done(const mu_optimizer_t *opt);
+/* The step the next mu_optimizer_step takes (steps done + 1): the one number trainers,
+ * faults and logs call "this step". */
+long mu_optimizer_next_step(const mu_optimizer_t *opt);
 
 /* Bytes this rank must send per step for its matrix shards in the ideal exchange: its shard
  * bytes out (gather) plus as many back (scatter), in the exchange dtype. */

@@ -16,164 +16,197 @@
 #include "core/clock.h"
 #include "core/fault.h"
 #include "core/log.h"
-#include "shard/optimizer_impl.h"
+#include "shard/certifier.h"
+#include "shard/exchange.h"
+#include "shard/plan_cache.h"
+#include "shard/store.h"
+
+/* ---- the step context ------------------------------------------------------------------ */
+
+/* Local mode needs one full Q at a time on the owner. */
+static int64_t largest_owned(const mu_shard_env_t *env)
+{
+    int64_t most = 1;
+    for (int i = 0; i < env->layout->param_count; i++) {
+        const mu_param_t *p = &env->layout->params[i];
+        if (env->plan->owner_of[i] == env->rank && p->rows * p->cols > most)
+            most = p->rows * p->cols;
+    }
+    return most;
+}
+
+mu_status_t mu_step_ctx_create(const mu_shard_env_t *env, mu_step_ctx_t **out)
+{
+    const size_t n = (size_t)env->layout->param_count + 1;
+    mu_step_ctx_t *ctx = calloc(1, sizeof *ctx);
+    *out = ctx;
+    if (ctx) {
+        ctx->skip = calloc(n, sizeof *ctx->skip);
+        ctx->nonfinite = calloc(n, sizeof *ctx->nonfinite);
+        ctx->first_bad_rank = calloc(n, sizeof *ctx->first_bad_rank);
+        ctx->scratch_i64 = calloc(n, sizeof *ctx->scratch_i64);
+    }
+    if (!ctx || !ctx->skip || !ctx->nonfinite || !ctx->first_bad_rank || !ctx->scratch_i64)
+        return mu_error(MU_ERR_NOMEM, "cannot allocate the step context");
+    if (mu_env_sharded(env))
+        return MU_OK;
+    return mu_k_alloc(env->be, 1, largest_owned(env), MU_DTYPE_F32, &ctx->owner_q);
+}
+
+void mu_step_ctx_destroy(const mu_shard_env_t *env, mu_step_ctx_t **ctx)
+{
+    if (!*ctx)
+        return;
+    mu_k_release(env->be, &(*ctx)->owner_q);
+    free((*ctx)->skip);
+    free((*ctx)->nonfinite);
+    free((*ctx)->first_bad_rank);
+    free((*ctx)->scratch_i64);
+    free(*ctx);
+    *ctx = NULL;
+}
+
+void mu_step_record(mu_step_ctx_t *ctx, const mu_step_event_t *event)
+{
+    mu_step_stats_t *st = ctx->stats;
+    if (st->event_count < MU_STEP_EVENTS_MAX)
+        st->events[st->event_count++] = *event;
+    st->events_total++;
+    if (event->kind == MU_EVENT_SKIPPED_NONFINITE)
+        st->skipped++;
+}
 
 /* ---- finite check: agreed before anything changes --------------------------------------- */
 
 /* on_nonfinite abort: the job stops; the message names every parameter, rank and the step. */
-static mu_status_t report_nonfinite(const mu_optimizer_t *opt)
+static mu_status_t report_nonfinite(const mu_shard_env_t *env, const mu_step_ctx_t *ctx)
 {
     char names[512] = "";
     int listed = 0;
-    for (int p = 0; p < opt->layout->param_count; p++) {
-        if (opt->nonfinite[p] == 0)
+    for (int p = 0; p < env->layout->param_count; p++) {
+        if (ctx->nonfinite[p] == 0)
             continue;
         if (listed++ < 4) {
             char one[224];
             snprintf(one, sizeof one, "%s%s (%lld entries, first on rank %d)",
-                     listed > 1 ? ", " : "", opt->layout->params[p].name,
-                     (long long)opt->nonfinite[p], opt->first_bad_rank[p]);
+                     listed > 1 ? ", " : "", env->layout->params[p].name,
+                     (long long)ctx->nonfinite[p], ctx->first_bad_rank[p]);
             strncat(names, one, sizeof names - strlen(names) - 1);
         }
     }
     return mu_error(MU_ERR_NUMERIC,
                     "step %ld: non-finite gradient in %s%s; on_nonfinite is abort: stopping with "
                     "no state of this step changed",
-                    opt->steps_done + 1, names, listed > 4 ? ", ..." : "");
+                    ctx->step, names, listed > 4 ? ", ..." : "");
 }
 
 /* The counts and the lowest rank of every parameter with NaN/Inf entries, agreed before any
  * state changes; under skip those parameters sit this step out. */
-mu_status_t mu_step_finite_check(mu_optimizer_t *opt, mu_step_stats_t *st)
+static mu_status_t finite_check(mu_optimizer_t *opt, mu_step_ctx_t *ctx)
 {
-    const int n = opt->layout->param_count;
+    const mu_shard_env_t *env = &opt->env;
+    const int n = env->layout->param_count;
     int64_t any = 0;
     for (int p = 0; p < n; p++) {
-        MU_CHECK(mu_k_count_nonfinite(opt->be, &opt->params[p].g, &opt->nonfinite[p]));
-        opt->skip[p] = false;
-        any += opt->nonfinite[p];
+        MU_CHECK(mu_k_count_nonfinite(env->be, &opt->store->params[p].g, &ctx->nonfinite[p]));
+        ctx->skip[p] = false;
+        any += ctx->nonfinite[p];
     }
-    MU_CHECK(mu_comm_allreduce(opt->comm, &any, 1, MU_COMM_I64, MU_COMM_SUM));
+    MU_CHECK(mu_comm_allreduce(env->comm, &any, 1, MU_COMM_I64, MU_COMM_SUM));
     if (any == 0)
         return MU_OK;
-    int64_t *first = opt->scratch_i64;
+    int64_t *first = ctx->scratch_i64;
     for (int p = 0; p < n; p++)
-        first[p] = opt->nonfinite[p] > 0 ? opt->rank : INT32_MAX;
-    MU_CHECK(mu_comm_allreduce(opt->comm, opt->nonfinite, n, MU_COMM_I64, MU_COMM_SUM));
-    MU_CHECK(mu_comm_allreduce(opt->comm, first, n, MU_COMM_I64, MU_COMM_MIN));
+        first[p] = ctx->nonfinite[p] > 0 ? env->rank : INT32_MAX;
+    MU_CHECK(mu_comm_allreduce(env->comm, ctx->nonfinite, n, MU_COMM_I64, MU_COMM_SUM));
+    MU_CHECK(mu_comm_allreduce(env->comm, first, n, MU_COMM_I64, MU_COMM_MIN));
     for (int p = 0; p < n; p++)
-        opt->first_bad_rank[p] = (int)first[p];
-    if (opt->layout->settings.on_nonfinite == MU_NONFINITE_ABORT)
-        return report_nonfinite(opt);
+        ctx->first_bad_rank[p] = (int)first[p];
+    if (env->layout->settings.on_nonfinite == MU_NONFINITE_ABORT)
+        return report_nonfinite(env, ctx);
     for (int p = 0; p < n; p++) {
-        if (opt->nonfinite[p] == 0)
+        if (ctx->nonfinite[p] == 0)
             continue;
-        opt->skip[p] = true;
+        ctx->skip[p] = true;
         const mu_step_event_t e = {.kind = MU_EVENT_SKIPPED_NONFINITE,
                                    .param = p,
-                                   .rank = opt->first_bad_rank[p],
-                                   .nonfinite = opt->nonfinite[p]};
-        mu_step_record(st, &e);
+                                   .rank = ctx->first_bad_rank[p],
+                                   .nonfinite = ctx->nonfinite[p]};
+        mu_step_record(ctx, &e);
     }
     return MU_OK;
 }
 
 /* ---- orthogonalization with a plan per (shape, method) ---------------------------------- */
 
-mu_status_t mu_step_find_plan(mu_optimizer_t *opt, const mu_param_t *p, mu_orth_plan_t **out)
+/* The owner's fast path for plan entry `entry`, judged by the certifier. */
+static mu_status_t orthogonalize(mu_optimizer_t *opt, mu_step_ctx_t *ctx, int entry,
+                                 const mu_mat_t *g, mu_mat_t *q, bool *zero)
 {
-    const mu_orth_method_t method = mu_method_orth(p->method);
-    for (int i = 0; i < opt->plan_count; i++) {
-        const cached_plan_t *c = &opt->plans[i];
-        if (c->rows == p->rows && c->cols == p->cols && c->method == method) {
-            *out = c->plan;
-            return MU_OK;
-        }
-    }
-    if (opt->plan_count == opt->plan_capacity) {
-        const int capacity = opt->plan_capacity ? 2 * opt->plan_capacity : 8;
-        cached_plan_t *grown = realloc(opt->plans, sizeof *grown * (size_t)capacity);
-        if (!grown)
-            return mu_error(MU_ERR_NOMEM, "rank %d: cannot grow the plan cache", opt->rank);
-        opt->plans = grown;
-        opt->plan_capacity = capacity;
-    }
-    mu_orth_opts_t o;
-    mu_layout_orth_opts(opt->layout, p, &o);
-    cached_plan_t *c = &opt->plans[opt->plan_count];
-    *c = (cached_plan_t){p->rows, p->cols, method, NULL};
-    MU_CHECK(mu_orth_plan_create(opt->be, p->rows, p->cols, &o, &c->plan));
-    opt->plan_count++;
-    *out = c->plan;
-    return MU_OK;
-}
-
-/* The owner's fast path for plan entry `entry`, certified (shard/verify.c). */
-mu_status_t mu_step_orthogonalize(mu_optimizer_t *opt, int entry, const mu_mat_t *g, mu_mat_t *q,
-                                  bool *zero)
-{
-    const int param = opt->plan->entries[entry].param;
-    const mu_param_t *p = &opt->layout->params[param];
-    entry_check_t *check = &opt->checks[entry];
-    *check = (entry_check_t){.g = *g, .q = *q};
+    const mu_shard_env_t *env = &opt->env;
+    const int param = env->plan->entries[entry].param;
+    const mu_param_t *p = &env->layout->params[param];
+    mu_certifier_reset(opt->certifier, entry, g, q);
     *zero = false;
-    if (opt->skip[param]) /* NaN/Inf gradient: no update; the exchange still carries zeros */
-        return mu_k_fill(opt->be, 0.0, q);
+    if (ctx->skip[param]) /* NaN/Inf gradient: no update; the exchange still carries zeros */
+        return mu_k_fill(env->be, 0.0, q);
     mu_orth_plan_t *plan = NULL;
-    MU_CHECK(mu_step_find_plan(opt, p, &plan));
+    MU_CHECK(mu_plan_cache_find(opt->plans, p, &plan));
     mu_orth_report_t report;
     const mu_status_t status = mu_orth_execute(plan, g, q, &report);
     if (status != MU_OK)
-        return mu_error(status, "rank %d, step %ld: %s (%lldx%lld): %s", opt->rank,
-                        opt->steps_done + 1, p->name, (long long)p->rows, (long long)p->cols,
-                        mu_error_message());
+        return mu_error(status, "rank %d, step %ld: %s (%lldx%lld): %s", env->rank, ctx->step,
+                        p->name, (long long)p->rows, (long long)p->cols, mu_error_message());
     *zero = report.zero_input;
-    return mu_verify_certify(opt, entry, plan, report.zero_input);
+    MU_CHECK(mu_certifier_judge(opt->certifier, entry, plan, report.zero_input));
+    return MU_OK;
 }
 
 /* ---- local phases ------------------------------------------------------------------------ */
 
-static mu_adamw_hyper_t adamw_hyper(const mu_optimizer_t *opt, int param)
+static mu_adamw_hyper_t adamw_hyper(const mu_optimizer_t *opt, const mu_step_ctx_t *ctx, int param)
 {
-    const mu_settings_t *s = &opt->layout->settings;
-    const mu_hyper_t *h = &opt->params[param].hyper;
+    const mu_settings_t *s = &opt->env.layout->settings;
+    const mu_hyper_t *h = &opt->store->params[param].hyper;
     return (mu_adamw_hyper_t){h->lr,        h->momentum,     s->adamw_beta2,
-                              s->adamw_eps, h->weight_decay, opt->steps_done + 1};
+                              s->adamw_eps, h->weight_decay, ctx->step};
 }
 
 /* Sharded mode: momentum on matrix shards (U replaces G), AdamW on the rest. */
-static mu_status_t momentum_phase(mu_optimizer_t *opt)
+static mu_status_t momentum_phase(mu_optimizer_t *opt, const mu_step_ctx_t *ctx)
 {
-    const mu_settings_t *s = &opt->layout->settings;
-    for (int i = 0; i < opt->layout->param_count; i++) {
-        const mu_param_t *p = &opt->layout->params[i];
-        param_state_t *ps = &opt->params[i];
+    const mu_shard_env_t *env = &opt->env;
+    const bool nesterov = env->layout->settings.nesterov;
+    for (int i = 0; i < env->layout->param_count; i++) {
+        const mu_param_t *p = &env->layout->params[i];
+        param_state_t *ps = &opt->store->params[i];
         if (ps->row_end == ps->row_begin)
             continue;
-        if (opt->skip[i]) { /* momentum and moments stay unpolluted; zeros travel instead */
-            MU_CHECK(mu_k_fill(opt->be, 0.0, &ps->g));
+        if (ctx->skip[i]) { /* momentum and moments stay unpolluted; zeros travel instead */
+            MU_CHECK(mu_k_fill(env->be, 0.0, &ps->g));
         } else if (mu_method_is_matrix(p->method)) {
-            MU_CHECK(
-                mu_k_momentum(opt->be, ps->hyper.momentum, s->nesterov, &ps->g, &ps->m, &ps->g));
+            MU_CHECK(mu_k_momentum(env->be, ps->hyper.momentum, nesterov, &ps->g, &ps->m, &ps->g));
         } else {
-            const mu_adamw_hyper_t h = adamw_hyper(opt, i);
-            MU_CHECK(mu_k_adamw(opt->be, &h, &ps->g, &ps->w, &ps->m1, &ps->m2));
+            const mu_adamw_hyper_t h = adamw_hyper(opt, ctx, i);
+            MU_CHECK(mu_k_adamw(env->be, &h, &ps->g, &ps->w, &ps->m1, &ps->m2));
         }
     }
     return MU_OK;
 }
 
 /* W = W (1 - lr wd) - lr scale O on this rank's rows of one wave's matrices. */
-static mu_status_t apply_wave(mu_optimizer_t *opt, int wave)
+static mu_status_t apply_wave(mu_optimizer_t *opt, const mu_step_ctx_t *ctx, int wave)
 {
-    const mu_shard_plan_t *plan = opt->plan;
+    const mu_shard_env_t *env = &opt->env;
+    const mu_shard_plan_t *plan = env->plan;
     for (int k = plan->wave_begin[wave]; k < plan->wave_begin[wave + 1]; k++) {
-        const mu_param_t *p = &opt->layout->params[plan->entries[k].param];
-        param_state_t *ps = &opt->params[plan->entries[k].param];
-        if (ps->row_end == ps->row_begin || opt->skip[plan->entries[k].param])
+        const int param = plan->entries[k].param;
+        const mu_param_t *p = &env->layout->params[param];
+        param_state_t *ps = &opt->store->params[param];
+        if (ps->row_end == ps->row_begin || ctx->skip[param])
             continue;
-        const double scale = mu_scale_factor(opt->layout->settings.scale, p->rows, p->cols);
-        MU_CHECK(mu_k_apply_update(opt->be, ps->hyper.lr, ps->hyper.weight_decay, scale, &ps->g,
+        const double scale = mu_scale_factor(env->layout->settings.scale, p->rows, p->cols);
+        MU_CHECK(mu_k_apply_update(env->be, ps->hyper.lr, ps->hyper.weight_decay, scale, &ps->g,
                                    &ps->w));
     }
     return MU_OK;
@@ -181,208 +214,247 @@ static mu_status_t apply_wave(mu_optimizer_t *opt, int wave)
 
 /* An owner orthogonalizes its matrices of the wave. A local failure leaves a zero update in
  * place (the collectives go on) and is returned through *failure for the agreement. */
-static mu_status_t compute_wave(mu_optimizer_t *opt, int wave, mu_step_stats_t *st,
+static mu_status_t compute_wave(mu_optimizer_t *opt, mu_step_ctx_t *ctx, int wave,
                                 mu_status_t *failure)
 {
-    const mu_shard_plan_t *plan = opt->plan;
+    const mu_shard_plan_t *plan = opt->env.plan;
     for (int k = plan->wave_begin[wave]; k < plan->wave_begin[wave + 1]; k++) {
-        if (plan->entries[k].owner != opt->rank)
+        if (plan->entries[k].owner != opt->env.rank)
             continue;
         mu_mat_t g, q;
-        mu_exchange_full_views(opt, wave, k - plan->wave_begin[wave], &g, &q);
+        mu_exchange_full_views(opt->exchange, wave, k - plan->wave_begin[wave], &g, &q);
         bool zero = false;
-        const mu_status_t status = mu_step_orthogonalize(opt, k, &g, &q, &zero);
+        const mu_status_t status = orthogonalize(opt, ctx, k, &g, &q, &zero);
         if (status != MU_OK) {
             MU_LOG(MU_LOG_ERROR, MU_SUB_SHARD, "%s", mu_error_message());
             if (*failure == MU_OK)
                 *failure = status;
-            MU_CHECK(mu_k_fill(opt->be, 0.0, &q));
+            MU_CHECK(mu_k_fill(opt->env.be, 0.0, &q));
         }
-        st->zero_updates += zero;
-        mu_exchange_progress(opt);
+        ctx->stats->zero_updates += zero;
+        MU_CHECK(mu_exchange_progress(opt->exchange));
     }
     return MU_OK;
 }
 
 static void count_bytes(const mu_optimizer_t *opt, int wave, mu_step_stats_t *st)
 {
-    const wave_schedule_t *ws = &opt->waves[wave];
-    st->bytes_sent += ws->gather.send_total + ws->scatter.send_total;
-    st->bytes_sent_remote += ws->gather.send_total - ws->gather.send_counts[opt->rank] +
-                             ws->scatter.send_total - ws->scatter.send_counts[opt->rank];
+    int64_t sent, remote;
+    mu_exchange_wave_bytes(opt->exchange, wave, &sent, &remote);
+    st->bytes_sent += sent;
+    st->bytes_sent_remote += remote;
 }
 
 /* Ends wave w's scatter and applies it. */
-static mu_status_t finish_wave(mu_optimizer_t *opt, int wave, mu_step_stats_t *st)
+static mu_status_t finish_wave(mu_optimizer_t *opt, mu_step_ctx_t *ctx, int wave)
 {
+    mu_step_stats_t *st = ctx->stats;
     double t = mu_seconds();
-    MU_CHECK(mu_exchange_wait_scatter(opt, wave));
+    MU_CHECK(mu_exchange_wait_scatter(opt->exchange, wave, ctx->step));
     st->exchange_s += mu_seconds() - t;
     t = mu_seconds();
-    MU_CHECK(apply_wave(opt, wave));
+    MU_CHECK(apply_wave(opt, ctx, wave));
     st->apply_s += mu_seconds() - t;
+    return MU_OK;
+}
+
+/* Wave w's matrices: computed on their owners, certified and fallen back, rechecked. */
+static mu_status_t judge_wave(mu_optimizer_t *opt, mu_step_ctx_t *ctx, int w, mu_status_t *failure)
+{
+    const mu_shard_plan_t *plan = opt->env.plan;
+    MU_CHECK(compute_wave(opt, ctx, w, failure));
+    const double verify_start = mu_seconds();
+    MU_CHECK(mu_certifier_agree(opt->certifier, ctx, plan->wave_begin[w],
+                                plan->wave_begin[w + 1] - plan->wave_begin[w]));
+    MU_CHECK(mu_recheck_wave(opt, ctx, w, failure));
+    ctx->stats->fallback_s += mu_seconds() - verify_start;
     return MU_OK;
 }
 
 /* The pipeline: gather k+1 is in flight while wave k computes; scatter k completes while
  * wave k+1 computes. */
-static mu_status_t run_waves(mu_optimizer_t *opt, mu_step_stats_t *st, mu_status_t *failure)
+static mu_status_t run_waves(mu_optimizer_t *opt, mu_step_ctx_t *ctx, mu_status_t *failure)
 {
-    const int waves = opt->plan->wave_count;
+    mu_exchange_t *ex = opt->exchange;
+    mu_step_stats_t *st = ctx->stats;
+    const int waves = opt->env.plan->wave_count;
     double t = mu_seconds();
     if (waves > 0)
-        MU_CHECK(mu_exchange_post_gather(opt, 0));
+        MU_CHECK(mu_exchange_post_gather(ex, 0));
     st->exchange_s += mu_seconds() - t;
     for (int w = 0; w < waves; w++) {
         t = mu_seconds();
-        MU_CHECK(mu_exchange_wait_gather(opt, w));
+        MU_CHECK(mu_exchange_wait_gather(ex, w, ctx->step));
         if (w + 1 < waves)
-            MU_CHECK(mu_exchange_post_gather(opt, w + 1));
+            MU_CHECK(mu_exchange_post_gather(ex, w + 1));
         st->exchange_s += mu_seconds() - t;
         t = mu_seconds();
-        MU_CHECK(compute_wave(opt, w, st, failure));
-        const double verify_start = mu_seconds();
-        MU_CHECK(mu_verify_group(opt, opt->plan->wave_begin[w],
-                                 opt->plan->wave_begin[w + 1] - opt->plan->wave_begin[w], st));
-        MU_CHECK(mu_recheck_wave(opt, w, failure));
-        st->fallback_s += mu_seconds() - verify_start;
+        MU_CHECK(judge_wave(opt, ctx, w, failure));
         st->compute_s += mu_seconds() - t;
         t = mu_seconds();
-        MU_CHECK(mu_exchange_post_scatter(opt, w));
+        MU_CHECK(mu_exchange_post_scatter(ex, w));
         st->exchange_s += mu_seconds() - t;
         count_bytes(opt, w, st);
         if (w > 0)
-            MU_CHECK(finish_wave(opt, w - 1, st));
+            MU_CHECK(finish_wave(opt, ctx, w - 1));
     }
     if (waves > 0)
-        MU_CHECK(finish_wave(opt, waves - 1, st));
+        MU_CHECK(finish_wave(opt, ctx, waves - 1));
     return MU_OK;
 }
 
-mu_status_t mu_step_sharded(mu_optimizer_t *opt, mu_step_stats_t *st)
+static mu_status_t step_sharded(mu_optimizer_t *opt, mu_step_ctx_t *ctx)
 {
     double t = mu_seconds();
-    MU_CHECK(momentum_phase(opt));
-    st->momentum_s += mu_seconds() - t;
+    MU_CHECK(momentum_phase(opt, ctx));
+    ctx->stats->momentum_s += mu_seconds() - t;
     mu_status_t failure = MU_OK;
-    MU_CHECK(run_waves(opt, st, &failure));
-    return mu_comm_agree(opt->comm, failure);
+    MU_CHECK(run_waves(opt, ctx, &failure));
+    return mu_comm_agree(opt->env.comm, failure);
 }
 
 /* ---- local gradient mode ---------------------------------------------------------------- */
 
 /* AdamW parameters: average the replicas' gradients, then every replica updates alike. */
-static mu_status_t local_adamw(mu_optimizer_t *opt)
+static mu_status_t local_adamw(mu_optimizer_t *opt, const mu_step_ctx_t *ctx)
 {
-    for (int i = 0; i < opt->layout->param_count; i++) {
-        const mu_param_t *p = &opt->layout->params[i];
-        param_state_t *ps = &opt->params[i];
+    const mu_shard_env_t *env = &opt->env;
+    for (int i = 0; i < env->layout->param_count; i++) {
+        const mu_param_t *p = &env->layout->params[i];
+        param_state_t *ps = &opt->store->params[i];
         if (mu_method_is_matrix(p->method))
             continue;
         MU_CHECK(
-            mu_comm_allreduce(opt->comm, ps->g.data, p->rows * p->cols, MU_COMM_F32, MU_COMM_SUM));
-        if (opt->skip[i])
+            mu_comm_allreduce(env->comm, ps->g.data, p->rows * p->cols, MU_COMM_F32, MU_COMM_SUM));
+        if (ctx->skip[i])
             continue;
-        MU_CHECK(mu_k_scale(opt->be, 1.0 / opt->ranks, &ps->g));
-        const mu_adamw_hyper_t h = adamw_hyper(opt, i);
-        MU_CHECK(mu_k_adamw(opt->be, &h, &ps->g, &ps->w, &ps->m1, &ps->m2));
+        MU_CHECK(mu_k_scale(env->be, 1.0 / env->ranks, &ps->g));
+        const mu_adamw_hyper_t h = adamw_hyper(opt, ctx, i);
+        MU_CHECK(mu_k_adamw(env->be, &h, &ps->g, &ps->w, &ps->m1, &ps->m2));
     }
     return MU_OK;
 }
 
 /* The owner of one matrix: averaged G -> momentum -> orthogonalize, certified; Q lands in
- * opt->full. A local failure skips the matrix (W stays) and is agreed at the end. */
-static mu_status_t local_owner_compute(mu_optimizer_t *opt, int entry, mu_step_stats_t *st,
+ * ctx->owner_q. A local failure skips the matrix (W stays) and is agreed at the end. */
+static mu_status_t local_owner_compute(mu_optimizer_t *opt, mu_step_ctx_t *ctx, int entry,
                                        mu_status_t *failure)
 {
-    const int param = opt->plan->entries[entry].param;
-    const mu_param_t *p = &opt->layout->params[param];
-    const mu_settings_t *s = &opt->layout->settings;
-    param_state_t *ps = &opt->params[param];
-    opt->checks[entry] = (entry_check_t){0};
-    if (opt->skip[param])
+    const mu_shard_env_t *env = &opt->env;
+    const int param = env->plan->entries[entry].param;
+    const mu_param_t *p = &env->layout->params[param];
+    param_state_t *ps = &opt->store->params[param];
+    mu_certifier_reset(opt->certifier, entry, NULL, NULL);
+    if (ctx->skip[param])
         return MU_OK;
-    MU_CHECK(mu_k_scale(opt->be, 1.0 / opt->ranks, &ps->g));
-    MU_CHECK(mu_k_momentum(opt->be, ps->hyper.momentum, s->nesterov, &ps->g, &ps->m, &ps->g));
-    mu_mat_t q = {p->rows, p->cols, p->cols, MU_DTYPE_F32, opt->full.data};
+    MU_CHECK(mu_k_scale(env->be, 1.0 / env->ranks, &ps->g));
+    MU_CHECK(mu_k_momentum(env->be, ps->hyper.momentum, env->layout->settings.nesterov, &ps->g,
+                           &ps->m, &ps->g));
+    mu_mat_t q = {p->rows, p->cols, p->cols, MU_DTYPE_F32, ctx->owner_q.data};
     bool zero = false;
-    const mu_status_t status = mu_step_orthogonalize(opt, entry, &ps->g, &q, &zero);
+    const mu_status_t status = orthogonalize(opt, ctx, entry, &ps->g, &q, &zero);
     if (status != MU_OK) {
         MU_LOG(MU_LOG_ERROR, MU_SUB_SHARD, "%s", mu_error_message());
         if (*failure == MU_OK)
             *failure = status;
-        opt->checks[entry] = (entry_check_t){0};
-        opt->skip[param] = true; /* W stays as it was; the broadcast still happens */
+        mu_certifier_reset(opt->certifier, entry, NULL, NULL);
+        ctx->skip[param] = true; /* W stays as it was; the broadcast still happens */
     }
-    st->zero_updates += zero;
+    ctx->stats->zero_updates += zero;
     return MU_OK;
 }
 
 /* Each matrix in turn: the owner computes, all ranks agree (and fall back), the owner applies. */
-static mu_status_t local_matrices(mu_optimizer_t *opt, mu_step_stats_t *st, mu_status_t *failure)
+static mu_status_t local_matrices(mu_optimizer_t *opt, mu_step_ctx_t *ctx, mu_status_t *failure)
 {
-    const mu_shard_plan_t *plan = opt->plan;
-    const mu_settings_t *s = &opt->layout->settings;
+    const mu_shard_env_t *env = &opt->env;
+    const mu_shard_plan_t *plan = env->plan;
     for (int k = 0; k < plan->entry_count; k++) {
         const int param = plan->entries[k].param;
-        const bool mine = plan->entries[k].owner == opt->rank;
+        const bool mine = plan->entries[k].owner == env->rank;
         if (mine)
-            MU_CHECK(local_owner_compute(opt, k, st, failure));
+            MU_CHECK(local_owner_compute(opt, ctx, k, failure));
         const double t = mu_seconds();
-        MU_CHECK(mu_verify_group(opt, k, 1, st));
-        st->fallback_s += mu_seconds() - t;
-        if (!mine || opt->skip[param])
+        MU_CHECK(mu_certifier_agree(opt->certifier, ctx, k, 1));
+        ctx->stats->fallback_s += mu_seconds() - t;
+        if (!mine || ctx->skip[param])
             continue;
-        const mu_param_t *p = &opt->layout->params[param];
-        const mu_hyper_t *h = &opt->params[param].hyper;
-        const double scale = mu_scale_factor(s->scale, p->rows, p->cols);
-        MU_CHECK(mu_k_apply_update(opt->be, h->lr, h->weight_decay, scale, &opt->checks[k].q,
-                                   &opt->params[param].w));
+        const mu_param_t *p = &env->layout->params[param];
+        const mu_hyper_t *h = &opt->store->params[param].hyper;
+        const double scale = mu_scale_factor(env->layout->settings.scale, p->rows, p->cols);
+        MU_CHECK(mu_k_apply_update(env->be, h->lr, h->weight_decay, scale,
+                                   &mu_certifier_check(opt->certifier, k)->q,
+                                   &opt->store->params[param].w));
     }
     return MU_OK;
 }
 
 /* Injected bitflip in local mode: one bit of a broadcast weight lands wrong on this replica
  * (the divergence check's replica digest is what catches it). */
-static void flip_replica_bit(mu_optimizer_t *opt)
+static void flip_replica_bit(mu_optimizer_t *opt, long step)
 {
-    if (!mu_fault_fire(MU_FAULT_BITFLIP, opt->rank, opt->steps_done + 1, NULL) ||
-        !mu_backend_host_memory(opt->be))
+    if (!mu_fault_fire(MU_FAULT_BITFLIP, opt->env.rank, step, NULL) ||
+        !mu_backend_host_memory(opt->env.be))
         return;
-    for (int p = 0; p < opt->layout->param_count; p++)
-        if (opt->params[p].w.rows > 0) {
-            ((unsigned char *)opt->params[p].w.data)[0] ^= 0x10;
+    for (int p = 0; p < opt->env.layout->param_count; p++)
+        if (opt->store->params[p].w.rows > 0) {
+            ((unsigned char *)opt->store->params[p].w.data)[0] ^= 0x10;
             return;
         }
 }
 
-mu_status_t mu_step_local(mu_optimizer_t *opt, mu_step_stats_t *st)
+/* Gradients summed to the owners (to_owner), or updated weights to every replica. */
+static mu_status_t local_transfers(mu_optimizer_t *opt, bool to_owner, mu_step_stats_t *st)
 {
-    const mu_shard_plan_t *plan = opt->plan;
+    const mu_shard_env_t *env = &opt->env;
+    const mu_shard_plan_t *plan = env->plan;
+    for (int k = 0; k < plan->entry_count; k++) {
+        const int param = plan->entries[k].param, owner = plan->entries[k].owner;
+        const mu_param_t *p = &env->layout->params[param];
+        param_state_t *ps = &opt->store->params[param];
+        if (to_owner) {
+            MU_CHECK(mu_comm_reduce(env->comm, ps->g.data, p->rows * p->cols, MU_COMM_F32,
+                                    MU_COMM_SUM, owner));
+            st->bytes_sent += env->rank == owner ? 0 : p->rows * p->cols * 4;
+        } else {
+            MU_CHECK(mu_comm_bcast(env->comm, ps->w.data, p->rows * p->cols * 4, owner));
+        }
+    }
+    return MU_OK;
+}
+
+static mu_status_t step_local(mu_optimizer_t *opt, mu_step_ctx_t *ctx)
+{
+    mu_step_stats_t *st = ctx->stats;
     double t = mu_seconds();
-    MU_CHECK(local_adamw(opt));
+    MU_CHECK(local_adamw(opt, ctx));
     st->momentum_s += mu_seconds() - t;
     t = mu_seconds();
-    for (int k = 0; k < plan->entry_count; k++) { /* gradients summed to the owners */
-        const mu_param_t *p = &opt->layout->params[plan->entries[k].param];
-        MU_CHECK(mu_comm_reduce(opt->comm, opt->params[plan->entries[k].param].g.data,
-                                p->rows * p->cols, MU_COMM_F32, MU_COMM_SUM,
-                                plan->entries[k].owner));
-        st->bytes_sent += opt->rank == plan->entries[k].owner ? 0 : p->rows * p->cols * 4;
-    }
+    MU_CHECK(local_transfers(opt, true, st));
     st->exchange_s += mu_seconds() - t;
     mu_status_t failure = MU_OK;
     t = mu_seconds();
-    MU_CHECK(local_matrices(opt, st, &failure));
+    MU_CHECK(local_matrices(opt, ctx, &failure));
     st->compute_s += mu_seconds() - t;
     t = mu_seconds();
-    for (int k = 0; k < plan->entry_count; k++) { /* updated weights to every replica */
-        const mu_param_t *p = &opt->layout->params[plan->entries[k].param];
-        MU_CHECK(mu_comm_bcast(opt->comm, opt->params[plan->entries[k].param].w.data,
-                               p->rows * p->cols * 4, plan->entries[k].owner));
-    }
+    MU_CHECK(local_transfers(opt, false, st));
     st->exchange_s += mu_seconds() - t;
     st->bytes_sent_remote = st->bytes_sent;
-    flip_replica_bit(opt);
-    return mu_comm_agree(opt->comm, failure);
+    flip_replica_bit(opt, ctx->step);
+    return mu_comm_agree(opt->env.comm, failure);
+}
+
+mu_status_t mu_step_run(mu_optimizer_t *opt, mu_step_ctx_t *ctx)
+{
+    const double start = mu_seconds();
+    mu_status_t status = MU_OK;
+    MU_TRY(status, finite_check(opt, ctx));
+    ctx->stats->momentum_s = mu_seconds() - start;
+    if (status != MU_OK)
+        return status;
+    if (mu_env_sharded(&opt->env))
+        MU_CHECK(step_sharded(opt, ctx));
+    else
+        MU_CHECK(step_local(opt, ctx));
+    return MU_OK;
 }

@@ -3,6 +3,7 @@
 #include <math.h>
 
 #include "core/rng.h"
+#include "kernels/host_view.h"
 
 /* Distinct stream families, so gradients and weights never share random numbers. */
 static const uint64_t GRADIENT_TAG = 0x6772616469656e74ULL; /* "gradient" */
@@ -71,4 +72,38 @@ void mu_synthetic_rank_one(uint64_t seed, int param, long step, int rank, int64_
             out[i * ld + j] = v;
         }
     }
+}
+
+mu_status_t mu_synthetic_init_weights(mu_optimizer_t *opt, uint64_t seed)
+{
+    mu_backend_t *be = mu_optimizer_backend(opt);
+    for (int p = 0; p < mu_optimizer_layout(opt)->param_count; p++) {
+        mu_param_view_t v;
+        mu_host_view_t host;
+        MU_CHECK(mu_optimizer_param(opt, p, &v));
+        MU_CHECK(mu_host_view_begin(be, &v.w, MU_DTYPE_F32, MU_HOST_WRITE, &host));
+        mu_synthetic_weights(seed, p, v.row_begin, v.row_end - v.row_begin, v.w.cols, host.data,
+                             host.ld);
+        MU_CHECK(mu_host_view_end(be, &host));
+    }
+    return MU_OK;
+}
+
+mu_status_t mu_synthetic_fill_gradients(mu_optimizer_t *opt, uint64_t seed)
+{
+    mu_backend_t *be = mu_optimizer_backend(opt);
+    const mu_layout_t *layout = mu_optimizer_layout(opt);
+    const long step = mu_optimizer_next_step(opt);
+    /* sharded mode: one gradient, whoever holds its rows; local mode: each trainer its own */
+    const int rank = layout->settings.grad_mode == MU_GRAD_SHARDED ? -1 : mu_optimizer_rank(opt);
+    for (int p = 0; p < layout->param_count; p++) {
+        mu_param_view_t v;
+        mu_host_view_t host;
+        MU_CHECK(mu_optimizer_param(opt, p, &v));
+        MU_CHECK(mu_host_view_begin(be, &v.g, MU_DTYPE_F32, MU_HOST_WRITE, &host));
+        mu_synthetic_gradient(seed, p, step, rank, v.row_begin, v.row_end - v.row_begin, v.g.cols,
+                              host.data, host.ld);
+        MU_CHECK(mu_host_view_end(be, &host));
+    }
+    return MU_OK;
 }

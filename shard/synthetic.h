@@ -13,6 +13,8 @@
 
 #include <stdint.h>
 
+#include "shard/optimizer.h"
+
 /* Rows [row_begin, row_begin + rows) of parameter `param`'s gradient at `step` into out
  * (row-major, ld floats per row). rank < 0 gives the rank-independent gradient of sharded
  * mode; rank >= 0 gives that trainer's own local gradient (local mode). */
@@ -26,5 +28,11 @@ void mu_synthetic_rank_one(uint64_t seed, int param, long step, int rank, int64_
 
 void mu_synthetic_weights(uint64_t seed, int param, int64_t row_begin, int64_t rows, int64_t cols,
                           float *out, int64_t ld);
+
+/* The synthetic trainer of `muond run --trainer synthetic` and of `muond bench step`: every
+ * rank writes its rows of the initial weights (once, before the first step) and of the next
+ * step's gradients (before each step) into opt's io region, through a host view. */
+mu_status_t mu_synthetic_init_weights(mu_optimizer_t *opt, uint64_t seed);
+mu_status_t mu_synthetic_fill_gradients(mu_optimizer_t *opt, uint64_t seed);
 
 #endif

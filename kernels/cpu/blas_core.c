@@ -10,11 +10,12 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "core/knobs.h"
+
 /* Set by the process that re-executed to "TARGET:PICKED:REASON": the core muond asked for,
  * the one OpenBLAS had picked, and why. Children inherit it, so a process tree re-executes
  * at most once (its descendants already carry OPENBLAS_CORETYPE). */
 #define CHOSEN_MARKER "MUOND_BLAS_CORE_CHOSEN"
-#define MODE_VARIABLE "MUOND_BLAS_CORE"
 
 typedef enum how_chosen {
     BY_OPENBLAS,  /* OpenBLAS's own pick was already the best */
@@ -142,9 +143,9 @@ static void read_cpuinfo(void)
 /* The core to re-execute with, or NULL; *reason says who wants it. */
 static const char *wanted_core(const char *current, const char **reason)
 {
-    const char *mode = getenv(MODE_VARIABLE);
+    const char *mode = getenv(mu_knob_env(MU_KNOB_BLAS_CORE));
     if (mode && *mode && strcasecmp(mode, "auto") != 0) {
-        *reason = MODE_VARIABLE;
+        *reason = mu_knob_env(MU_KNOB_BLAS_CORE);
         if (mu_isa_level_of_core(mode) > blas.level) { /* its kernels would fault: SIGILL */
             blas.how = REFUSED;
             snprintf(blas.target, sizeof blas.target, "%s", mode);
@@ -187,7 +188,7 @@ __attribute__((constructor)) static void select_blas_core(int argc, char **argv)
     snprintf(blas.picked, sizeof blas.picked, "%s", openblas_get_corename());
     const char *marker = getenv(CHOSEN_MARKER);
     const char *user = getenv("OPENBLAS_CORETYPE");
-    const char *mode = getenv(MODE_VARIABLE);
+    const char *mode = getenv(mu_knob_env(MU_KNOB_BLAS_CORE));
     if (marker && *marker) {
         adopt_marker(marker);
         return;
@@ -237,8 +238,10 @@ void mu_blas_core_describe(char *out, size_t out_len)
                      "%s (muond asked for %s, which this OpenBLAS does not have; it picked %s)",
                      core, blas.target, blas.picked);
         else
-            snprintf(out, out_len, "%s (chosen by muond from %s, the CPU has %s; OpenBLAS picked %s)",
-                     core, strcmp(blas.reason, "features") == 0 ? "its features" : MODE_VARIABLE,
+            snprintf(out, out_len,
+                     "%s (chosen by muond from %s, the CPU has %s; OpenBLAS picked %s)", core,
+                     strcmp(blas.reason, "features") == 0 ? "its features"
+                                                          : mu_knob_env(MU_KNOB_BLAS_CORE),
                      cpu, blas.picked);
         return;
     case BY_USER:
@@ -246,12 +249,13 @@ void mu_blas_core_describe(char *out, size_t out_len)
                  cpu);
         return;
     case KEPT:
-        snprintf(out, out_len, "%s (%s=keep; the CPU has %s)", core, MODE_VARIABLE, cpu);
+        snprintf(out, out_len, "%s (%s=keep; the CPU has %s)", core, mu_knob_env(MU_KNOB_BLAS_CORE),
+                 cpu);
         return;
     case REFUSED:
         snprintf(out, out_len, "%s (%s=%s refused: its kernels need %s, the CPU has %s)", core,
-                 MODE_VARIABLE, blas.target, mu_isa_level_name(mu_isa_level_of_core(blas.target)),
-                 cpu);
+                 mu_knob_env(MU_KNOB_BLAS_CORE), blas.target,
+                 mu_isa_level_name(mu_isa_level_of_core(blas.target)), cpu);
         return;
     case REEXEC_FAILED:
         snprintf(out, out_len, "%s (re-executing with OPENBLAS_CORETYPE=%s failed: %s)", core,

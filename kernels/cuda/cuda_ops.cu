@@ -19,6 +19,7 @@
 extern "C" {
 #include "core/log.h"
 }
+#include "core/knobs.h"
 #include "kernels/cuda/device.h"
 
 extern "C" mu_status_t mu_cuda_error(cudaError_t err, const char *what)
@@ -55,7 +56,7 @@ static mu_status_t start_state(mu_cuda_state_t *st)
     MU_CUBLAS_CHECK(cublasSetWorkspace(st->blas, st->blas_workspace, BLAS_WORKSPACE_BYTES));
     MU_CUDA_CHECK(cudaMalloc((void **)&st->reduce, sizeof(double)));
     MU_CUDA_CHECK(cudaMallocHost((void **)&st->reduce_host, sizeof(double)));
-    return mu_cuda_syrk_configure(st, getenv("MUOND_CUDA_SYRK"));
+    return mu_cuda_syrk_configure(st, mu_knob(MU_KNOB_CUDA_SYRK));
 }
 
 static void cuda_fini(mu_backend_t *be)

@@ -1,5 +1,7 @@
 #include "kernels/cuda/device.h"
 
+#include "core/knobs.h"
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -26,8 +28,8 @@ extern "C" int mu_cuda_select_device(int local_rank, char *why, size_t why_len)
     const int count = mu_cuda_device_count(why, why_len);
     if (count <= 0)
         return -1;
-    const char *forced = std::getenv("MUOND_CUDA_DEVICE");
-    const int device = forced && *forced ? std::atoi(forced) : local_rank % count;
+    const char *forced = mu_knob(MU_KNOB_CUDA_DEVICE);
+    const int device = forced ? std::atoi(forced) : local_rank % count;
     if (device < 0 || device >= count) {
         std::snprintf(why, why_len, "MUOND_CUDA_DEVICE=%s: this node has devices 0..%d", forced,
                       count - 1);

@@ -24,6 +24,19 @@ expect_status 0 "illcond"
 expect_match "$SCRATCH/err" "step 2: w2 \(.*\): fallback, residual" \
     "illcond sends w2 to the fallback at step 2, for its residual"
 
+# An internal failure deep inside the fallback: rank 1's pdgesvd workspace cannot be had. The
+# job stops, and the rank that failed prints the whole call trail, from the allocation in
+# fallback/ through the certifier and the step to the daemon's loop.
+run_muond 3 -- --layout "$TINY" --steps 3 --inject illcond:param=w2:step=2,fallback-nomem:rank=1:step=2
+[ "$STATUS" -eq 1 ] || fail "fallback-nomem: exit status $STATUS, not 1 (an internal failure)"
+expect_in "$SCRATCH/err" "(rank 1): NOMEM: fallback: no memory for pdgesvd's workspace" \
+    "the failing rank names the allocation"
+expect_match "$SCRATCH/err" "^  at fallback/polar.c:[0-9]+ -> NOMEM \(svd\(" "the trail starts in the fallback"
+expect_match "$SCRATCH/err" "^  at shard/verify.c:[0-9]+ -> NOMEM \(mu_fallback_polar\(" \
+    "the trail passes through the certifier"
+expect_match "$SCRATCH/err" "^  at launcher/cmd_run.c:[0-9]+ -> NOMEM \(mu_optimizer_step" \
+    "the trail reaches the daemon's step loop"
+
 run_muond 2 -- --layout "$TINY" --steps 2 --inject melt-grad
 expect_status 2 "an unknown fault"
 expect_in "$SCRATCH/err" "unknown fault 'melt-grad'" "the unknown fault is named"

@@ -55,9 +55,10 @@ stop_all
 # trainer-kill before step 5 on rank 1, checkpoints every 2 steps.
 faulty_run trainer-kill --checkpoint-dir "$SCRATCH/ck" --checkpoint-every 2 \
     --inject trainer-kill:rank=1:step=5
-expect_match "$SCRATCH/daemon.err" "rank 1: trainer \(pid [0-9]+\) was killed before step 5 \(injected trainer-kill\)" \
-    "the killed trainer is reported"
-expect_in "$SCRATCH/daemon.err" "rank 1: no trainer for $TIMEOUT s" "rank 1 reports the timeout"
+expect_match "$SCRATCH/daemon.err" "r1 s[0-9-]+\] WARN +launcher: trainer \(pid [0-9]+\) was killed before step 5 \(injected trainer-kill\)" \
+    "the killed trainer is reported, by rank 1's log prefix"
+expect_match "$SCRATCH/daemon.err" "r1 s[0-9-]+\] ERROR +launcher: no trainer for $TIMEOUT s" \
+    "rank 1 reports the timeout (its log prefix names the rank)"
 expect_in "$SCRATCH/ck/LATEST" "step-00000004" "the last checkpoint is step 4"
 stop_all
 finished_run resumed --resume "$SCRATCH/ck"
@@ -67,8 +68,8 @@ stop_all
 
 # bad-message before step 3 on rank 0.
 faulty_run bad-message --inject bad-message:rank=0:step=3
-expect_in "$SCRATCH/daemon.err" "rank 0: trainer sent a bad message before step 3" \
-    "the bad message is reported with the rank and step"
+expect_match "$SCRATCH/daemon.err" "r0 s[0-9-]+\] WARN +launcher: trainer sent a bad message before step 3" \
+    "the bad message is reported with the rank (the log prefix) and step"
 expect_in "$SCRATCH/t0.out" "expected STEP(3)" "the trainer hears what was wrong"
 expect_match "$SCRATCH/daemon.err" "stopping after 2 complete step\(s\), none applied in part" \
     "no step was applied in part"

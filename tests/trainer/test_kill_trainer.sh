@@ -25,9 +25,10 @@ echo "daemon exit status $STATUS, $elapsed s after the kill"
 [ "$elapsed" -le $((TIMEOUT + 10)) ] || fail "the daemon took $elapsed s to stop"
 # Killed between steps it "disconnected"; killed while its step ran, it "went away during
 # step k (the step was applied)". Either way rank 1 reports it.
-grep -qE "rank 1: trainer (disconnected|went away during step)" "$SCRATCH/daemon.err" ||
+grep -qE "r1 s[0-9-]+\] WARN +launcher: trainer (disconnected|went away during step)" "$SCRATCH/daemon.err" ||
     fail "rank 1 did not report that its trainer left"
-expect_in "$SCRATCH/daemon.err" "rank 1: no trainer for $TIMEOUT s" "rank 1 reports the timeout"
+expect_match "$SCRATCH/daemon.err" "r1 s[0-9-]+\] ERROR +launcher: no trainer for $TIMEOUT s" \
+    "rank 1 reports the timeout (its log prefix names the rank)"
 steps=$(sed -n 's/.*stopping after \([0-9]*\) complete step(s).*/\1/p' "$SCRATCH/daemon.err" | head -1)
 interrupted=$(sed -n 's/^state after the last complete step: digest //p' "$SCRATCH/daemon.out")
 echo "interrupted after $steps complete steps, digest $interrupted"
