@@ -44,8 +44,8 @@ static mu_status_t svd(const mu_fallback_t *fb, dist_t *a, double *s, dist_t *u,
     const mu_status_t mine = work ? MU_OK
                                   : mu_error(MU_ERR_NOMEM,
                                              "fallback: no memory for pdgesvd's workspace "
-                                             "(%.1f MiB)",
-                                             8.0 * lwork / 1048576.0);
+                                             "(%lld bytes)",
+                                             8LL * lwork);
     mu_status_t status = MU_OK;
     MU_TRY(status, mu_comm_agree(fb->comm, mine));
     if (status == MU_OK) {

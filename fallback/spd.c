@@ -153,8 +153,10 @@ static mu_status_t distributed_root(mu_fallback_t *fb, int owner, int n, int k, 
         return mu_error(MU_ERR_INVALID, "fallback: no right-hand side, but k %d != n %d", k, n);
     dist_t x = {0};
     mu_status_t status = right_hand_side(fb, owner, n, k, b, !owner_has_b, &x);
-    if (status == MU_OK)
-        status = p == 1 ? solve(fb, owner, a, &x, rep) : eigen_root(fb, owner, a, p, &x);
+    if (p == 1)
+        MU_TRY(status, solve(fb, owner, a, &x, rep));
+    else
+        MU_TRY(status, eigen_root(fb, owner, a, p, &x));
     MU_TRY(status, deliver(fb, owner, &x, y));
     mu_dist_free(&x);
     return status;

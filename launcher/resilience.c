@@ -96,12 +96,11 @@ static mu_status_t divergence_check(mu_runtime_t *rt, const mu_resilience_t *r)
     uint64_t weights = 0;
     mu_status_t status = MU_OK;
     if (rt->layout->settings.grad_mode == MU_GRAD_LOCAL)
-        status = mu_optimizer_replica_digest(rt->opt, &weights);
+        MU_TRY(status, mu_optimizer_replica_digest(rt->opt, &weights));
     mine[FIELD_WEIGHTS] = (int64_t)weights;
     status = mu_comm_agree(rt->comm, status);
-    if (status == MU_OK)
-        status =
-            mu_comm_allreduce(rt->comm, all, (int64_t)rt->ranks * FIELDS, MU_COMM_I64, MU_COMM_SUM);
+    MU_TRY(status,
+           mu_comm_allreduce(rt->comm, all, (int64_t)rt->ranks * FIELDS, MU_COMM_I64, MU_COMM_SUM));
     int differing = 0; /* every rank holds the same table, so all count alike */
     for (int f = 0; status == MU_OK && f < FIELDS; f++)
         differing += report_field(all, rt->ranks, f, step, rt->rank == 0);

@@ -55,9 +55,8 @@ typedef struct mu_plan_cache mu_plan_cache_t;
 struct mu_optimizer {
     mu_shard_env_t env;
     mu_shard_plan_t *plan; /* env.plan: built at creation from the layout, freed at destroy */
-    long steps_done;
-    long check_every;    /* silent-data-corruption recheck cadence; 0: off */
-    bool verify_transit; /* checksums on every exchanged wave (shard/transit.c) */
+    long steps_done;       /* its own progress: what checkpoints record and steps advance */
+    long check_every;      /* silent-data-corruption recheck cadence; 0: off */
     mu_param_store_t *store;
     mu_exchange_t *exchange; /* sharded mode only */
     mu_certifier_t *certifier;

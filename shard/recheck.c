@@ -111,10 +111,11 @@ static mu_status_t inject_sdc(mu_optimizer_t *opt, int k, long step)
         return MU_OK;
     mu_mat_t first = mu_certifier_check(opt->certifier, k)->q;
     first.rows = first.cols = 1;
-    float value = 0.0f;
-    MU_CHECK(mu_k_download(opt->env.be, &first, &value, MU_DTYPE_F32, 1));
-    value += 0.5f;
-    return mu_k_upload(opt->env.be, &value, MU_DTYPE_F32, 1, &first);
+    mu_host_view_t v;
+    MU_CHECK(mu_host_view_begin(opt->env.be, &first, MU_DTYPE_F32, MU_HOST_READ_WRITE, &v));
+    *(float *)v.data += 0.5f;
+    MU_CHECK(mu_host_view_end(opt->env.be, &v));
+    return MU_OK;
 }
 
 /* A recomputation that differs: the update is not applied and the job stops. */
