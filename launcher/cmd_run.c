@@ -150,7 +150,7 @@ static mu_status_t log_step(mu_runtime_t *rt, const mu_step_stats_t *st, long st
      * (counted by the owners), summed afterwards. */
     double *t = calloc((size_t)(PHASE_SLOTS + rt->ranks), sizeof *t);
     if (!t)
-        return mu_error(MU_ERR_NOMEM, "rank %d: cannot log the step", rt->rank);
+        return mu_error(MU_ERR_NOMEM, "cannot log the step");
     const double phases[PHASE_SLOTS] = {st->momentum_s, st->exchange_s, st->compute_s,
                                         st->apply_s,    st->total_s,    st->fallback_s};
     memcpy(t, phases, sizeof phases);
@@ -279,7 +279,7 @@ static mu_status_t agree_hyper(mu_runtime_t *rt, const run_settings_t *s, long s
     const muond_hyper_t *sent = mu_trainer_server_hyper(s->server);
     double *v = malloc(2 * (size_t)n * sizeof *v);
     if (!v)
-        return mu_error(MU_ERR_NOMEM, "rank %d: cannot agree on the hyper-parameters", rt->rank);
+        return mu_error(MU_ERR_NOMEM, "cannot agree on the hyper-parameters");
     for (int i = 0; i < l->param_count; i++) {
         mu_hyper_t h;
         if (sent)

@@ -88,7 +88,7 @@ static mu_status_t divergence_check(mu_runtime_t *rt, const mu_resilience_t *r)
     const long step = mu_optimizer_steps_done(rt->opt);
     int64_t *all = calloc((size_t)rt->ranks * FIELDS, sizeof *all);
     if (!all)
-        return mu_error(MU_ERR_NOMEM, "rank %d: divergence check: cannot allocate", rt->rank);
+        return mu_error(MU_ERR_NOMEM, "divergence check: cannot allocate");
     int64_t *mine = all + rt->rank * FIELDS;
     mine[FIELD_STEP] = step;
     mine[FIELD_LAYOUT] = (int64_t)rt->layout->digest;

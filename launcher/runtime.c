@@ -108,15 +108,15 @@ static mu_status_t load_local(const mu_runtime_opts_t *o, mu_runtime_t *rt)
         o->backend, host_memory_reason(o, rt, reason, sizeof reason), compute, &rt->be));
     if (compute == MU_DTYPE_BF16 && !mu_backend_bf16_compute(rt->be))
         return mu_error(MU_ERR_INVALID,
-                        "rank %d: %s asks for \"compute_dtype\": \"bf16\", which the %s backend "
+                        "%s asks for \"compute_dtype\": \"bf16\", which the %s backend "
                         "cannot compute (bf16 needs cuda, or dnnl on a CPU with AVX512-BF16 or "
                         "AMX)",
-                        rt->rank, rt->layout->source, mu_backend_name(rt->be));
+                        rt->layout->source, mu_backend_name(rt->be));
     if (o->io_device && mu_backend_host_memory(rt->be))
         return mu_error(MU_ERR_NOTSUP,
-                        "rank %d: --trainer-memory device shares GPU memory, but the kernel "
+                        "--trainer-memory device shares GPU memory, but the kernel "
                         "backend is %s (MUOND_LOG=info says why cuda was not chosen)",
-                        rt->rank, mu_backend_name(rt->be));
+                        mu_backend_name(rt->be));
     return mu_backend_set_threads(rt->be, o->blas_threads);
 }
 

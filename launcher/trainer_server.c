@@ -114,12 +114,11 @@ static mu_status_t memfd_map(mu_trainer_server_t *s, size_t bytes, void **base)
     snprintf(name, sizeof name, "muond-weights-and-gradients");
     s->memfd = memfd_create(name, MFD_CLOEXEC);
     if (s->memfd < 0 || ftruncate(s->memfd, (off_t)bytes) != 0)
-        return mu_error(MU_ERR_IO, "rank %d: shared memory of %zu bytes: %s", s->o.rank, bytes,
-                        strerror(errno));
+        return mu_error(MU_ERR_IO, "shared memory of %zu bytes: %s", bytes, strerror(errno));
     *base = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, s->memfd, 0);
     if (*base == MAP_FAILED) {
         *base = NULL;
-        return mu_error(MU_ERR_IO, "rank %d: mmap: %s", s->o.rank, strerror(errno));
+        return mu_error(MU_ERR_IO, "mmap: %s", strerror(errno));
     }
     return MU_OK; /* a new memfd reads as zeros */
 }
@@ -131,12 +130,12 @@ static mu_status_t cuda_ipc_map(mu_trainer_server_t *s, mu_backend_t *be, size_t
     MU_CHECK(mu_io_device_map(be, bytes, base));
     char why[256];
     if (mu_cuda_ipc_export(*base, s->ipc_handle, s->bus_id, sizeof s->bus_id, why, sizeof why))
-        return mu_error(MU_ERR_CUDA, "rank %d: %s", s->o.rank, why);
+        return mu_error(MU_ERR_CUDA, "%s", why);
     s->memory = MUOND_MEMORY_CUDA_IPC;
     return MU_OK;
 #else
     (void)be, (void)bytes, (void)base;
-    return mu_error(MU_ERR_NOTSUP, "rank %d: device memory for trainers needs CUDA", s->o.rank);
+    return mu_error(MU_ERR_NOTSUP, "device memory for trainers needs CUDA");
 #endif
 }
 
@@ -326,7 +325,7 @@ static mu_status_t welcome(mu_trainer_server_t *s, int fd, long steps_done)
     const size_t cap = muond_welcome_msg_bytes(s->welcome.param_count);
     uint8_t *msg = malloc(cap);
     if (!msg)
-        return mu_error(MU_ERR_NOMEM, "rank %d: cannot encode WELCOME", s->o.rank);
+        return mu_error(MU_ERR_NOMEM, "cannot encode WELCOME");
     const size_t n = muond_encode_welcome(msg, cap, &s->welcome);
     const int w = n ? muond_wire_send(fd, msg, n, s->memfd) : MUOND_WIRE_NOMEM;
     free(msg);
@@ -470,7 +469,7 @@ mu_status_t mu_trainer_server_wait(mu_trainer_server_t *s, long step, mu_trainer
         const int n =
             poll(fds, (nfds_t)nfds, wait_ms < MU_STOP_POLL_MS ? wait_ms : MU_STOP_POLL_MS);
         if (n < 0 && errno != EINTR)
-            return mu_error(MU_ERR_IO, "rank %d: poll: %s", s->o.rank, strerror(errno));
+            return mu_error(MU_ERR_IO, "poll: %s", strerror(errno));
         if (n > 0 && (fds[0].revents & POLLIN))
             accept_one(s, step - 1);
         if (n > 0 && nfds == 2 && fds[1].revents) {
