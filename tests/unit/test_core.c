@@ -1,9 +1,13 @@
-/* core/: the error convention, log specs, the counter-based RNG and the fault table. */
+/* core/: the error convention, log specs, the environment knobs, the counter-based RNG and
+ * the fault table. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <string.h>
 
+#include <stdlib.h>
+
 #include "core/fault.h"
+#include "core/knobs.h"
 #include "core/log.h"
 #include "core/rng.h"
 #include "core/status.h"
@@ -31,6 +35,83 @@ Test(status, message_and_trail)
     cr_expect_not_null(strstr(buf, "test_core.c"), "trail lacks the frame: %s", buf);
     mu_error_clear();
     cr_expect_str_eq(mu_error_message(), "");
+}
+
+static int calls;
+
+static mu_status_t counted(mu_status_t result)
+{
+    calls++;
+    return result == MU_OK ? MU_OK : mu_error(result, "link %d failed", calls);
+}
+
+/* MU_TRY runs links only while the chain is OK, and a failed link leaves its frame. */
+Test(status, try_stops_at_the_first_failure_and_leaves_a_frame)
+{
+    calls = 0;
+    mu_status_t status = MU_OK;
+    MU_TRY(status, counted(MU_OK));
+    MU_TRY(status, counted(MU_ERR_NUMERIC));
+    MU_TRY(status, counted(MU_OK)); /* skipped */
+    cr_expect_eq(status, MU_ERR_NUMERIC);
+    cr_expect_eq(calls, 2, "links after the failure ran: %d calls", calls);
+    cr_expect_str_eq(mu_error_message(), "link 2 failed");
+    char buf[1024] = "";
+    FILE *f = fmemopen(buf, sizeof buf, "w");
+    mu_error_report(f, "prog", status);
+    fclose(f);
+    cr_expect_not_null(strstr(buf, "-> NUMERIC (counted(MU_ERR_NUMERIC))"), "%s", buf);
+    cr_expect_null(strstr(buf, "counted(MU_OK)"), "a link that passed left a frame: %s", buf);
+    mu_error_clear();
+}
+
+/* A first failure survives a second one met in cleanup, message and trail. */
+Test(status, save_and_restore_keep_the_first_failure)
+{
+    cr_expect_eq(outer(), MU_ERR_IO);
+    mu_error_saved_t saved;
+    mu_error_save(MU_ERR_IO, &saved);
+    (void)mu_error(MU_ERR_NOMEM, "cleanup went wrong too");
+    cr_expect_eq(mu_error_restore(&saved), MU_ERR_IO);
+    cr_expect_str_eq(mu_error_message(), "disk on fire (42)");
+    char buf[1024] = "";
+    FILE *f = fmemopen(buf, sizeof buf, "w");
+    mu_error_report(f, "prog", MU_ERR_IO);
+    fclose(f);
+    cr_expect_not_null(strstr(buf, "test_core.c"), "the restored trail lost its frame: %s", buf);
+    mu_error_clear();
+}
+
+/* Every knob has a name, values, default and help; set means set and not empty; the help
+ * and the dump come from the one table. */
+Test(knobs, one_table_for_help_dump_and_reading)
+{
+    for (int i = 0; i < MU_KNOB_COUNT; i++) {
+        const mu_knob_t *k = mu_knob_info((mu_knob_id_t)i);
+        cr_expect(k->env && strncmp(k->env, "MUOND_", 6) == 0, "knob %d: %s", i, k->env);
+        cr_expect(k->values && *k->values && k->fallback && *k->fallback && k->help && *k->help,
+                  "%s lacks its values, default or help", k->env);
+        cr_expect_str_eq(mu_knob_env((mu_knob_id_t)i), k->env);
+    }
+    cr_expect_str_eq(mu_knob_env(MU_KNOB_JOB), "MUOND_JOB");
+    setenv("MUOND_JOB", "", 1);
+    cr_expect_null(mu_knob(MU_KNOB_JOB), "an empty variable counts as unset");
+    setenv("MUOND_JOB", "nightly", 1);
+    cr_expect_str_eq(mu_knob(MU_KNOB_JOB), "nightly");
+    char help[8192] = "", dump[1024] = "";
+    FILE *f = fmemopen(help, sizeof help, "w");
+    mu_knobs_print_help(f);
+    fclose(f);
+    for (int i = 0; i < MU_KNOB_COUNT; i++)
+        cr_expect_not_null(strstr(help, mu_knob_info((mu_knob_id_t)i)->env), "%s", help);
+    cr_expect_not_null(strstr(help, "/usr/bin/python3)"), "MUOND_PYTHON's default: %s", help);
+    unsetenv("MUOND_GRAPHS");
+    f = fmemopen(dump, sizeof dump, "w");
+    mu_knobs_dump(f);
+    fclose(f);
+    cr_expect_not_null(strstr(dump, "MUOND_JOB"), "a set knob is missing from the dump: %s", dump);
+    cr_expect_null(strstr(dump, "MUOND_GRAPHS"), "an unset knob was dumped: %s", dump);
+    unsetenv("MUOND_JOB");
 }
 
 Test(status, every_status_has_a_name)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "core/rng.h"
+#include "kernels/host_view.h"
 #include "tests/support/harness.h"
 
 typedef struct pair {
@@ -195,5 +196,62 @@ Test(ops, wrappers_reject_inconsistent_arguments)
     mu_k_release(be, &b);
     mu_k_release(be, &c);
     mu_k_release(be, &d);
+    mu_backend_destroy(&be);
+}
+
+/* kernels/host_view.h on a host-memory backend: the matrix itself where it can be, else a
+ * staged copy (another dtype, or a packed copy of a strided view) that is written back only
+ * by mu_host_view_end, and only over the view's own elements. */
+Test(host_view, in_place_staged_and_written_back)
+{
+    mu_backend_t *be = th_backend("cpu");
+    mu_mat_t big;
+    cr_assert_eq(mu_k_alloc(be, 4, 6, MU_DTYPE_F32, &big), MU_OK);
+    float *cells = big.data;
+    for (int i = 0; i < 24; i++)
+        cells[i] = (float)i;
+    mu_host_view_t v;
+    cr_assert_eq(mu_host_view_begin(be, &big, MU_DTYPE_F32, MU_HOST_READ_WRITE, &v), MU_OK);
+    cr_expect(!v.staged && v.data == big.data && v.ld == 6, "same dtype: the matrix itself");
+    cr_assert_eq(mu_host_view_end(be, &v), MU_OK);
+
+    /* fp64 view of the fp32 matrix: staged, converted both ways */
+    cr_assert_eq(mu_host_view_begin(be, &big, MU_DTYPE_F64, MU_HOST_READ_WRITE, &v), MU_OK);
+    cr_expect(v.staged && v.ld == 6);
+    cr_expect_eq(((double *)v.data)[7], 7.0);
+    ((double *)v.data)[7] = -1.5;
+    mu_host_view_release(&v); /* dropped: the matrix keeps 7 */
+    cr_expect_eq(cells[7], 7.0f);
+    cr_assert_eq(mu_host_view_begin(be, &big, MU_DTYPE_F64, MU_HOST_READ_WRITE, &v), MU_OK);
+    ((double *)v.data)[7] = -1.5;
+    cr_assert_eq(mu_host_view_end(be, &v), MU_OK);
+    cr_expect_eq(cells[7], -1.5f);
+    cr_expect(v.data == NULL && !v.staged, "an ended view is empty");
+
+    /* a 2 x 3 strided block, packed: a copy whose rows are contiguous; the neighbours stay */
+    mu_mat_t block = {2, 3, 6, MU_DTYPE_F32, cells + 1 * 6 + 2}; /* rows 1-2, cols 2-4 */
+    cr_assert_eq(
+        mu_host_view_begin(be, &block, MU_DTYPE_F32, MU_HOST_READ_WRITE | MU_HOST_PACKED, &v),
+        MU_OK);
+    float *packed = v.data;
+    cr_expect(v.staged && v.ld == 3, "a strided view asked for packed is copied");
+    cr_expect_eq(packed[0], 8.0f);
+    cr_expect_eq(packed[3], 14.0f);
+    for (int i = 0; i < 6; i++)
+        packed[i] = 100.0f + (float)i;
+    cr_assert_eq(mu_host_view_end(be, &v), MU_OK);
+    cr_expect_eq(cells[8], 100.0f);
+    cr_expect_eq(cells[16], 105.0f);
+    cr_expect_eq(cells[11], 11.0f, "a neighbour of the block changed");
+    cr_expect_eq(cells[17], 17.0f, "a neighbour of the block changed");
+
+    /* written only: the view starts as it likes, the matrix gets all of it */
+    cr_assert_eq(mu_host_view_begin(be, &big, MU_DTYPE_F64, MU_HOST_WRITE, &v), MU_OK);
+    for (int i = 0; i < 24; i++)
+        ((double *)v.data)[i] = 0.25;
+    cr_assert_eq(mu_host_view_end(be, &v), MU_OK);
+    cr_expect_eq(cells[0], 0.25f);
+    cr_expect_eq(cells[23], 0.25f);
+    mu_k_release(be, &big);
     mu_backend_destroy(&be);
 }
