@@ -109,21 +109,60 @@ static mu_status_t thin_svd(const double *g, int64_t rows, int64_t cols, svd_fac
     return lapack_status(info, "dgesdd");
 }
 
+/* The numerical rank of singular values sigma (descending), by mu_host_polar's cut. */
+static int64_t numerical_rank(const double *sigma, int64_t k, int64_t rows, int64_t cols)
+{
+    const double tol = (double)(rows > cols ? rows : cols) * DBL_EPSILON * (k ? sigma[0] : 0.0);
+    int64_t r = 0;
+    while (r < k && sigma[r] > tol)
+        r++;
+    return r;
+}
+
 mu_status_t mu_host_polar(const double *g, int64_t rows, int64_t cols, double *q)
 {
     svd_factors_t f = {0};
     mu_status_t status;
     MU_CHECK_GOTO(status, thin_svd(g, rows, cols, &f), out_with_factors);
-    const double rank_tol = (double)(rows > cols ? rows : cols) * DBL_EPSILON * f.sigma[0];
-    int64_t r = 0;
-    while (r < f.k && f.sigma[r] > rank_tol)
-        r++;
+    const int64_t r = numerical_rank(f.sigma, f.k, rows, cols);
     memset(q, 0, (size_t)(rows * cols) * sizeof *q);
     if (r > 0) /* Q = U[:, :r] V^T[:r, :] */
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)cols, (int)r, 1.0,
                     f.u, (int)f.k, f.vt, (int)cols, 0.0, q, (int)cols);
 out_with_factors:
     free_factors(&f);
+    return status;
+}
+
+mu_status_t mu_host_descent(const double *g, const double *q, int64_t rows, int64_t cols,
+                            mu_host_descent_t *out)
+{
+    const size_t n = (size_t)(rows * cols);
+    const int64_t k = min64(rows, cols);
+    *out = (mu_host_descent_t){0};
+    double *sigma = malloc((size_t)(k + 1) * sizeof *sigma);
+    double *error = malloc((n + 1) * sizeof *error);
+    mu_status_t status = sigma && error ? MU_OK
+                                        : mu_error(MU_ERR_NOMEM,
+                                                   "descent: cannot allocate for a "
+                                                   "%lldx%lld matrix",
+                                                   (long long)rows, (long long)cols);
+    MU_TRY(status, mu_host_singular_values(g, rows, cols, sigma));
+    MU_TRY(status, mu_host_polar(g, rows, cols, error));
+    if (status == MU_OK) {
+        for (int64_t i = 0; i < k; i++)
+            out->nuclear += sigma[i];
+        for (size_t i = 0; i < n; i++) {
+            out->descent += q[i] * g[i];
+            error[i] = q[i] - error[i]; /* Q - U_r V_r^T */
+        }
+        out->efficiency = out->nuclear > 0.0 ? out->descent / out->nuclear : 0.0;
+        out->rank = numerical_rank(sigma, k, rows, cols);
+    }
+    MU_TRY(status, mu_host_spectral_norm(error, rows, cols, &out->polar_error));
+    MU_TRY(status, mu_host_spectral_norm(q, rows, cols, &out->q_norm));
+    free(sigma);
+    free(error);
     return status;
 }
 

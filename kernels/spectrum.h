@@ -26,6 +26,20 @@ mu_status_t mu_host_spectral_norm(const double *a, int64_t rows, int64_t cols, d
  * not have stay zero instead of receiving an arbitrary orthonormal completion. */
 mu_status_t mu_host_polar(const double *g, int64_t rows, int64_t cols, double *q);
 
+/* How well q serves as the steepest-descent step for g under the spectral norm (docs/numerics.md
+ * "What the update must be"): the best step of norm 1 is the polar factor U_r V_r^T, whose
+ * descent <G, O> is the nuclear norm ||G||_*. All from an fp64 SVD of g and of q. */
+typedef struct mu_host_descent {
+    double nuclear;     /* ||G||_* */
+    double descent;     /* <Q, G> */
+    double efficiency;  /* <Q, G> / ||G||_* (1 for the polar factor; 0 when G = 0) */
+    double q_norm;      /* ||Q||_2: above 1 is an overshoot of the promised step size */
+    double polar_error; /* ||Q - U_r V_r^T||_2, the distance from the exact answer */
+    int64_t rank;       /* r, G's numerical rank (mu_host_polar's convention) */
+} mu_host_descent_t;
+mu_status_t mu_host_descent(const double *g, const double *q, int64_t rows, int64_t cols,
+                            mu_host_descent_t *out);
+
 /* y = a^(-1/p) b for SPD a (n x n), b n x k (NULL: the identity, k = n), p in {1, 2, 4}:
  * p = 1 by Cholesky (LU when a is not positive definite), others by the eigendecomposition.
  * A non-positive eigenvalue (p = 2, 4) is MU_ERR_NUMERIC. */

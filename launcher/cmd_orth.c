@@ -128,6 +128,11 @@ static mu_status_t print_residual(orth_job_t *job, const double *q_host)
            gram_err, sigma_err);
     printf("certificate ||QQ^T - I||_F/sqrt(s): estimate %.6e, tolerance %.6e: %s\n", r.rms,
            job->residual_tol, r.rms <= job->residual_tol ? "pass" : "FAIL (would fall back)");
+    mu_host_descent_t d;
+    MU_CHECK(mu_host_descent(job->host, q_host, job->rows, job->cols, &d));
+    printf("descent <Q,G>/||G||_*: exact %.9f (||G||_* %.6e, G of rank %lld); ||Q||_2 %.6e; "
+           "||Q - U_r V_r^T||_2 %.6e\n",
+           d.efficiency, d.nuclear, (long long)d.rank, d.q_norm, d.polar_error);
     return MU_OK;
 }
 

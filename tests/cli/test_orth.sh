@@ -24,6 +24,13 @@ expect_leq "$d" 1e-3 "gram method"
 run_capture "$MUOND" orth "$SCRATCH/g.npy" "$SCRATCH/q.npy" --residual --dtype fp64
 expect_status 0 "orth --residual"
 expect_in "$SCRATCH/out" "residual ||QQ^T - I||_2: estimate" "residual line"
+# ... and the exact steepest-descent metrics: fp64 Polar Express on a full-rank G is the
+# descent of the polar factor to within its schedule's bound.
+eff=$(awk '/^descent <Q,G>/ && $3 == "exact" { print $4 }' "$SCRATCH/out")
+[ -n "$eff" ] || fail "no descent line in: $(cat "$SCRATCH/out")"
+expect_leq "$(awk -v e="$eff" 'BEGIN { d = e - 1; print (d < 0 ? -d : d) }')" 1e-3 \
+    "descent efficiency of polar-express"
+expect_match "$SCRATCH/out" "\|\|Q - U_r V_r\^T\|\|_2 [0-9.e+-]+$" "distance from the exact answer"
 
 # Tall input and fp64 computation.
 "$NPYTOOL" spectrum "$SCRATCH/tall.npy" 300 40 10 3 "$SCRATCH/tall-polar.npy"

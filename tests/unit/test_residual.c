@@ -92,3 +92,47 @@ Test(residual, non_finite_and_bad_arguments)
     mu_k_release(be, &dq);
     mu_backend_destroy(&be);
 }
+
+/* mu_host_descent, the exact steepest-descent metrics of `muond orth --residual`, on answers
+ * known in closed form: for G = U diag(s) V^T of rank r (here made rank-deficient by zeroing
+ * the smaller half of s), the polar factor U_r V_r^T has <Q,G> = sum s = ||G||_*, norm 1 and
+ * distance 0; c U_r V_r^T scales the descent by c; an orthonormal completion (the full
+ * U V^T) adds nothing to the descent but is far from the answer. Tolerance: fp64 SVDs of
+ * O(1) 40x30 matrices, 1e-10. */
+Test(descent, metrics_of_known_answers)
+{
+    th_known_t m;
+    th_known_make(40, 30, 100.0, 7, &m);
+    const int64_t r = m.r / 2, n = 40 * 30;
+    double nuclear = 0.0;
+    for (int64_t i = 0; i < m.r; i++) {
+        m.sigma[i] = i < r ? m.sigma[i] : 0.0;
+        nuclear += m.sigma[i];
+    }
+    double *g = malloc(sizeof(double) * (size_t)n), *q = malloc(sizeof(double) * (size_t)n);
+    double *ones = malloc(sizeof(double) * (size_t)m.r);
+    cr_assert_eq(mu_host_compose_svd(40, 30, m.r, m.u, m.sigma, m.v, g), MU_OK);
+    cr_assert_eq(mu_host_polar(g, 40, 30, q), MU_OK);
+    mu_host_descent_t d;
+    cr_assert_eq(mu_host_descent(g, q, 40, 30, &d), MU_OK);
+    cr_expect_eq(d.rank, r);
+    cr_expect_leq(fabs(d.nuclear - nuclear), 1e-10 * nuclear);
+    cr_expect_leq(fabs(d.efficiency - 1.0), 1e-10, "polar factor: efficiency %.15f", d.efficiency);
+    cr_expect_leq(fabs(d.q_norm - 1.0), 1e-10);
+    cr_expect_leq(d.polar_error, 1e-10);
+    for (int64_t i = 0; i < n; i++)
+        q[i] *= 0.5;
+    cr_assert_eq(mu_host_descent(g, q, 40, 30, &d), MU_OK);
+    cr_expect_leq(fabs(d.efficiency - 0.5), 1e-10, "half step: efficiency %.15f", d.efficiency);
+    cr_expect_leq(fabs(d.polar_error - 0.5), 1e-10);
+    for (int64_t i = 0; i < m.r; i++)
+        ones[i] = 1.0;
+    cr_assert_eq(mu_host_compose_svd(40, 30, m.r, m.u, ones, m.v, q), MU_OK); /* full U V^T */
+    cr_assert_eq(mu_host_descent(g, q, 40, 30, &d), MU_OK);
+    cr_expect_leq(fabs(d.efficiency - 1.0), 1e-10, "completion keeps the descent");
+    cr_expect_leq(fabs(d.polar_error - 1.0), 1e-10, "but is a distance 1 from the answer");
+    th_known_free(&m);
+    free(g);
+    free(q);
+    free(ones);
+}
