@@ -119,17 +119,24 @@ static int64_t numerical_rank(const double *sigma, int64_t k, int64_t rows, int6
     return r;
 }
 
+/* q = U[:, :r] V^T[:r, :] from g's thin SVD; returns r. */
+static int64_t polar_from_factors(const svd_factors_t *f, int64_t rows, int64_t cols, double *q)
+{
+    const int64_t r = numerical_rank(f->sigma, f->k, rows, cols);
+    memset(q, 0, (size_t)(rows * cols) * sizeof *q);
+    if (r > 0)
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)cols, (int)r, 1.0,
+                    f->u, (int)f->k, f->vt, (int)cols, 0.0, q, (int)cols);
+    return r;
+}
+
 mu_status_t mu_host_polar(const double *g, int64_t rows, int64_t cols, double *q)
 {
     svd_factors_t f = {0};
-    mu_status_t status;
-    MU_CHECK_GOTO(status, thin_svd(g, rows, cols, &f), out_with_factors);
-    const int64_t r = numerical_rank(f.sigma, f.k, rows, cols);
-    memset(q, 0, (size_t)(rows * cols) * sizeof *q);
-    if (r > 0) /* Q = U[:, :r] V^T[:r, :] */
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)cols, (int)r, 1.0,
-                    f.u, (int)f.k, f.vt, (int)cols, 0.0, q, (int)cols);
-out_with_factors:
+    mu_status_t status = MU_OK;
+    MU_TRY(status, thin_svd(g, rows, cols, &f));
+    if (status == MU_OK)
+        polar_from_factors(&f, rows, cols, q);
     free_factors(&f);
     return status;
 }
@@ -138,30 +145,28 @@ mu_status_t mu_host_descent(const double *g, const double *q, int64_t rows, int6
                             mu_host_descent_t *out)
 {
     const size_t n = (size_t)(rows * cols);
-    const int64_t k = min64(rows, cols);
     *out = (mu_host_descent_t){0};
-    double *sigma = malloc((size_t)(k + 1) * sizeof *sigma);
+    svd_factors_t f = {0};
     double *error = malloc((n + 1) * sizeof *error);
-    mu_status_t status = sigma && error ? MU_OK
-                                        : mu_error(MU_ERR_NOMEM,
-                                                   "descent: cannot allocate for a "
-                                                   "%lldx%lld matrix",
-                                                   (long long)rows, (long long)cols);
-    MU_TRY(status, mu_host_singular_values(g, rows, cols, sigma));
-    MU_TRY(status, mu_host_polar(g, rows, cols, error));
+    mu_status_t status = error ? MU_OK
+                               : mu_error(MU_ERR_NOMEM,
+                                          "descent: cannot allocate for a %lldx%lld "
+                                          "matrix",
+                                          (long long)rows, (long long)cols);
+    MU_TRY(status, thin_svd(g, rows, cols, &f)); /* one SVD of G: its sigma and its polar */
     if (status == MU_OK) {
-        for (int64_t i = 0; i < k; i++)
-            out->nuclear += sigma[i];
+        out->rank = polar_from_factors(&f, rows, cols, error);
+        for (int64_t i = 0; i < f.k; i++)
+            out->nuclear += f.sigma[i];
         for (size_t i = 0; i < n; i++) {
             out->descent += q[i] * g[i];
             error[i] = q[i] - error[i]; /* Q - U_r V_r^T */
         }
         out->efficiency = out->nuclear > 0.0 ? out->descent / out->nuclear : 0.0;
-        out->rank = numerical_rank(sigma, k, rows, cols);
     }
     MU_TRY(status, mu_host_spectral_norm(error, rows, cols, &out->polar_error));
     MU_TRY(status, mu_host_spectral_norm(q, rows, cols, &out->q_norm));
-    free(sigma);
+    free_factors(&f);
     free(error);
     return status;
 }

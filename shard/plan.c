@@ -162,3 +162,13 @@ double mu_shard_plan_imbalance(const mu_shard_plan_t *plan)
     }
     return total > 0.0 ? worst / (total / plan->ranks) : 0.0;
 }
+
+int mu_shard_plan_largest_wave(const mu_shard_plan_t *plan)
+{
+    int most = 1;
+    for (int w = 0; w < plan->wave_count; w++) {
+        const int n = plan->wave_begin[w + 1] - plan->wave_begin[w];
+        most = n > most ? n : most;
+    }
+    return most;
+}

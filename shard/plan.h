@@ -46,6 +46,9 @@ void mu_shard_plan_destroy(mu_shard_plan_t **plan);
 /* max over ranks / mean over ranks of owned FLOPs (1 = perfect; 0 when nothing to own). */
 double mu_shard_plan_imbalance(const mu_shard_plan_t *plan);
 
+/* The most matrices any wave holds (at least 1): what per-wave tables are sized for. */
+int mu_shard_plan_largest_wave(const mu_shard_plan_t *plan);
+
 /* The row shard rule. */
 void mu_shard_rows(int64_t rows, int ranks, int rank, int64_t *begin, int64_t *end);
 

@@ -56,20 +56,10 @@ static mu_status_t hash_buffer(mu_exchange_t *ex, int wave, exchange_side_t side
     return MU_OK;
 }
 
-static int largest_wave(const mu_shard_plan_t *plan)
-{
-    int most = 1;
-    for (int w = 0; w < plan->wave_count; w++) {
-        const int n = plan->wave_begin[w + 1] - plan->wave_begin[w];
-        most = n > most ? n : most;
-    }
-    return most;
-}
-
 mu_status_t mu_transit_alloc(mu_exchange_t *ex)
 {
     const int ranks = ex->env->ranks;
-    const size_t cells = (size_t)ranks * (size_t)largest_wave(ex->env->plan);
+    const size_t cells = (size_t)ranks * (size_t)mu_shard_plan_largest_wave(ex->env->plan);
     transit_hashes_t *h = &ex->hashes;
     *h = (transit_hashes_t){.sent = malloc(cells * 8),
                             .expected = malloc(cells * 8),

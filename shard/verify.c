@@ -33,16 +33,6 @@ struct mu_certifier {
     bool force_fallback;
 };
 
-static int largest_group(const mu_shard_plan_t *plan)
-{
-    int most = 1;
-    for (int w = 0; w < plan->wave_count; w++) {
-        const int n = plan->wave_begin[w + 1] - plan->wave_begin[w];
-        most = n > most ? n : most;
-    }
-    return most;
-}
-
 mu_status_t mu_certifier_create(const mu_shard_env_t *env, mu_certifier_t **out)
 {
     mu_certifier_t *c = calloc(1, sizeof *c);
@@ -50,7 +40,7 @@ mu_status_t mu_certifier_create(const mu_shard_env_t *env, mu_certifier_t **out)
     if (c) {
         c->env = env;
         c->checks = calloc((size_t)env->plan->entry_count + 1, sizeof *c->checks);
-        c->table = calloc(3 * (size_t)largest_group(env->plan), sizeof *c->table);
+        c->table = calloc(3 * (size_t)mu_shard_plan_largest_wave(env->plan), sizeof *c->table);
     }
     if (!c || !c->checks || !c->table)
         return mu_error(MU_ERR_NOMEM, "cannot allocate the certifier");

@@ -23,14 +23,22 @@ static mu_status_t outer(void)
     return MU_OK;
 }
 
+/* What mu_error_report prints for status, as "prog". */
+static void report_to(char *buf, size_t size, mu_status_t status)
+{
+    buf[0] = '\0';
+    FILE *f = fmemopen(buf, size, "w");
+    cr_assert_not_null(f);
+    mu_error_report(f, "prog", status);
+    fclose(f);
+}
+
 Test(status, message_and_trail)
 {
     cr_expect_eq(outer(), MU_ERR_IO);
     cr_expect_str_eq(mu_error_message(), "disk on fire (42)");
-    char buf[1024] = "";
-    FILE *f = fmemopen(buf, sizeof buf, "w");
-    mu_error_report(f, "prog", MU_ERR_IO);
-    fclose(f);
+    char buf[1024];
+    report_to(buf, sizeof buf, MU_ERR_IO);
     cr_expect_not_null(strstr(buf, "prog: IO: disk on fire (42)"), "%s", buf);
     cr_expect_not_null(strstr(buf, "test_core.c"), "trail lacks the frame: %s", buf);
     mu_error_clear();
@@ -56,10 +64,8 @@ Test(status, try_stops_at_the_first_failure_and_leaves_a_frame)
     cr_expect_eq(status, MU_ERR_NUMERIC);
     cr_expect_eq(calls, 2, "links after the failure ran: %d calls", calls);
     cr_expect_str_eq(mu_error_message(), "link 2 failed");
-    char buf[1024] = "";
-    FILE *f = fmemopen(buf, sizeof buf, "w");
-    mu_error_report(f, "prog", status);
-    fclose(f);
+    char buf[1024];
+    report_to(buf, sizeof buf, status);
     cr_expect_not_null(strstr(buf, "-> NUMERIC (counted(MU_ERR_NUMERIC))"), "%s", buf);
     cr_expect_null(strstr(buf, "counted(MU_OK)"), "a link that passed left a frame: %s", buf);
     mu_error_clear();
@@ -74,10 +80,8 @@ Test(status, save_and_restore_keep_the_first_failure)
     (void)mu_error(MU_ERR_NOMEM, "cleanup went wrong too");
     cr_expect_eq(mu_error_restore(&saved), MU_ERR_IO);
     cr_expect_str_eq(mu_error_message(), "disk on fire (42)");
-    char buf[1024] = "";
-    FILE *f = fmemopen(buf, sizeof buf, "w");
-    mu_error_report(f, "prog", MU_ERR_IO);
-    fclose(f);
+    char buf[1024];
+    report_to(buf, sizeof buf, MU_ERR_IO);
     cr_expect_not_null(strstr(buf, "test_core.c"), "the restored trail lost its frame: %s", buf);
     mu_error_clear();
 }
