@@ -50,7 +50,10 @@ extern "C" {
     X(JOB, "MUOND_JOB", "NAME", "slurm-JOB, or the Open MPI job id",                               \
       "names one job's sockets, so that two daemons on a node stay apart")                         \
     X(LAYOUT_DIGEST, "MUOND_LAYOUT_DIGEST", "HEX", "(unset)",                                      \
-      "set by muond launch for its trainers: the layout digest the daemon must have")
+      "set by muond launch for its trainers: the layout digest the daemon must have")              \
+    X(DUMP_MOMENTUM, "MUOND_DUMP_MOMENTUM", "DIR[:S,S,...]", "(unset)",                            \
+      "each matrix's owner writes the momentum it orthogonalizes at steps S (default 1,10,100) "   \
+      "to DIR/PARAM-sS.npy (float32): the real matrices of the certificate's tests")
 
 #define MU_KNOB_ID_(id, env, values, fallback, help) MU_KNOB_##id,
 typedef enum mu_knob_id { MU_KNOB_TABLE(MU_KNOB_ID_) MU_KNOB_COUNT } mu_knob_id_t;

@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "kernels/orth_impl.h"
-#include "kernels/residual.h"
 
 static const char *const method_names[MU_ORTH_METHOD_COUNT] = {
     [MU_ORTH_POLAR_EXPRESS] = "polar-express",
@@ -252,9 +251,10 @@ const mu_schedule_t *mu_orth_plan_schedule(const mu_orth_plan_t *plan)
     return plan && plan->opts.method != MU_ORTH_SVD ? &plan->schedule : NULL;
 }
 
-double mu_orth_plan_residual_tol(const mu_orth_plan_t *plan)
+void mu_orth_plan_cert_limits(const mu_orth_plan_t *plan, mu_cert_limits_t *out)
 {
-    return mu_residual_tol(mu_orth_plan_schedule(plan), plan->opts.lower, plan->opts.dtype);
+    mu_cert_limits_for(mu_orth_plan_schedule(plan), plan->opts.lower,
+                       normalization_safety(&plan->opts), plan->opts.dtype, out);
 }
 
 double mu_orth_plan_flops(const mu_orth_plan_t *plan)

@@ -3,7 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "core/rng.h"
+#include "kernels/probes.h"
 
 /* Stream id of the probe vectors in the counter RNG: keeps them apart from other users. */
 static const uint64_t PROBE_STREAM = 0x70726f6265ULL; /* "probe" */
@@ -15,12 +15,6 @@ void mu_residual_opts_default(mu_residual_opts_t *opts)
         .power_steps = MU_RESIDUAL_DEFAULT_POWER_STEPS,
         .seed = 0x5eed,
     };
-}
-
-void mu_residual_opts_certificate(mu_residual_opts_t *opts)
-{
-    mu_residual_opts_default(opts);
-    opts->power_steps = 1;
 }
 
 typedef struct probe_work {
@@ -63,38 +57,13 @@ static mu_status_t apply_defect(mu_backend_t *be, const mu_mat_t *q, bool wide, 
     return mu_k_axpby(be, -1.0, &pw->v, 1.0, &pw->e);
 }
 
-static double column_norm(const double *m, int64_t rows, int k, int col)
-{
-    double sum = 0.0;
-    for (int64_t i = 0; i < rows; i++)
-        sum += m[i * k + col] * m[i * k + col];
-    return sqrt(sum);
-}
-
-/* Largest ||E v_j|| / ||v_j||; then v_j <- E v_j / ||E v_j|| for the next power step.
- * A non-finite ratio is returned as is (fmax would silently drop a NaN). */
-static double ratio_and_renormalize(probe_work_t *pw, int64_t s, int k)
-{
-    double worst = 0.0;
-    for (int j = 0; j < k; j++) {
-        const double ne = column_norm(pw->host_e, s, k, j);
-        const double nv = column_norm(pw->host_v, s, k, j);
-        const double ratio = nv > 0.0 ? ne / nv : 0.0;
-        if (!isfinite(ratio))
-            return ratio;
-        worst = fmax(worst, ratio);
-        for (int64_t i = 0; i < s; i++)
-            pw->host_v[i * k + j] = ne > 0.0 ? pw->host_e[i * k + j] / ne : pw->host_v[i * k + j];
-    }
-    return worst;
-}
-
 /* sqrt(sum_j ||E v_j||^2 / sum_j ||v_j||^2): before any power step, the RMS of s_i^2 - 1. */
 static double pooled_ratio(const probe_work_t *pw, int64_t s, int k)
 {
     double ee = 0.0, vv = 0.0;
     for (int j = 0; j < k; j++) {
-        const double ne = column_norm(pw->host_e, s, k, j), nv = column_norm(pw->host_v, s, k, j);
+        const double ne = mu_probes_column_norm(pw->host_e, s, k, j),
+                     nv = mu_probes_column_norm(pw->host_v, s, k, j);
         ee += ne * ne;
         vv += nv * nv;
     }
@@ -107,8 +76,7 @@ static mu_status_t run_probes(mu_backend_t *be, const mu_mat_t *q, const mu_resi
     const bool wide = q->rows <= q->cols;
     const int64_t s = wide ? q->rows : q->cols;
     const int k = o->probes;
-    for (int64_t i = 0; i < s * k; i++)
-        pw->host_v[i] = mu_rng_normal(o->seed, PROBE_STREAM, (uint64_t)i);
+    mu_probes_gaussian(o->seed, PROBE_STREAM, s, k, pw->host_v);
     double worst = 0.0;
     for (int step = 0; step < o->power_steps; step++) {
         MU_CHECK(mu_k_upload(be, pw->host_v, MU_DTYPE_F64, k, &pw->v));
@@ -116,7 +84,7 @@ static mu_status_t run_probes(mu_backend_t *be, const mu_mat_t *q, const mu_resi
         MU_CHECK(mu_k_download(be, &pw->e, pw->host_e, MU_DTYPE_F64, k));
         if (step == 0)
             out->rms = pooled_ratio(pw, s, k);
-        worst = ratio_and_renormalize(pw, s, k);
+        worst = mu_probes_power_ratio(pw->host_v, pw->host_e, s, k);
         if (!isfinite(worst))
             break;
     }
@@ -158,17 +126,4 @@ mu_status_t mu_residual_estimate(mu_backend_t *be, const mu_mat_t *q,
     MU_CHECK(mu_residual_measure(be, q, opts, &r));
     *estimate = r.spectral;
     return MU_OK;
-}
-
-double mu_residual_tol(const mu_schedule_t *schedule, double lower, mu_dtype_t dtype)
-{
-    double band = 0.0;
-    if (schedule) {
-        const double unit = dtype == MU_DTYPE_F64 ? 0x1p-53 : dtype == MU_DTYPE_F32 ? 0x1p-24
-                                                                                   : 0x1p-8;
-        const double e = mu_schedule_error_bound(schedule, lower, 1.0);
-        const double d = unit * mu_schedule_slope_at_zero(schedule);
-        band = (1.0 + e + d) * (1.0 + e + d) - 1.0;
-    }
-    return sqrt(band * band + MU_RESIDUAL_UNREACHED_SHARE);
 }

@@ -7,10 +7,16 @@
 #include "kernels/host_view.h"
 #include "shard/synthetic.h"
 
-/* illcond's rank-one gradient is this much larger than the synthetic ones, so that whatever
- * momentum the matrix carries lies below 1e-6 of its top singular value: far under Polar
- * Express' lower bound (1e-3), so the fast result cannot pass the certificate at any step. */
-static const float ILLCOND_SCALE = 1e6f;
+/* illcond's rank-one gradient is scaled into fp32's subnormal range (2^-140 against the
+ * smallest normal 2^-126: 1 / ||G||_F then exceeds fp32's range for any matrix of fewer than
+ * 10^7 rows), as a loss scaled down too far would leave it, and lands in a
+ * cleared momentum (a restarted optimizer state: otherwise the momentum the matrix carries
+ * dominates it and nothing is wrong). It is finite, so it passes the gradient check, but
+ * 1 / ||G||_F overflows fp32, so every fast method's normalized iterate, and its result, is
+ * NaN: genuinely wrong, while the fp64 fallback solves the same matrix exactly
+ * (docs/numerics.md, "illcond"). A rank-one gradient scaled up instead (1e6, the old
+ * definition) is handled exactly by Polar Express and passes the certificate. */
+static const float ILLCOND_SCALE = 0x1p-140f;
 
 static int param_index(const mu_layout_t *layout, const char *name)
 {
@@ -72,6 +78,8 @@ static mu_status_t plant(mu_runtime_t *rt, const mu_fault_t *f, uint64_t seed, l
     mu_param_view_t v;
     mu_host_view_t e;
     MU_CHECK(mu_optimizer_param(rt->opt, p, &v));
+    if (f->kind == MU_FAULT_ILLCOND)
+        MU_CHECK(mu_optimizer_clear_momentum(rt->opt, p));
     const int64_t rows = v.row_end - v.row_begin;
     const bool local = rt->layout->settings.grad_mode == MU_GRAD_LOCAL;
     MU_CHECK(mu_host_view_begin(rt->be, &v.g, MU_DTYPE_F32,
@@ -89,7 +97,7 @@ static mu_status_t plant(mu_runtime_t *rt, const mu_fault_t *f, uint64_t seed, l
         for (int64_t r = 0; r < rows; r++)
             memset(values + r * e.ld, 0, sizeof(float) * (size_t)v.g.cols);
         break;
-    default: /* illcond */
+    default: /* illcond (its momentum was cleared above) */
         mu_synthetic_rank_one(seed, p, step, local ? rt->rank : -1, v.row_begin, rows, v.g.cols,
                               values, e.ld);
         for (int64_t r = 0; r < rows; r++)

@@ -7,14 +7,16 @@
 #ifndef MU_SHARD_CERTIFIER_H
 #define MU_SHARD_CERTIFIER_H
 
+#include "kernels/certificate.h"
 #include "kernels/orth.h"
 #include "shard/optimizer_impl.h"
 
 /* The owner's verdict on one matrix of the step, and where its full G and Q are. */
 typedef struct entry_check {
-    int verdict; /* 0: certified; else a mu_step_event_kind_t fallback reason */
-    double residual, tol;
-    mu_mat_t g, q; /* owner only */
+    int verdict;         /* 0: certified; else a mu_step_event_kind_t fallback reason */
+    mu_cert_t cert;      /* what the certificate measured */
+    double value, limit; /* the failed test's number and limit (the descent's on a pass) */
+    mu_mat_t g, q;       /* owner only */
 } entry_check_t;
 
 mu_status_t mu_certifier_create(const mu_shard_env_t *env, mu_certifier_t **out);
@@ -27,9 +29,11 @@ void mu_certifier_force_fallback(mu_certifier_t *cert, bool force);
  * to judge or solve, when g and q are NULL). */
 void mu_certifier_reset(mu_certifier_t *cert, int entry, const mu_mat_t *g, const mu_mat_t *q);
 
-/* Owner: judges entry's fast result from plan (NaN/Inf, residual, forced). */
+/* Owner: judges entry's fast result, as the fast path reported it, with the certificate of
+ * plan's limits (or forces it), at `step` (MUOND_DUMP_MOMENTUM writes G first when the step
+ * is listed). */
 mu_status_t mu_certifier_judge(mu_certifier_t *cert, int entry, const mu_orth_plan_t *plan,
-                               bool zero);
+                               long step, const mu_orth_report_t *report);
 
 /* Collective: agrees on the verdicts of entries [first, first + count), solves each failed
  * one with the fallback into its owner's Q, and marks the ones that could not be solved as

@@ -25,7 +25,7 @@ static const mu_settings_t DEFAULT_SETTINGS = {
     .exchange_dtype = MU_DTYPE_F32,
     .wave_budget_bytes = (int64_t)1024 << 20,
     .grad_mode = MU_GRAD_SHARDED,
-    .residual_tol = 0.0, /* derived from each plan's schedule (kernels/residual.h) */
+    .descent_min = 0.0, /* derived from each plan's schedule (kernels/certificate.h) */
     .on_nonfinite = MU_NONFINITE_SKIP,
     .compute_dtype = MU_DTYPE_F32,
 };
@@ -209,12 +209,9 @@ static mu_status_t parse_polar_express(const cJSON *obj, const char *source, mu_
 
 static mu_status_t parse_optimizer(const cJSON *obj, const char *source, mu_settings_t *s)
 {
-    static const char *const keys[] = {"lr",           "momentum",
-                                       "nesterov",     "weight_decay",
-                                       "scale",        "polar_express",
-                                       "adamw",        "residual_tol",
-                                       "on_nonfinite", "compute_dtype",
-                                       NULL};
+    static const char *const keys[] = {"lr",           "momentum",      "nesterov", "weight_decay",
+                                       "scale",        "polar_express", "adamw",    "descent_min",
+                                       "on_nonfinite", "compute_dtype", NULL};
     static const char *const scales[] = {"spectral", "rms", "none"};
     static const char *const policies[] = {"skip", "abort"};
     where_t w = {source, "optimizer"};
@@ -226,7 +223,7 @@ static mu_status_t parse_optimizer(const cJSON *obj, const char *source, mu_sett
     int scale = (int)s->scale;
     MU_CHECK(get_choice(obj, "scale", scales, 3, &w, &scale));
     s->scale = (mu_scale_rule_t)scale;
-    MU_CHECK(get_number(obj, "residual_tol", 0, 1e3, true, &w, &s->residual_tol));
+    MU_CHECK(get_number(obj, "descent_min", 0, 1, true, &w, &s->descent_min));
     int policy = (int)s->on_nonfinite;
     MU_CHECK(get_choice(obj, "on_nonfinite", policies, 2, &w, &policy));
     s->on_nonfinite = (mu_nonfinite_policy_t)policy;
@@ -406,7 +403,7 @@ static uint64_t layout_digest(const mu_layout_t *l)
                                s->exchange_dtype,
                                (double)s->wave_budget_bytes,
                                s->grad_mode,
-                               s->residual_tol,
+                               s->descent_min,
                                s->on_nonfinite};
     for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
         hash_f64(h, settings[i]);

@@ -86,6 +86,14 @@ mu_status_t mu_optimizer_param(mu_optimizer_t *opt, int p, mu_param_view_t *view
     return MU_OK;
 }
 
+mu_status_t mu_optimizer_clear_momentum(mu_optimizer_t *opt, int p)
+{
+    if (!opt || p < 0 || p >= opt->env.layout->param_count)
+        return mu_error(MU_ERR_INVALID, "optimizer: no parameter %d", p);
+    mu_mat_t m = opt->store->params[p].m;
+    return m.rows > 0 && m.cols > 0 ? mu_k_fill(opt->env.be, 0.0, &m) : MU_OK;
+}
+
 mu_status_t mu_optimizer_step(mu_optimizer_t *opt, mu_step_stats_t *stats)
 {
     mu_step_stats_t local;

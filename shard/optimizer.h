@@ -46,17 +46,19 @@ typedef struct mu_param_view {
 
 /* Something a step did other than the fast path; every rank holds the same list. */
 typedef enum mu_step_event_kind {
-    MU_EVENT_FALLBACK_RESIDUAL = 1, /* the certificate exceeded its tolerance */
-    MU_EVENT_FALLBACK_NONFINITE,    /* the fast result had NaN or Inf entries */
-    MU_EVENT_FALLBACK_FORCED,       /* "fallback": "always", or --force-fallback */
-    MU_EVENT_SKIPPED_NONFINITE,     /* NaN/Inf in the gradient, on_nonfinite skip */
+    MU_EVENT_FALLBACK_OVERSHOOT = 1, /* the certificate: ||Q||_2 above 1 + band */
+    MU_EVENT_FALLBACK_MISALIGNED,    /* ... Q^T G not symmetric positive semidefinite */
+    MU_EVENT_FALLBACK_DESCENT,       /* ... the descent bound below its limit */
+    MU_EVENT_FALLBACK_NONFINITE,     /* the fast result had NaN or Inf entries */
+    MU_EVENT_FALLBACK_FORCED,        /* "fallback": "always", or --force-fallback */
+    MU_EVENT_SKIPPED_NONFINITE,      /* NaN/Inf in the gradient, on_nonfinite skip */
 } mu_step_event_kind_t;
 
 typedef struct mu_step_event {
     mu_step_event_kind_t kind;
     int param;            /* layout index */
     int rank;             /* the owner (fallbacks); the lowest rank that saw NaN/Inf (skips) */
-    double residual, tol; /* the certificate, where one was measured */
+    double value, limit;  /* the failed certificate test's number and limit */
     int64_t nonfinite;    /* gradient entries (skips) */
     mu_fallback_report_t fallback; /* route, grid and time (fallbacks) */
     bool solved; /* fallbacks: false when it failed numerically (update skipped) */
@@ -102,9 +104,13 @@ void mu_optimizer_destroy(mu_optimizer_t **opt);
 /* This rank's weights and gradient input of parameter p. */
 mu_status_t mu_optimizer_param(mu_optimizer_t *opt, int p, mu_param_view_t *view);
 
+/* Zeroes parameter p's momentum on this rank, as a restarted optimizer state holds it (fault
+ * injection: the illcond fault plants its gradient into a fresh momentum). */
+mu_status_t mu_optimizer_clear_momentum(mu_optimizer_t *opt, int p);
+
 /*
  * One optimizer step (collective). Reads every G, updates every W. G is overwritten.
- * Every fast orthogonalization is certified on its owner (kernels/residual.h); a failed one is
+ * Every fast orthogonalization is certified on its owner (kernels/certificate.h); a failed one is
  * solved again by all ranks with the ScaLAPACK fallback, and if that fails too, that matrix's
  * update is skipped. A parameter with NaN or Inf gradient entries is skipped (its weights and
  * momentum stay as they were) under on_nonfinite "skip"; under "abort" the step returns

@@ -158,7 +158,7 @@ static mu_status_t orthogonalize(mu_optimizer_t *opt, mu_step_ctx_t *ctx, int en
         return mu_error(status, "rank %d, step %ld: %s (%lldx%lld): %s", env->rank, ctx->step,
                         p->name, (long long)p->rows, (long long)p->cols, mu_error_message());
     *zero = report.zero_input;
-    MU_CHECK(mu_certifier_judge(opt->certifier, entry, plan, report.zero_input));
+    MU_CHECK(mu_certifier_judge(opt->certifier, entry, plan, ctx->step, &report));
     return MU_OK;
 }
 

@@ -2,14 +2,16 @@
  * The certificate of every fast orthogonalization and the exact fallback behind it
  * (DESIGN.md, step 4).
  *
- * On the owner, right after Polar Express / NS5 / Gram: a result with NaN or Inf fails; so
- * does one whose residual estimate ||QQ^T - I||_F / sqrt(s) exceeds the tolerance, the
- * layout's residual_tol or else the plan's own (kernels/residual.h: from the schedule's error
- * bound). A zero input (zero momentum) gives a zero update, which is right, and passes.
+ * On the owner, right after Polar Express / NS5 / Gram, kernels/certificate.h judges Q as the
+ * steepest-descent step for G: finite, no overshoot (||Q||_2 <= 1 + band), aligned with G
+ * (Q^T G symmetric positive semidefinite on the probes) and achieving the descent (a bound on
+ * <Q, G> / ||G||_* at least the plan's limit, or the layout's descent_min). The limits come
+ * from the plan's schedule (mu_orth_plan_cert_limits). A zero input (zero momentum) gives a
+ * zero update, which is right, and passes.
  *
  * After the compute phase of a group (a wave, or one matrix in local mode) the ranks agree
- * on the verdicts in one allreduce: three doubles per matrix (reason, residual, tolerance),
- * the owner contributing and the others zeros, combined with MAX. Every failed matrix is then
+ * on the verdicts in one allreduce: three doubles per matrix (reason, value, limit), the
+ * owner contributing and the others zeros, combined with MAX. Every failed matrix is then
  * solved by all ranks together, in entry order: the owner's G goes to fp64, through
  * mu_fallback_polar, and the fp64 result back into the owner's Q before the scatter. A
  * numerical failure there (ScaLAPACK's info > 0, agreed by all ranks) leaves Q zero and the
@@ -20,18 +22,86 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/knobs.h"
 #include "core/log.h"
+#include "core/npy.h"
 #include "kernels/host_view.h"
-#include "kernels/residual.h"
+#include "kernels/certificate.h"
 #include "shard/certifier.h"
+
+enum { DUMP_STEPS_MAX = 16 };
+
+/* MUOND_DUMP_MOMENTUM, parsed once: where and at which steps owners write their G. */
+typedef struct momentum_dump {
+    char dir[512];
+    long steps[DUMP_STEPS_MAX];
+    int step_count; /* 0: no dump */
+} momentum_dump_t;
 
 struct mu_certifier {
     const mu_shard_env_t *env;
+    momentum_dump_t dump;
     entry_check_t *checks;   /* per plan entry, this step */
     double *table;           /* the agreed verdicts: 3 per matrix of the largest group */
     mu_fallback_t *fallback; /* created on first use */
     bool force_fallback;
 };
+
+/* "DIR" or "DIR:S,S,...": a bad list is an error naming the variable. */
+static mu_status_t parse_dump(momentum_dump_t *d)
+{
+    const char *spec = mu_knob(MU_KNOB_DUMP_MOMENTUM);
+    *d = (momentum_dump_t){.steps = {1, 10, 100}, .step_count = 0};
+    if (!spec)
+        return MU_OK;
+    const char *colon = strrchr(spec, ':');
+    const size_t len = colon ? (size_t)(colon - spec) : strlen(spec);
+    if (len == 0 || len >= sizeof d->dir)
+        return mu_error(MU_ERR_INVALID, "MUOND_DUMP_MOMENTUM=%s: no directory, or too long", spec);
+    memcpy(d->dir, spec, len);
+    d->dir[len] = '\0';
+    d->step_count = 3;
+    if (!colon)
+        return MU_OK;
+    d->step_count = 0;
+    for (const char *s = colon + 1; *s; s += *s == ',') {
+        char *end;
+        const long step = strtol(s, &end, 10);
+        if (end == s || step < 1 || d->step_count == DUMP_STEPS_MAX || (*end && *end != ','))
+            return mu_error(MU_ERR_INVALID,
+                            "MUOND_DUMP_MOMENTUM=%s: steps must be up to %d positive integers, "
+                            "comma-separated",
+                            spec, DUMP_STEPS_MAX);
+        d->steps[d->step_count++] = step;
+        s = end;
+    }
+    return MU_OK;
+}
+
+/* Owner: writes G to DIR/PARAM-sSTEP.npy when this step is listed ('/' in names becomes '_'). */
+static mu_status_t dump_momentum(const mu_certifier_t *cert, const mu_param_t *p, long step,
+                                 const mu_mat_t *g)
+{
+    const momentum_dump_t *d = &cert->dump;
+    bool listed = false;
+    for (int i = 0; i < d->step_count; i++)
+        listed |= d->steps[i] == step;
+    if (!listed)
+        return MU_OK;
+    char path[1024];
+    const int n = snprintf(path, sizeof path, "%s/%s-s%ld.npy", d->dir, p->name, step);
+    if (n < 0 || (size_t)n >= sizeof path)
+        return mu_error(MU_ERR_INVALID, "MUOND_DUMP_MOMENTUM: the path for %s is too long",
+                        p->name);
+    for (char *c = path + strlen(d->dir) + 1; c < path + n; c++)
+        *c = *c == '/' ? '_' : *c;
+    mu_host_view_t view;
+    MU_CHECK(
+        mu_host_view_begin(cert->env->be, g, MU_DTYPE_F32, MU_HOST_READ | MU_HOST_PACKED, &view));
+    const mu_status_t status = mu_npy_write_matrix(path, view.data, MU_NPY_F32, g->rows, g->cols);
+    mu_host_view_release(&view);
+    return status;
+}
 
 mu_status_t mu_certifier_create(const mu_shard_env_t *env, mu_certifier_t **out)
 {
@@ -44,7 +114,7 @@ mu_status_t mu_certifier_create(const mu_shard_env_t *env, mu_certifier_t **out)
     }
     if (!c || !c->checks || !c->table)
         return mu_error(MU_ERR_NOMEM, "cannot allocate the certifier");
-    return MU_OK;
+    return parse_dump(&c->dump);
 }
 
 void mu_certifier_destroy(mu_certifier_t **cert)
@@ -77,38 +147,63 @@ const entry_check_t *mu_certifier_check(const mu_certifier_t *cert, int entry)
     return &cert->checks[entry];
 }
 
-mu_status_t mu_certifier_judge(mu_certifier_t *cert, int entry, const mu_orth_plan_t *plan,
-                               bool zero)
+/* The event kind of a failed certificate. */
+static int fallback_reason(mu_cert_verdict_t verdict)
 {
+    switch (verdict) {
+    case MU_CERT_OVERSHOOT:
+        return MU_EVENT_FALLBACK_OVERSHOOT;
+    case MU_CERT_MISALIGNED:
+        return MU_EVENT_FALLBACK_MISALIGNED;
+    case MU_CERT_DESCENT:
+        return MU_EVENT_FALLBACK_DESCENT;
+    default:
+        return MU_EVENT_FALLBACK_NONFINITE;
+    }
+}
+
+mu_status_t mu_certifier_judge(mu_certifier_t *cert, int entry, const mu_orth_plan_t *plan,
+                               long step, const mu_orth_report_t *report)
+{
+    const bool zero = report->zero_input;
     const mu_shard_env_t *env = cert->env;
     entry_check_t *check = &cert->checks[entry];
     const mu_param_t *p = &env->layout->params[env->plan->entries[entry].param];
-    const double own = env->layout->settings.residual_tol;
-    check->tol = own > 0.0 ? own : mu_orth_plan_residual_tol(plan);
+    if (!zero)
+        MU_CHECK(dump_momentum(cert, p, step, &check->g));
     if (cert->force_fallback || p->fallback_always) {
         check->verdict = MU_EVENT_FALLBACK_FORCED;
         return MU_OK;
     }
     if (zero)
         return MU_OK;
-    mu_residual_t r;
-    mu_residual_opts_t o;
-    mu_residual_opts_certificate(&o);
-    const mu_status_t status = mu_residual_measure(env->be, &check->q, &o, &r);
+    mu_cert_limits_t limits;
+    mu_orth_plan_cert_limits(plan, &limits);
+    if (env->layout->settings.descent_min > 0.0)
+        limits.descent = env->layout->settings.descent_min;
+    const mu_status_t status = mu_cert_measure(env->be, &check->g, &check->q, report->input_norm,
+                                               &limits, NULL, &check->cert);
     if (status == MU_ERR_NUMERIC) {
         mu_error_clear();
         check->verdict = MU_EVENT_FALLBACK_NONFINITE;
-        check->residual = INFINITY;
+        check->value = INFINITY;
         return MU_OK;
     }
     MU_CHECK(status);
-    check->residual = r.rms;
-    if (!(r.rms <= check->tol))
-        check->verdict = MU_EVENT_FALLBACK_RESIDUAL;
+    const mu_cert_verdict_t verdict =
+        mu_cert_judge(&check->cert, &limits, &check->value, &check->limit);
+    const mu_cert_t *c = &check->cert;
+    MU_LOG(MU_LOG_DEBUG, MU_SUB_SHARD,
+           "certificate of %s: ||Q||_2 >= %.4f, Q^T G asymmetry %.2e, negativity %.2e, descent >= "
+           "%.4f (residual %.4f, schedule %.4f; limit %.4f): %s",
+           p->name, c->q_norm, c->asymmetry, c->negativity, c->descent_bound, c->residual_bound,
+           c->schedule_bound, limits.descent, mu_cert_verdict_name(verdict));
+    if (verdict != MU_CERT_PASS)
+        check->verdict = fallback_reason(verdict);
     return MU_OK;
 }
 
-/* One allreduce: every rank learns each entry's verdict, residual and tolerance. */
+/* One allreduce: every rank learns each entry's verdict, value and limit. */
 static mu_status_t agree_verdicts(mu_certifier_t *cert, int first, int count)
 {
     const mu_shard_env_t *env = cert->env;
@@ -117,8 +212,8 @@ static mu_status_t agree_verdicts(mu_certifier_t *cert, int first, int count)
         const entry_check_t *c = &cert->checks[first + i];
         const bool mine = env->plan->entries[first + i].owner == env->rank;
         table[3 * i] = mine ? c->verdict : 0;
-        table[3 * i + 1] = mine && isfinite(c->residual) ? c->residual : mine ? 1e300 : 0;
-        table[3 * i + 2] = mine ? c->tol : 0;
+        table[3 * i + 1] = mine && isfinite(c->value) ? c->value : mine ? 1e300 : 0;
+        table[3 * i + 2] = mine ? c->limit : 0;
     }
     return mu_comm_allreduce(env->comm, table, 3 * count, MU_COMM_F64, MU_COMM_MAX);
 }
@@ -197,8 +292,8 @@ mu_status_t mu_certifier_agree(mu_certifier_t *cert, mu_step_ctx_t *ctx, int fir
         mu_step_event_t event = {.kind = (mu_step_event_kind_t)table[3 * i],
                                  .param = env->plan->entries[entry].param,
                                  .rank = env->plan->entries[entry].owner,
-                                 .residual = table[3 * i + 1],
-                                 .tol = table[3 * i + 2]};
+                                 .value = table[3 * i + 1],
+                                 .limit = table[3 * i + 2]};
         mu_status_t status = MU_OK;
         MU_TRY(status, fall_back(cert, ctx, entry, &event));
         ctx->stats->fallbacks++;
@@ -220,12 +315,22 @@ void mu_step_event_format(const mu_optimizer_t *opt, const mu_step_event_t *e, c
         return;
     }
     char why[96];
-    if (e->kind == MU_EVENT_FALLBACK_RESIDUAL)
-        snprintf(why, sizeof why, "residual %.3g > tolerance %.3g", e->residual, e->tol);
-    else
-        snprintf(why, sizeof why, "%s", e->kind == MU_EVENT_FALLBACK_NONFINITE
-                                            ? "non-finite fast result"
-                                            : "forced");
+    switch (e->kind) {
+    case MU_EVENT_FALLBACK_OVERSHOOT:
+        snprintf(why, sizeof why, "overshoot ||Q||_2 %.4g > %.4g", e->value, e->limit);
+        break;
+    case MU_EVENT_FALLBACK_MISALIGNED:
+        snprintf(why, sizeof why, "misaligned Q^T G %.3g > %.3g", e->value, e->limit);
+        break;
+    case MU_EVENT_FALLBACK_DESCENT:
+        snprintf(why, sizeof why, "descent %.4g < %.4g", e->value, e->limit);
+        break;
+    case MU_EVENT_FALLBACK_NONFINITE:
+        snprintf(why, sizeof why, "non-finite fast result");
+        break;
+    default:
+        snprintf(why, sizeof why, "forced");
+    }
     snprintf(buf, size, "%s (%lldx%lld, owner rank %d): fallback, %s -> %s on a %dx%d grid, "
              "%.3f s%s", p->name, (long long)p->rows, (long long)p->cols, e->rank, why,
              mu_fallback_route_name(e->fallback.route), e->fallback.nprow, e->fallback.npcol,

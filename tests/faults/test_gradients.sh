@@ -21,8 +21,9 @@ expect_match "$SCRATCH/out" '^weights norm [0-9]' "zero-grad leaves finite weigh
 
 run_muond 3 -- --layout "$TINY" --steps 3 --inject illcond:param=w2:step=2
 expect_status 0 "illcond"
-expect_match "$SCRATCH/err" "step 2: w2 \(.*\): fallback, residual" \
-    "illcond sends w2 to the fallback at step 2, for its residual"
+expect_match "$SCRATCH/err" "step 2: w2 \(.*\): fallback, non-finite fast result" \
+    "illcond sends w2 to the fallback at step 2: its fast result is NaN"
+grep -q "step [13]: .*fallback" "$SCRATCH/err" && fail "illcond: a fallback at a step it did not fire"
 
 # An internal failure deep inside the fallback: rank 1's pdgesvd workspace cannot be had. The
 # job stops, and the rank that failed prints the whole call trail, from the allocation in
@@ -36,6 +37,23 @@ expect_match "$SCRATCH/err" "^  at shard/verify.c:[0-9]+ -> NOMEM \(mu_fallback_
     "the trail passes through the certifier"
 expect_match "$SCRATCH/err" "^  at launcher/cmd_run.c:[0-9]+ -> NOMEM \(mu_optimizer_step" \
     "the trail reaches the daemon's step loop"
+
+# MUOND_DUMP_MOMENTUM: each matrix's owner writes the momentum it orthogonalizes, at the
+# listed steps only, as float32 .npy of the matrix's shape (the certificate's real matrices).
+mkdir -p "$SCRATCH/dump"
+export MUOND_DUMP_MOMENTUM="$SCRATCH/dump:2"
+run_muond 3 -- --layout "$TINY" --steps 3
+expect_status 0 "the momentum dump"
+[ -f "$SCRATCH/dump/w1-s2.npy" ] && [ -f "$SCRATCH/dump/w2-s2.npy" ] ||
+    fail "no dump of w1 and w2 at step 2: $(ls "$SCRATCH/dump")"
+[ ! -e "$SCRATCH/dump/w1-s1.npy" ] || fail "a dump at step 1, which was not listed"
+"$MUOND" orth "$SCRATCH/dump/w2-s2.npy" "$SCRATCH/q.npy" >/dev/null 2>&1 ||
+    fail "the dump of w2 does not read as a matrix"
+export MUOND_DUMP_MOMENTUM="$SCRATCH/dump:two"
+run_muond 1 -- --layout "$TINY" --steps 1
+unset MUOND_DUMP_MOMENTUM
+expect_status 2 "a bad step list"
+expect_in "$SCRATCH/err" "MUOND_DUMP_MOMENTUM=$SCRATCH/dump:two: steps must be" "the bad list is named"
 
 run_muond 2 -- --layout "$TINY" --steps 2 --inject melt-grad
 expect_status 2 "an unknown fault"

@@ -1,6 +1,7 @@
 #!/bin/sh
 # The certified step under mpiexec (shard/verify.c):
-#  1. GPT-2-small on 4 ranks with one injected rank-deficient gradient: only that matrix goes
+#  1. GPT-2-small on 4 ranks with one injected ill-scaled gradient (illcond: subnormal, so the
+#     fast path's result is NaN): only that matrix goes
 #     to the fallback, every step's report names it with its reason, and the final digest
 #     equals a run whose layout sends that matrix to the fallback from the start
 #     ("fallback": "always").
@@ -34,7 +35,7 @@ for step in 1 2; do
     lines=$(grep -c "step $step: .*: fallback, " "$SCRATCH/err" || true)
     [ "$lines" -eq 1 ] || fail "step $step reports $lines fallbacks, expected 1"
 done
-expect_in "$SCRATCH/err" "fallback, residual" "the reason is the residual"
+expect_in "$SCRATCH/err" "fallback, non-finite fast result" "the reason is the NaN fast result"
 others=$(grep 'fallback, ' "$SCRATCH/err" | grep -vcF "$BAD" || true)
 [ "$others" -eq 0 ] || fail "$others fallback line(s) name other matrices"
 sed "s/\"name\": \"$BAD\",/&\"fallback\": \"always\",/" "$LAYOUTS/gpt2-small.json" \

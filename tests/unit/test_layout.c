@@ -37,7 +37,8 @@ Test(layout, defaults_overrides_and_flattening)
     cr_expect_eq(l->params[1].lr, 3e-4, "adamw parameters default to the AdamW lr");
     cr_expect_eq(l->params[2].lr, 0.5);
     cr_expect_eq(l->params[2].weight_decay, 0.25);
-    cr_expect_eq(l->settings.pe_iters, 5);
+    cr_expect_eq(l->settings.pe_iters, 8, "the published schedule's step count (issue 19)");
+    cr_expect_eq(l->settings.descent_min, 0.0, "the certificate's limit comes from the plan");
     cr_expect_eq(l->settings.exchange_dtype, MU_DTYPE_F32);
     cr_expect_eq(l->settings.grad_mode, MU_GRAD_SHARDED);
     cr_expect(l->settings.nesterov);
@@ -105,6 +106,21 @@ Test(layout, errors_name_the_field)
     expect_error("{\"parameters\": [{\"name\": \"x\", \"shape\": [2, 2], \"method\": \"ns5\", "
                  "\"color\": \"red\"}]}",
                  "parameters[0] (\"x\"): color: unknown key");
+}
+
+Test(layout, descent_min_overrides_the_certificate_limit)
+{
+    mu_layout_t *l =
+        parse_ok("{\"optimizer\": {\"descent_min\": 0.8}, \"parameters\": "
+                 "[{\"name\": \"w\", \"shape\": [4, 6], \"method\": \"polar-express\"}]}");
+    cr_expect_eq(l->settings.descent_min, 0.8);
+    mu_layout_destroy(&l);
+    expect_error("{\"optimizer\": {\"descent_min\": 1.5}, \"parameters\": "
+                 "[{\"name\": \"w\", \"shape\": [4, 6], \"method\": \"polar-express\"}]}",
+                 "descent_min");
+    expect_error("{\"optimizer\": {\"residual_tol\": 0.3}, \"parameters\": "
+                 "[{\"name\": \"w\", \"shape\": [4, 6], \"method\": \"polar-express\"}]}",
+                 "residual_tol");
 }
 
 Test(layout, missing_file_is_an_io_error)
