@@ -131,6 +131,8 @@ mu_status_t mu_orth_plan_create(mu_backend_t *be, int64_t rows, int64_t cols,
 
     mu_status_t status;
     MU_CHECK_GOTO(status, build_schedule(plan), out_with_plan);
+    mu_cert_limits_for(mu_orth_plan_schedule(plan), plan->opts.lower,
+                       normalization_safety(&plan->opts), plan->opts.dtype, &plan->cert_limits);
     MU_CHECK_GOTO(status, plan->method->prepare(plan), out_with_plan);
     plan->recordable = plan->method->iterate && mu_backend_can_capture(be);
     *out = plan;
@@ -253,8 +255,7 @@ const mu_schedule_t *mu_orth_plan_schedule(const mu_orth_plan_t *plan)
 
 void mu_orth_plan_cert_limits(const mu_orth_plan_t *plan, mu_cert_limits_t *out)
 {
-    mu_cert_limits_for(mu_orth_plan_schedule(plan), plan->opts.lower,
-                       normalization_safety(&plan->opts), plan->opts.dtype, out);
+    *out = plan->cert_limits;
 }
 
 double mu_orth_plan_flops(const mu_orth_plan_t *plan)

@@ -79,8 +79,8 @@ mu_status_t mu_orth_execute(mu_orth_plan_t *plan, const mu_mat_t *g, mu_mat_t *q
 /* The schedule the plan applies (NULL for svd). */
 const mu_schedule_t *mu_orth_plan_schedule(const mu_orth_plan_t *plan);
 
-/* The certificate's limits for this plan's results (mu_cert_limits_for: from the schedule's
- * own error bound on [lower, 1] and the dtype's round-off). */
+/* The certificate's limits for this plan's results, made once with the plan (mu_cert_limits_for:
+ * from the schedule's own error bound on [lower, 1] and the dtype's round-off). */
 void mu_orth_plan_cert_limits(const mu_orth_plan_t *plan, mu_cert_limits_t *out);
 
 /* Floating-point operations of one execution in the grouped form, exploiting symmetry where

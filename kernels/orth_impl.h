@@ -28,6 +28,7 @@ struct mu_orth_plan {
     int64_t short_side, long_side;
     bool wide; /* rows <= cols: iterate on X X^T; otherwise on X^T X */
     mu_schedule_t schedule;
+    mu_cert_limits_t cert_limits; /* from the schedule, once: the certificate's, every step */
     const struct mu_orth_method_ops *method;
     mu_mat_t work[ORTH_MAX_WORK]; /* released by mu_orth_plan_destroy */
     bool recordable;              /* prepared while the backend could record */
