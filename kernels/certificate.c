@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/lanczos.h"
 #include "kernels/probes.h"
 
 /* Stream id of the certificate's probes in the counter RNG. */
@@ -78,21 +79,18 @@ typedef struct cert_work {
     mu_mat_t g64, q64;        /* fp64 copies (operands()) */
     mu_mat_t v, y, z, w, dot; /* cols x k, rows x k, cols x k, rows x k, 1 x 1 */
     mu_mat_t fold;            /* FOLD x FOLD, for <Q, G> */
-    mu_mat_t lv, ly, lz;      /* the Lanczos block: cols x kl, rows x kl, cols x kl */
-    double *hv, *hy, *hz, *hw, *hx;
+    double *hv, *hy, *hz, *hw;
 } cert_work_t;
 
 static void release_work(mu_backend_t *be, cert_work_t *cw)
 {
-    mu_mat_t *mats[] = {&cw->g64, &cw->q64, &cw->v,  &cw->y,  &cw->z,   &cw->w,
-                        &cw->dot, &cw->lv,  &cw->ly, &cw->lz, &cw->fold};
+    mu_mat_t *mats[] = {&cw->g64, &cw->q64, &cw->v, &cw->y, &cw->z, &cw->w, &cw->dot, &cw->fold};
     for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++)
         mu_k_release(be, mats[i]);
     free(cw->hv);
     free(cw->hy);
     free(cw->hz);
     free(cw->hw);
-    free(cw->hx);
 }
 
 /* Where fp32 probe products can neither overflow nor lose bits to subnormals. */
@@ -132,12 +130,9 @@ static mu_status_t operands(mu_backend_t *be, const mu_mat_t *g, const mu_mat_t 
     return MU_OK;
 }
 
-static mu_status_t alloc_work(mu_backend_t *be, int64_t rows, int64_t cols, int k, int kl,
-                              mu_dtype_t dt, cert_work_t *cw)
+static mu_status_t alloc_work(mu_backend_t *be, int64_t rows, int64_t cols, int k, mu_dtype_t dt,
+                              cert_work_t *cw)
 {
-    MU_CHECK(mu_k_alloc(be, cols, kl, dt, &cw->lv));
-    MU_CHECK(mu_k_alloc(be, rows, kl, dt, &cw->ly));
-    MU_CHECK(mu_k_alloc(be, cols, kl, dt, &cw->lz));
     MU_CHECK(mu_k_alloc(be, cols, k, dt, &cw->v));
     MU_CHECK(mu_k_alloc(be, rows, k, dt, &cw->y));
     MU_CHECK(mu_k_alloc(be, cols, k, dt, &cw->z));
@@ -149,8 +144,7 @@ static mu_status_t alloc_work(mu_backend_t *be, int64_t rows, int64_t cols, int 
     cw->hy = malloc(wide * sizeof *cw->hy);
     cw->hz = malloc(wide * sizeof *cw->hz);
     cw->hw = malloc(wide * sizeof *cw->hw);
-    cw->hx = malloc(wide * sizeof *cw->hx);
-    if (!cw->hv || !cw->hy || !cw->hz || !cw->hw || !cw->hx)
+    if (!cw->hv || !cw->hy || !cw->hz || !cw->hw)
         return mu_error(MU_ERR_NOMEM, "certificate: cannot allocate %lld probe entries",
                         (long long)wide);
     return MU_OK;
@@ -268,160 +262,23 @@ static mu_status_t alignment(const cert_work_t *cw, int64_t cols, int k, mu_cert
     return MU_OK;
 }
 
-/* Lanczos on Q^T Q, one recurrence per probe column (all columns in one GEMM pair per step),
- * with full reorthogonalization on the host. Its largest Ritz value never exceeds ||Q||_2^2
- * (up to the breakdown tolerance) and reaches it in a few steps even when only a few
- * directions overshoot, where plain power steps from a random start stall. */
-typedef struct lanczos {
-    int k, steps, done;
-    double *basis;        /* (steps + 1) x k x cols, vector i of column j at (i * k + j) * cols */
-    double *alpha, *beta; /* steps x k: the tridiagonal matrices, column by column */
-    int *count;           /* k: alphas of each column so far */
-    bool *stopped;        /* k */
-} lanczos_t;
-
-/* A recurrence stops when the new direction is this small against the Ritz values: the
- * Krylov space is then invariant up to round-off (fp32 products carry ~1e-7 noise, which a
- * normalized w would turn into a spurious direction), and the Ritz values are within this of
- * the operator's. */
-static const double LANCZOS_BREAKDOWN = 1e-3;
-
-static double *vec(const lanczos_t *lz, int64_t cols, int i, int j)
+/* ||Q||_2 >= sqrt(largest Ritz value of Q^T Q), started from the first k probe columns
+ * (kernels/lanczos.h: plain power steps from a random start stall where only a few
+ * directions overshoot). */
+static mu_status_t spectral_norm(mu_backend_t *be, const mu_mat_t *q, int k, int stride, int steps,
+                                 const cert_work_t *cw, double *out)
 {
-    return lz->basis + ((size_t)i * (size_t)lz->k + (size_t)j) * (size_t)cols;
-}
-
-/* w <- w - alpha v_i - (projections on all earlier vectors of column j); returns ||w||. */
-static double orthogonalize(const lanczos_t *lz, int64_t cols, int i, int j, double *w)
-{
-    for (int pass = 0; pass < 2; pass++) /* twice is enough (Kahan-Parlett) */
-        for (int b = 0; b <= i; b++) {
-            const double *v = vec(lz, cols, b, j);
-            double dot = 0.0;
-            for (int64_t t = 0; t < cols; t++)
-                dot += w[t] * v[t];
-            for (int64_t t = 0; t < cols; t++)
-                w[t] -= dot * v[t];
-        }
-    double norm = 0.0;
-    for (int64_t t = 0; t < cols; t++)
-        norm += w[t] * w[t];
-    return sqrt(norm);
-}
-
-/* One step for every live column: z_j = Q^T Q v_j came back in hz (cols x k, row-major). */
-static void lanczos_advance(lanczos_t *lz, int64_t cols, const double *hz, double *w)
-{
-    const int i = lz->done;
-    for (int j = 0; j < lz->k; j++) {
-        if (lz->stopped[j])
-            continue;
-        const double *v = vec(lz, cols, i, j);
-        double alpha = 0.0;
-        for (int64_t t = 0; t < cols; t++) {
-            w[t] = hz[t * lz->k + j];
-            alpha += w[t] * v[t];
-        }
-        lz->alpha[i * lz->k + j] = alpha;
-        lz->count[j] = i + 1;
-        const double beta = orthogonalize(lz, cols, i, j, w);
-        if (!(beta > LANCZOS_BREAKDOWN * fabs(alpha)) || i + 1 >= cols || i + 1 >= lz->steps) {
-            lz->stopped[j] = true;
-            continue;
-        }
-        lz->beta[i * lz->k + j] = beta;
-        double *next = vec(lz, cols, i + 1, j);
-        for (int64_t t = 0; t < cols; t++)
-            next[t] = w[t] / beta;
-    }
-    lz->done++;
-}
-
-/* The largest eigenvalue of column j's tridiagonal matrix (NaN if it has none). */
-static double largest_ritz(const lanczos_t *lz, int j)
-{
-    double d[MU_SCHEDULE_MAX_ITERS], e[MU_SCHEDULE_MAX_ITERS];
-    const int n = lz->count[j];
-    for (int i = 0; i < n; i++) {
-        d[i] = lz->alpha[i * lz->k + j];
-        e[i] = i + 1 < n ? lz->beta[i * lz->k + j] : 0.0;
-    }
-    if (n == 0 || LAPACKE_dstev(LAPACK_COL_MAJOR, 'N', n, d, e, NULL, 1) != 0)
-        return NAN;
-    return d[n - 1];
-}
-
-static void lanczos_free(lanczos_t *lz)
-{
-    free(lz->basis);
-    free(lz->alpha);
-    free(lz->beta);
-    free(lz->count);
-    free(lz->stopped);
-}
-
-/* The start: column j of the row-major block `probes` (cols x `stride`), normalized. */
-static mu_status_t lanczos_init(lanczos_t *lz, int64_t cols, int k, int steps, const double *probes,
-                                int stride)
-{
-    *lz = (lanczos_t){.k = k, .steps = steps};
-    lz->basis = malloc((size_t)(steps + 1) * (size_t)k * (size_t)cols * sizeof *lz->basis);
-    lz->alpha = calloc((size_t)(steps * k), sizeof *lz->alpha);
-    lz->beta = calloc((size_t)(steps * k), sizeof *lz->beta);
-    lz->count = calloc((size_t)k, sizeof *lz->count);
-    lz->stopped = calloc((size_t)k, sizeof *lz->stopped);
-    if (!lz->basis || !lz->alpha || !lz->beta || !lz->count || !lz->stopped)
-        return mu_error(MU_ERR_NOMEM, "certificate: cannot allocate %d Lanczos vectors",
-                        (steps + 1) * k);
-    for (int j = 0; j < k; j++) {
-        const double norm = mu_probes_column_norm(probes, cols, stride, j);
-        for (int64_t t = 0; t < cols; t++)
-            vec(lz, cols, 0, j)[t] = probes[t * stride + j] / norm;
-    }
-    return MU_OK;
-}
-
-/* The current vectors of all columns as a row-major cols x k block. */
-static void lanczos_block(const lanczos_t *lz, int64_t cols, double *out)
-{
-    for (int j = 0; j < lz->k; j++) {
-        const double *v = vec(lz, cols, lz->stopped[j] ? 0 : lz->done, j);
-        for (int64_t t = 0; t < cols; t++)
-            out[t * lz->k + j] = v[t];
-    }
-}
-
-static bool lanczos_live(const lanczos_t *lz)
-{
-    for (int j = 0; j < lz->k; j++)
-        if (!lz->stopped[j])
-            return true;
-    return false;
-}
-
-/* ||Q||_2 >= sqrt(largest Ritz value of Q^T Q), started from the first k probe columns. */
-static mu_status_t spectral_norm(mu_backend_t *be, const mu_mat_t *q, int64_t cols, int k,
-                                 int stride, int steps, cert_work_t *cw, double *out)
-{
-    lanczos_t lz;
-    mu_status_t status = lanczos_init(&lz, cols, k, steps, cw->hv, stride);
-    while (status == MU_OK && lanczos_live(&lz)) {
-        lanczos_block(&lz, cols, cw->hx);
-        MU_TRY(status, mu_k_upload(be, cw->hx, MU_DTYPE_F64, k, &cw->lv));
-        MU_TRY(status, mu_k_gemm(be, MU_NO_TRANS, MU_NO_TRANS, 1.0, q, &cw->lv, 0.0, &cw->ly));
-        MU_TRY(status, mu_k_gemm(be, MU_TRANS, MU_NO_TRANS, 1.0, q, &cw->ly, 0.0, &cw->lz));
-        MU_TRY(status, mu_k_download(be, &cw->lz, cw->hz, MU_DTYPE_F64, k));
-        if (status == MU_OK)
-            lanczos_advance(&lz, cols, cw->hz, cw->hw);
-    }
+    mu_lanczos_t lz;
+    const mu_status_t status =
+        mu_lanczos_run(be, q, MU_LANCZOS_GRAM, cw->hv, stride, k, steps, &lz);
     double top = 0.0;
     for (int j = 0; status == MU_OK && j < k; j++) {
-        const double ritz = largest_ritz(&lz, j);
+        const double ritz = mu_lanczos_largest(&lz, j);
         top = isfinite(ritz) ? fmax(top, ritz) : ritz; /* a NaN must reach the caller */
         if (!isfinite(top))
             break;
     }
-    lanczos_free(&lz);
+    mu_lanczos_free(&lz);
     *out = sqrt(fmax(top, 0.0)) * (isfinite(top) ? 1.0 : NAN);
     return status;
 }
@@ -483,7 +340,7 @@ static mu_status_t measure(mu_backend_t *be, const mu_mat_t *g, const mu_mat_t *
     MU_CHECK(operands(be, g, q, cw, &gp, &qp, &g_norm, &g_scale));
     const int64_t rows = g->rows, cols = g->cols, s = rows < cols ? rows : cols;
     const int k = o->probes;
-    MU_CHECK(alloc_work(be, rows, cols, k, o->lanczos_probes, gp->dtype, cw));
+    MU_CHECK(alloc_work(be, rows, cols, k, gp->dtype, cw));
     MU_CHECK(inner_product(be, qp, gp, cw, &out->inner));
     if (!isfinite(out->inner)) /* NaN or Inf in Q (or G) reaches <Q, G> */
         return mu_error(MU_ERR_NUMERIC, "certificate: Q has non-finite entries");
@@ -492,7 +349,7 @@ static mu_status_t measure(mu_backend_t *be, const mu_mat_t *g, const mu_mat_t *
     out->reach = reach(cw, rows, cols, k);
     descent_bounds(lim, s, residual_energy(cw, rows, k), g_norm / g_scale, out);
     MU_CHECK(alignment(cw, cols, k, out));
-    MU_CHECK(spectral_norm(be, qp, cols, o->lanczos_probes, k, o->lanczos_steps, cw, &out->q_norm));
+    MU_CHECK(spectral_norm(be, qp, o->lanczos_probes, k, o->lanczos_steps, cw, &out->q_norm));
     if (!isfinite(out->inner) || !isfinite(out->deficit_bound) || !isfinite(out->q_norm) ||
         !isfinite(out->asymmetry) || !isfinite(g_norm))
         return mu_error(MU_ERR_NUMERIC, "certificate: non-finite probe products (G or Q)");

@@ -22,6 +22,30 @@ static CBLAS_TRANSPOSE to_cblas(mu_trans_t t)
     return t == MU_TRANS ? CblasTrans : CblasNoTrans;
 }
 
+/* Products with at most this many columns go column by column through GEMV: OpenBLAS's
+ * GEMM packs all of A for every call, so the probes' and Lanczos' k-column products cost
+ * more than the pass over A itself. Measured (1 thread, fp32, 512^2 A): k = 2, 177 us as one
+ * GEMM against 71 us as two GEMVs; k = 4, 192 against 133; k = 8, 187 against 196. */
+enum { GEMV_MAX_COLUMNS = 4 };
+
+static void columns_by_gemv(mu_trans_t trans_a, double alpha, const mu_mat_t *a, const mu_mat_t *b,
+                            double beta, mu_mat_t *c)
+{
+    const size_t size = mu_dtype_size(c->dtype);
+    const int rows = (int)a->rows, cols = (int)a->cols;
+    for (int64_t j = 0; j < c->cols; j++) {
+        const char *x = (const char *)b->data + (size_t)j * size;
+        char *y = (char *)c->data + (size_t)j * size;
+        if (c->dtype == MU_DTYPE_F32)
+            cblas_sgemv(CblasRowMajor, to_cblas(trans_a), rows, cols, (float)alpha, a->data,
+                        (int)a->ld, (const float *)x, (int)b->ld, (float)beta, (float *)y,
+                        (int)c->ld);
+        else
+            cblas_dgemv(CblasRowMajor, to_cblas(trans_a), rows, cols, alpha, a->data, (int)a->ld,
+                        (const double *)x, (int)b->ld, beta, (double *)y, (int)c->ld);
+    }
+}
+
 static mu_status_t cpu_gemm(mu_backend_t *be, mu_trans_t trans_a, mu_trans_t trans_b, double alpha,
                             const mu_mat_t *a, const mu_mat_t *b, double beta, mu_mat_t *c)
 {
@@ -30,6 +54,10 @@ static mu_status_t cpu_gemm(mu_backend_t *be, mu_trans_t trans_a, mu_trans_t tra
     const int k = (int)(trans_a == MU_TRANS ? a->rows : a->cols);
     if (m == 0 || n == 0)
         return MU_OK;
+    if (n <= GEMV_MAX_COLUMNS && trans_b == MU_NO_TRANS && k > 0) {
+        columns_by_gemv(trans_a, alpha, a, b, beta, c);
+        return MU_OK;
+    }
     if (c->dtype == MU_DTYPE_F32)
         cblas_sgemm(CblasRowMajor, to_cblas(trans_a), to_cblas(trans_b), m, n, k, (float)alpha,
                     a->data, (int)a->ld, b->data, (int)b->ld, (float)beta, c->data, (int)c->ld);
