@@ -6,6 +6,10 @@
 
 #include "kernels/orth_impl.h"
 
+/* The adaptive sample's seed: one fixed value, so that a step's choice, and with it the
+ * update, is the same on every run and backend. */
+static const uint64_t ADAPTIVE_SEED = 0x5ced;
+
 static const char *const method_names[MU_ORTH_METHOD_COUNT] = {
     [MU_ORTH_POLAR_EXPRESS] = "polar-express",
     [MU_ORTH_NS5] = "ns5",
@@ -24,6 +28,7 @@ void mu_orth_opts_default(mu_orth_opts_t *opts)
         .safety = MU_PE_DEFAULT_SAFETY,
         .ns5_set = MU_NS5_JORDAN,
         .gram_dtype = MU_DTYPE_F32,
+        .schedule = MU_SCHEDULE_FIXED,
     };
 }
 
@@ -75,6 +80,46 @@ static mu_status_t build_schedule(mu_orth_plan_t *plan)
     default:
         return mu_error(MU_ERR_INVALID, "orth: unknown method %d", (int)o->method);
     }
+}
+
+/* Every candidate schedule of an adaptive plan, with its certificate limits. */
+static mu_status_t build_menu(mu_orth_plan_t *plan)
+{
+    const mu_orth_opts_t *o = &plan->opts;
+    if (o->method != MU_ORTH_POLAR_EXPRESS && o->method != MU_ORTH_GRAM)
+        return mu_error(MU_ERR_INVALID,
+                        "orth: adaptive schedules are Polar Express schedules "
+                        "(polar-express or gram), not %s",
+                        mu_orth_method_name(o->method));
+    if (!(o->adaptive_tolerance >= 0.0 && o->adaptive_tolerance < 1.0))
+        return mu_error(MU_ERR_INVALID, "orth: adaptive tolerance must be in [0, 1), got %g",
+                        o->adaptive_tolerance);
+    MU_CHECK(mu_adaptive_menu_create(o->lower, o->iters, o->cushion, o->safety, &plan->menu));
+    plan->menu_limits = calloc((size_t)plan->menu.count, sizeof *plan->menu_limits);
+    if (!plan->menu_limits)
+        return mu_error(MU_ERR_NOMEM, "orth: cannot allocate %d schedules' limits",
+                        plan->menu.count);
+    for (int i = 0; i < plan->menu.count; i++) {
+        const mu_adaptive_choice_t *c = &plan->menu.choice[i];
+        mu_cert_limits_for(&c->schedule, c->lower, normalization_safety(o), o->dtype,
+                           &plan->menu_limits[i]);
+    }
+    return MU_OK;
+}
+
+mu_status_t mu_orth_adapt(mu_orth_plan_t *plan, const mu_mat_t *a)
+{
+    if (!plan->adapt_now)
+        return MU_OK;
+    mu_spectrum_sample_t sample;
+    MU_CHECK(mu_adaptive_sample(plan->be, a, ADAPTIVE_SEED, &sample));
+    const double tol = plan->opts.adaptive_tolerance > 0.0 ? plan->opts.adaptive_tolerance
+                                                           : MU_ADAPTIVE_DEFAULT_TOLERANCE;
+    const int i = mu_adaptive_choose(&plan->menu, &sample, tol, &plan->predicted, &plan->reference);
+    plan->schedule = plan->menu.choice[i].schedule;
+    plan->cert_limits = plan->menu_limits[i];
+    plan->chosen_lower = plan->menu.choice[i].lower;
+    return MU_OK;
 }
 
 static const struct mu_orth_method_ops *method_ops(mu_orth_method_t method)
@@ -133,8 +178,12 @@ mu_status_t mu_orth_plan_create(mu_backend_t *be, int64_t rows, int64_t cols,
     MU_CHECK_GOTO(status, build_schedule(plan), out_with_plan);
     mu_cert_limits_for(mu_orth_plan_schedule(plan), plan->opts.lower,
                        normalization_safety(&plan->opts), plan->opts.dtype, &plan->cert_limits);
+    if (opts->schedule == MU_SCHEDULE_ADAPTIVE)
+        MU_CHECK_GOTO(status, build_menu(plan), out_with_plan);
     MU_CHECK_GOTO(status, plan->method->prepare(plan), out_with_plan);
-    plan->recordable = plan->method->iterate && mu_backend_can_capture(be);
+    /* A recording fixes T; adaptive plans change it from one execution to the next. */
+    plan->recordable =
+        plan->method->iterate && mu_backend_can_capture(be) && opts->schedule == MU_SCHEDULE_FIXED;
     *out = plan;
     return MU_OK;
 out_with_plan:
@@ -151,6 +200,8 @@ void mu_orth_plan_destroy(mu_orth_plan_t **plan)
     mu_k_release((*plan)->be, &(*plan)->io_g);
     mu_k_release((*plan)->be, &(*plan)->io_q);
     mu_k_graph_destroy((*plan)->be, &(*plan)->steps);
+    mu_adaptive_menu_free(&(*plan)->menu);
+    free((*plan)->menu_limits);
     free(*plan);
     *plan = NULL;
 }
@@ -209,16 +260,44 @@ static mu_status_t run_method(mu_orth_plan_t *plan, const mu_mat_t *g, mu_mat_t 
 /* Operands held in another dtype: G converted in, the method on the plan's copies, Q
  * converted out. The checks and the norm above ran on the caller's G, so an fp32 value
  * beyond bf16's range is reported as it is, not as the infinity it would round to. */
-static mu_status_t run_converted(mu_orth_plan_t *plan, const mu_mat_t *g, mu_mat_t *q,
-                                 double inv_scale)
+static mu_status_t convert_in(mu_orth_plan_t *plan, const mu_mat_t *g)
 {
     if (!plan->io_g.data) {
         MU_CHECK(mu_k_alloc(plan->be, plan->rows, plan->cols, plan->opts.dtype, &plan->io_g));
         MU_CHECK(mu_k_alloc(plan->be, plan->rows, plan->cols, plan->opts.dtype, &plan->io_q));
     }
-    MU_CHECK(mu_k_copy(plan->be, g, &plan->io_g));
-    MU_CHECK(run_method(plan, &plan->io_g, &plan->io_q, inv_scale));
-    return mu_k_copy(plan->be, &plan->io_q, q);
+    return mu_k_copy(plan->be, g, &plan->io_g);
+}
+
+/* An adaptive plan starts each execution from its fixed schedule (the menu's reference),
+ * and chooses (mu_orth_adapt) where the sample pays (MU_ADAPTIVE_MIN_STEP_FLOPS) and is safe
+ * in fp32: for ||G||_F in [1e-15, 1e15], where products with G neither overflow nor go
+ * subnormal. */
+static void start_adapting(mu_orth_plan_t *plan, double norm)
+{
+    plan->adapt_now = false;
+    if (plan->opts.schedule != MU_SCHEDULE_ADAPTIVE)
+        return;
+    const int ref = plan->menu.reference;
+    plan->schedule = plan->menu.choice[ref].schedule;
+    plan->cert_limits = plan->menu_limits[ref];
+    plan->chosen_lower = plan->menu.choice[ref].lower;
+    plan->predicted = plan->reference = 0.0;
+    const double step_flops =
+        plan->method->flops((double)plan->short_side, (double)plan->long_side, 1);
+    plan->adapt_now = norm >= 1e-15 && norm <= 1e15 && step_flops >= MU_ADAPTIVE_MIN_STEP_FLOPS;
+}
+
+static void finish_adapting(mu_orth_plan_t *plan, mu_orth_report_t *r)
+{
+    plan->adapt_now = false;
+    r->iters = plan->schedule.iters;
+    r->lower = plan->opts.method == MU_ORTH_NS5 ? 0.0 : plan->opts.lower;
+    if (plan->opts.schedule == MU_SCHEDULE_ADAPTIVE) {
+        r->lower = plan->chosen_lower;
+        r->predicted = plan->predicted;
+        r->reference = plan->reference;
+    }
 }
 
 mu_status_t mu_orth_execute(mu_orth_plan_t *plan, const mu_mat_t *g, mu_mat_t *q,
@@ -242,10 +321,15 @@ mu_status_t mu_orth_execute(mu_orth_plan_t *plan, const mu_mat_t *g, mu_mat_t *q
         return mu_k_axpby(plan->be, 0.0, g, 0.0, q);
     }
     r->scale = r->input_norm * normalization_safety(&plan->opts);
-    r->iters = plan->schedule.iters;
-    if (g->dtype == plan->opts.dtype)
-        return run_method(plan, g, q, 1.0 / r->scale);
-    return run_converted(plan, g, q, 1.0 / r->scale);
+    const bool converted = g->dtype != plan->opts.dtype;
+    if (converted)
+        MU_CHECK(convert_in(plan, g));
+    const mu_mat_t *x = converted ? &plan->io_g : g;
+    start_adapting(plan, r->input_norm);
+    const mu_status_t status = run_method(plan, x, converted ? &plan->io_q : q, 1.0 / r->scale);
+    finish_adapting(plan, r);
+    MU_CHECK(status);
+    return converted ? mu_k_copy(plan->be, &plan->io_q, q) : MU_OK;
 }
 
 const mu_schedule_t *mu_orth_plan_schedule(const mu_orth_plan_t *plan)

@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "kernels/adaptive.h"
 #include "kernels/certificate.h"
 #include "kernels/ops.h"
 #include "kernels/schedule.h"
@@ -49,6 +50,13 @@ typedef struct mu_orth_opts {
     double safety;         /* Polar Express safety s >= 1 (normalization and coefficients) */
     mu_ns5_set_t ns5_set;  /* NS5 coefficient set */
     mu_dtype_t gram_dtype; /* precision of the Gram-side iteration (gram method) */
+    int gram_restart_after; /* gram: restart from X_k after this many steps; 0: 3 (the
+                               default, kernels/gram.c), negative: never */
+    /* adaptive (polar-express and gram): each execution picks its own (l, T), T <= iters,
+     * from a sample of G's spectrum (kernels/adaptive.h); lower and iters are then the fixed
+     * schedule it is measured against */
+    mu_schedule_mode_t schedule;
+    double adaptive_tolerance; /* 0: MU_ADAPTIVE_DEFAULT_TOLERANCE */
 } mu_orth_opts_t;
 
 typedef struct mu_orth_report {
@@ -57,6 +65,9 @@ typedef struct mu_orth_report {
     bool zero_input;   /* G was zero and Q was set to zero */
     int64_t nonfinite; /* NaN/Inf entries found in G */
     int iters;         /* polynomial steps applied (0 for svd) */
+    double lower;      /* the lower bound of the schedule applied (0 for ns5 and svd) */
+    double predicted;  /* adaptive: the chosen schedule's predicted reach per direction */
+    double reference;  /* adaptive: the fixed schedule's, on the same sample */
 } mu_orth_report_t;
 
 typedef struct mu_orth_plan mu_orth_plan_t;
@@ -76,11 +87,12 @@ void mu_orth_plan_destroy(mu_orth_plan_t **plan);
 mu_status_t mu_orth_execute(mu_orth_plan_t *plan, const mu_mat_t *g, mu_mat_t *q,
                             mu_orth_report_t *report);
 
-/* The schedule the plan applies (NULL for svd). */
+/* The schedule the plan applied last (before any execution, the fixed one; NULL for svd). */
 const mu_schedule_t *mu_orth_plan_schedule(const mu_orth_plan_t *plan);
 
-/* The certificate's limits for this plan's results, made once with the plan (mu_cert_limits_for:
- * from the schedule's own error bound on [lower, 1] and the dtype's round-off). */
+/* The certificate's limits for the plan's last result, made once per schedule with the plan
+ * (mu_cert_limits_for: from the schedule's own error bound on [lower, 1] and the dtype's
+ * round-off). */
 void mu_orth_plan_cert_limits(const mu_orth_plan_t *plan, mu_cert_limits_t *out);
 
 /* Floating-point operations of one execution in the grouped form, exploiting symmetry where

@@ -29,6 +29,13 @@ struct mu_orth_plan {
     bool wide; /* rows <= cols: iterate on X X^T; otherwise on X^T X */
     mu_schedule_t schedule;
     mu_cert_limits_t cert_limits; /* from the schedule, once: the certificate's, every step */
+    /* adaptive plans: the candidates and their limits; schedule and cert_limits above are
+     * then the last execution's choice */
+    mu_adaptive_menu_t menu;
+    mu_cert_limits_t *menu_limits;
+    bool adapt_now;      /* this execution chooses (set by mu_orth_execute) */
+    double chosen_lower; /* the last choice and its predictions, for the report */
+    double predicted, reference;
     const struct mu_orth_method_ops *method;
     mu_mat_t work[ORTH_MAX_WORK]; /* released by mu_orth_plan_destroy */
     bool recordable;              /* prepared while the backend could record */
@@ -42,6 +49,11 @@ struct mu_orth_plan {
 extern const struct mu_orth_method_ops mu_orth_poly_ops; /* polar-express and ns5 */
 extern const struct mu_orth_method_ops mu_orth_gram_ops;
 extern const struct mu_orth_method_ops mu_orth_svd_ops;
+
+/* Where the plan adapts this execution (adapt_now): choose the schedule from the normalized
+ * Gram matrix a = X_0 X_0^T, which the method has just formed; plan->schedule is then the
+ * choice. A no-op otherwise. */
+mu_status_t mu_orth_adapt(mu_orth_plan_t *plan, const mu_mat_t *a);
 
 /* Allocates plan->work[slot] as rows x cols of dtype. */
 mu_status_t mu_orth_alloc_work(mu_orth_plan_t *plan, int slot, int64_t rows, int64_t cols,

@@ -30,6 +30,7 @@ mu_status_t mu_bench_peer_close(mu_bench_peer_t **peer, double *max_sigma_error)
 int mu_bench_kernels(int argc, char **argv);
 int mu_bench_step(int argc, char **argv);
 int mu_bench_fallback(int argc, char **argv);
+int mu_bench_schedules(int argc, char **argv);
 int mu_bench_trainer(int argc, char **argv);
 
 #endif

@@ -36,6 +36,8 @@ static void print_bench_usage(FILE *out)
                  "  step     time the distributed optimizer step of a layout (under mpiexec)\n"
                  "  fallback time the residual certificate and the ScaLAPACK fallback against\n"
                  "           Polar Express (under mpiexec)\n"
+                 "  schedules fixed against adaptive Polar Express schedules on recorded\n"
+                 "           momenta: steps, time and exact descent per matrix\n"
                  "  trainer  a PyTorch training step through muond (muond launch) against\n"
                  "           in-process torch AdamW and Muon, and the Python client's share\n");
 }
@@ -52,6 +54,8 @@ int mu_cmd_bench(int argc, char **argv)
         return mu_bench_step(argc - 1, argv + 1);
     if (strcmp(argv[1], "fallback") == 0)
         return mu_bench_fallback(argc - 1, argv + 1);
+    if (strcmp(argv[1], "schedules") == 0)
+        return mu_bench_schedules(argc - 1, argv + 1);
     if (strcmp(argv[1], "trainer") == 0)
         return mu_bench_trainer(argc - 1, argv + 1);
     fprintf(stderr, "muond bench: unknown benchmark '%s'\n\n", argv[1]);

@@ -62,11 +62,11 @@ static void print_text(const mu_layout_t *l, const mu_shard_plan_t *plan)
     const mu_settings_t *s = &l->settings;
     printf("layout %s (%s): %d parameters, %d matrices, digest %016llx\n", l->name, l->source,
            l->param_count, plan->entry_count, (unsigned long long)l->digest);
-    printf("settings: %s gradients, exchange %s, wave budget %.4g MiB, polar-express T=%d l=%g, "
-           "compute %s, scale %s\n",
+    printf("settings: %s gradients, exchange %s, wave budget %.4g MiB, polar-express T=%d l=%g "
+           "(%s schedule), compute %s, scale %s\n",
            s->grad_mode == MU_GRAD_SHARDED ? "sharded" : "local", mu_dtype_name(s->exchange_dtype),
            (double)s->wave_budget_bytes / MIB, s->pe_iters, s->pe_lower,
-           mu_dtype_name(s->compute_dtype),
+           mu_schedule_mode_name(s->pe_schedule), mu_dtype_name(s->compute_dtype),
            s->scale == MU_SCALE_SPECTRAL ? "spectral"
            : s->scale == MU_SCALE_RMS    ? "rms"
                                          : "none");

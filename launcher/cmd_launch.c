@@ -41,6 +41,10 @@ static const mu_option_t launch_options[] = {
      FIELD(from_model)},
     {"method", NULL, MU_OPT_CHOICE, "M", "polar-express", 0, 0, "polar-express|ns5|gram",
      "with --from-model: the hidden weights' method", FIELD(method)},
+    {"schedule", NULL, MU_OPT_CHOICE, "S", "fixed", 0, 0, "fixed|adaptive",
+     "with --from-model and a torch.nn.Module: fixed or adaptive Polar Express schedules "
+     "(optimizer.polar_express.schedule)",
+     FIELD(schedule)},
     {"gradient-mode", NULL, MU_OPT_CHOICE, "MODE", "local", 0, 0, "local|sharded",
      "with --from-model: local (DDP-style trainers) or sharded", FIELD(gradient_mode)},
     {"python", MU_KNOB_PYTHON_VAR, MU_OPT_STRING, "PATH", MU_KNOB_PYTHON_DEFAULT, 0, 0, NULL,
@@ -222,6 +226,8 @@ static mu_status_t layout_from_model(mu_launch_t *j)
                     j->layout,
                     "--method",
                     (char *)j->s.method,
+                    "--schedule",
+                    (char *)j->s.schedule,
                     "--gradient-mode",
                     (char *)j->s.gradient_mode,
                     NULL};

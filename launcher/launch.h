@@ -16,7 +16,7 @@ enum { MU_LAUNCH_ARGS_MAX = 256 };
 
 typedef struct mu_launch_settings {
     long ranks;
-    const char *layout, *from_model, *method, *gradient_mode, *python, *slurm, *log_dir;
+    const char *layout, *from_model, *method, *schedule, *gradient_mode, *python, *slurm, *log_dir;
     const char *mpiexec;
     double grace, kill_after;
 } mu_launch_settings_t;

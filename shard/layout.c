@@ -34,6 +34,8 @@ static const int64_t MAX_DIM = 2147483647;
 static const int64_t MAX_ELEMENTS = (int64_t)1 << 40;
 
 static const char *const method_names[MU_METHOD_COUNT] = {"polar-express", "ns5", "gram", "adamw"};
+/* In mu_schedule_mode_t's order. */
+static const char *const schedule_names[] = {"fixed", "adaptive"};
 
 bool mu_method_is_matrix(mu_method_t method)
 {
@@ -72,6 +74,7 @@ void mu_layout_orth_opts(const mu_layout_t *layout, const mu_param_t *p, mu_orth
     out->dtype = out->method == MU_ORTH_GRAM ? MU_DTYPE_F32 : layout->settings.compute_dtype;
     out->lower = layout->settings.pe_lower;
     out->iters = out->method == MU_ORTH_NS5 ? 0 : layout->settings.pe_iters;
+    out->schedule = p->schedule;
 }
 
 void mu_layout_hyper(const mu_layout_t *layout, int index, mu_hyper_t *out)
@@ -195,9 +198,12 @@ static mu_status_t parse_adamw(const cJSON *obj, const char *source, mu_settings
 
 static mu_status_t parse_polar_express(const cJSON *obj, const char *source, mu_settings_t *s)
 {
-    static const char *const keys[] = {"lower", "iters", NULL};
+    static const char *const keys[] = {"lower", "iters", "schedule", NULL};
     where_t w = {source, "optimizer.polar_express"};
     MU_CHECK(check_keys(obj, keys, &w));
+    int schedule = (int)s->pe_schedule;
+    MU_CHECK(get_choice(obj, "schedule", schedule_names, 2, &w, &schedule));
+    s->pe_schedule = (mu_schedule_mode_t)schedule;
     MU_CHECK(get_number(obj, "lower", 0, 0.999999, true, &w, &s->pe_lower));
     double iters = s->pe_iters;
     MU_CHECK(get_number(obj, "iters", 1, MU_SCHEDULE_MAX_ITERS, false, &w, &iters));
@@ -297,11 +303,25 @@ static mu_status_t parse_name(const cJSON *v, where_t *w, int index, mu_param_t 
     return MU_OK;
 }
 
+/* Polar Express schedules (polar-express and gram) follow optimizer.polar_express.schedule
+ * unless the parameter says; other methods have none to adapt. */
+static mu_status_t parse_param_schedule(const cJSON *obj, const mu_settings_t *s, const where_t *w,
+                                        mu_param_t *p)
+{
+    const bool polar = p->method == MU_METHOD_POLAR_EXPRESS || p->method == MU_METHOD_GRAM;
+    if (!polar && cJSON_GetObjectItemCaseSensitive(obj, "schedule"))
+        return fail(w, "schedule", "applies to polar-express and gram only");
+    int schedule = polar ? (int)s->pe_schedule : (int)MU_SCHEDULE_FIXED;
+    MU_CHECK(get_choice(obj, "schedule", schedule_names, 2, w, &schedule));
+    p->schedule = (mu_schedule_mode_t)schedule;
+    return MU_OK;
+}
+
 static mu_status_t parse_param(const cJSON *obj, int index, const mu_settings_t *s,
                                const char *source, mu_param_t *p)
 {
-    static const char *const keys[] = {"name",         "shape",    "method", "lr",
-                                       "weight_decay", "fallback", NULL};
+    static const char *const keys[] = {"name",         "shape",    "method",   "lr",
+                                       "weight_decay", "fallback", "schedule", NULL};
     static const char *const fallbacks[] = {"auto", "always"};
     where_t w = {source, ""};
     snprintf(w.place, sizeof w.place, "parameters[%d]", index);
@@ -332,7 +352,7 @@ static mu_status_t parse_param(const cJSON *obj, int index, const mu_settings_t 
     if (fallback && !mu_method_is_matrix(p->method))
         return fail(&w, "fallback", "applies to matrix methods only");
     p->fallback_always = fallback == 1;
-    return MU_OK;
+    return parse_param_schedule(obj, s, &w, p);
 }
 
 static mu_status_t check_budget(const mu_layout_t *l)
@@ -417,6 +437,8 @@ static uint64_t layout_digest(const mu_layout_t *l)
         const double rest[] = {p->ndim, p->method, p->lr, p->weight_decay, p->fallback_always};
         for (size_t k = 0; k < sizeof rest / sizeof rest[0]; k++)
             hash_f64(h, rest[k]);
+        if (p->schedule != MU_SCHEDULE_FIXED) /* likewise: fixed layouts keep their digests */
+            hash_f64(h, p->schedule);
     }
     const uint64_t digest = XXH3_64bits_digest(h);
     XXH3_freeState(h);

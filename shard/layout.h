@@ -6,7 +6,9 @@
  *     "optimizer": {                                                (optional, defaults below)
  *       "lr": 0.02, "momentum": 0.95, "nesterov": true, "weight_decay": 0,
  *       "scale": "spectral" | "rms" | "none",
- *       "polar_express": {"lower": 1e-3, "iters": 8},
+ *       "polar_express": {"lower": 1e-3, "iters": 8,
+ *                         "schedule": "fixed" | "adaptive"},  (adaptive: kernels/adaptive.h,
+ *                                          each matrix its own (l, T <= iters) every step)
  *       "adamw": {"lr": 3e-4, "beta1": 0.9, "beta2": 0.95, "eps": 1e-8, "weight_decay": 0},
  *       "descent_min": 0.9,             (default: from the schedule, kernels/certificate.h)
  *       "on_nonfinite": "skip" | "abort",
@@ -18,7 +20,8 @@
  *     "parameters": [
  *       {"name": "h.0.attn.qkv", "shape": [768, 2304], "method": "polar-express",
  *        "lr": 0.02, "weight_decay": 0.0,                          (lr, weight_decay optional)
- *        "fallback": "auto" | "always"}    (always: solve exactly with ScaLAPACK every step)
+ *        "fallback": "auto" | "always",    (always: solve exactly with ScaLAPACK every step)
+ *        "schedule": "fixed" | "adaptive"} (polar-express and gram; default: the global one)
  *     ]
  *   }
  *
@@ -65,6 +68,7 @@ typedef struct mu_param {
     mu_method_t method;
     double lr, weight_decay; /* effective values: the parameter's own or the global ones */
     bool fallback_always;    /* solved by the exact fallback every step, not the fast path */
+    mu_schedule_mode_t schedule; /* polar-express and gram; fixed for the others */
 } mu_param_t;
 
 typedef struct mu_settings {
@@ -73,6 +77,7 @@ typedef struct mu_settings {
     mu_scale_rule_t scale;
     double pe_lower;
     int pe_iters;
+    mu_schedule_mode_t pe_schedule;
     double adamw_lr, adamw_beta1, adamw_beta2, adamw_eps, adamw_weight_decay;
     mu_dtype_t exchange_dtype; /* fp32 or bf16 */
     int64_t wave_budget_bytes;
@@ -124,7 +129,8 @@ mu_orth_method_t mu_method_orth(mu_method_t method); /* matrix methods only */
 double mu_scale_factor(mu_scale_rule_t rule, int64_t rows, int64_t cols);
 
 /* The orthogonalization options the optimizer uses for a matrix parameter: fp32, the
- * layout's Polar Express lower bound and step count (NS5 keeps its own default count). */
+ * layout's Polar Express lower bound and step count (NS5 keeps its own default count), the
+ * parameter's schedule. */
 void mu_layout_orth_opts(const mu_layout_t *layout, const mu_param_t *p, mu_orth_opts_t *out);
 
 /* Bytes an owner holds for one matrix while orthogonalizing it (G and Q in fp32). */

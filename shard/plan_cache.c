@@ -5,6 +5,7 @@
 typedef struct cached_plan {
     int64_t rows, cols;
     mu_orth_method_t method;
+    mu_schedule_mode_t schedule;
     mu_orth_plan_t *plan;
 } cached_plan_t;
 
@@ -50,7 +51,8 @@ mu_status_t mu_plan_cache_find(mu_plan_cache_t *cache, const mu_param_t *p, mu_o
     const mu_orth_method_t method = mu_method_orth(p->method);
     for (int i = 0; i < cache->count; i++) {
         const cached_plan_t *c = &cache->plans[i];
-        if (c->rows == p->rows && c->cols == p->cols && c->method == method) {
+        if (c->rows == p->rows && c->cols == p->cols && c->method == method &&
+            c->schedule == p->schedule) {
             *out = c->plan;
             return MU_OK;
         }
@@ -60,7 +62,7 @@ mu_status_t mu_plan_cache_find(mu_plan_cache_t *cache, const mu_param_t *p, mu_o
     mu_orth_opts_t o;
     mu_layout_orth_opts(cache->env->layout, p, &o);
     cached_plan_t *c = &cache->plans[cache->count];
-    *c = (cached_plan_t){p->rows, p->cols, method, NULL};
+    *c = (cached_plan_t){p->rows, p->cols, method, p->schedule, NULL};
     MU_CHECK(mu_orth_plan_create(cache->env->be, p->rows, p->cols, &o, &c->plan));
     cache->count++;
     *out = c->plan;

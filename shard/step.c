@@ -139,6 +139,19 @@ static mu_status_t finite_check(mu_optimizer_t *opt, mu_step_ctx_t *ctx)
 
 /* ---- orthogonalization with a plan per (shape, method) ---------------------------------- */
 
+static void log_schedule(const mu_param_t *p, const mu_orth_report_t *r)
+{
+    if (r->predicted > 0.0)
+        MU_LOG(MU_LOG_DEBUG, MU_SUB_SHARD,
+               "schedule of %s: l = %g, T = %d (predicted reach %.5f, the fixed schedule's %.5f)",
+               p->name, r->lower, r->iters, r->predicted, r->reference);
+    else
+        MU_LOG(MU_LOG_DEBUG, MU_SUB_SHARD,
+               "schedule of %s: l = %g, T = %d (kept: too small for the sample to pay, or "
+               "||G||_F out of its range)",
+               p->name, r->lower, r->iters);
+}
+
 /* The owner's fast path for plan entry `entry`, judged by the certifier. */
 static mu_status_t orthogonalize(mu_optimizer_t *opt, mu_step_ctx_t *ctx, int entry,
                                  const mu_mat_t *g, mu_mat_t *q, bool *zero)
@@ -158,6 +171,8 @@ static mu_status_t orthogonalize(mu_optimizer_t *opt, mu_step_ctx_t *ctx, int en
         return mu_error(status, "rank %d, step %ld: %s (%lldx%lld): %s", env->rank, ctx->step,
                         p->name, (long long)p->rows, (long long)p->cols, mu_error_message());
     *zero = report.zero_input;
+    if (p->schedule == MU_SCHEDULE_ADAPTIVE)
+        log_schedule(p, &report);
     MU_CHECK(mu_certifier_judge(opt->certifier, entry, plan, ctx->step, &report));
     return MU_OK;
 }

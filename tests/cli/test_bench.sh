@@ -34,6 +34,23 @@ expect_in "$SCRATCH/out" "%gemm" "table header"
 expect_in "$SCRATCH/out" "%best" "table header: the best GEMM present"
 expect_in "$SCRATCH/out" "32x64" "table row"
 
+# bench schedules: every recorded momentum gets a row, and the summary has the ratio.
+MOMENTA="$(dirname "$0")/../data/momenta"
+run_capture "$MUOND" bench schedules --dir "$MOMENTA" --runs 5 --warmup 0
+expect_status 0 "bench schedules"
+rows=$(grep -c '\.npy ' "$SCRATCH/out" || true)
+want=$(ls "$MOMENTA"/*.npy | wc -l)
+[ "$rows" -eq "$want" ] || fail "bench schedules: $rows rows for $want matrices"
+expect_in "$SCRATCH/out" "adaptive / fixed time" "bench schedules: the ratio"
+expect_in "$SCRATCH/out" "reach mean" "bench schedules: what adapting cost"
+run_capture "$MUOND" bench schedules --dir "$SCRATCH/nowhere"
+expect_status 2 "bench schedules on a missing folder"
+expect_in "$SCRATCH/err" "nowhere: cannot open the folder" "the missing folder is named"
+mkdir "$SCRATCH/empty"
+run_capture "$MUOND" bench schedules --dir "$SCRATCH/empty"
+expect_status 2 "bench schedules on a folder without matrices"
+expect_in "$SCRATCH/err" "no .npy matrix in it" "the empty folder is named"
+
 run_capture "$MUOND" bench kernels --shape 10by20
 expect_status 2 "bad shape"
 expect_in "$SCRATCH/err" "10by20" "bad shape message"

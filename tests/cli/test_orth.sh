@@ -32,6 +32,21 @@ expect_leq "$(awk -v e="$eff" 'BEGIN { d = e - 1; print (d < 0 ? -d : d) }')" 1e
     "descent efficiency of polar-express"
 expect_match "$SCRATCH/out" "\|\|Q - U_r V_r\^T\|\|_2 [0-9.e+-]+$" "distance from the exact answer"
 
+# --schedule adaptive: the choice is printed, takes no more steps than the fixed schedule, and
+# the result still passes the certificate. kappa 10 over 200x300 needs far fewer than 8.
+"$NPYTOOL" spectrum "$SCRATCH/k10.npy" 200 300 10 5 "$SCRATCH/k10-polar.npy"
+run_capture "$MUOND" orth "$SCRATCH/k10.npy" "$SCRATCH/k10-q.npy" --schedule adaptive --residual
+expect_status 0 "orth --schedule adaptive"
+steps=$(sed -n 's/^adaptive schedule: l = [0-9.e+-]*, T = \([0-9]*\) .*/\1/p' "$SCRATCH/out")
+[ -n "$steps" ] || fail "no adaptive schedule line in: $(cat "$SCRATCH/out")"
+expect_leq "$steps" 5 "adaptive steps at kappa 10"
+expect_match "$SCRATCH/out" "^certificate: .*: pass$" "the adaptive result passes the certificate"
+d=$("$NPYTOOL" distance "$SCRATCH/k10-q.npy" "$SCRATCH/k10-polar.npy")
+expect_leq "$d" 0.05 "adaptive result near the polar factor"
+run_capture "$MUOND" orth "$SCRATCH/k10.npy" "$SCRATCH/k10-q.npy" --schedule adaptive --method ns5
+expect_status 2 "adaptive ns5"
+expect_in "$SCRATCH/err" "adaptive schedules are Polar Express schedules" "adaptive ns5 refused"
+
 # Tall input and fp64 computation.
 "$NPYTOOL" spectrum "$SCRATCH/tall.npy" 300 40 10 3 "$SCRATCH/tall-polar.npy"
 run_capture "$MUOND" orth "$SCRATCH/tall.npy" "$SCRATCH/tall-q.npy" --dtype fp64

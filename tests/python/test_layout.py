@@ -63,6 +63,15 @@ class Layouts(TestCase):
         self.assertEqual(layout["optimizer"]["lr"], 0.05)
         self.assertEqual(layout["optimizer"]["adamw"], {"lr": 1e-3, "beta1": 0.8, "beta2": 0.99})
         self.assertEqual(layout["gradient_mode"], "sharded")
+        adaptive = muond.layout_from_model(model, schedule="adaptive",
+                                           optimizer={"polar_express": {"iters": 6}},
+                                           overrides={"2.weight": {"method": "gram",
+                                                                   "schedule": "fixed"}})
+        self.assertEqual(adaptive["optimizer"]["polar_express"],
+                         {"iters": 6, "schedule": "adaptive"})
+        self.assertEqual(adaptive["parameters"][3]["schedule"], "fixed")
+        with self.assertRaisesRegex(muond.MuondError, "schedule 'fast'"):
+            muond.layout_from_model(model, schedule="fast")
 
     def test_shapes_beyond_four_dimensions_and_scalars(self):
         model = torch.nn.Module()
@@ -120,6 +129,10 @@ class Layouts(TestCase):
         subprocess.run([PYTHON, "-m", "muond", "layout", spec, "--out", out, "--method", "ns5"],
                        check=True, timeout=120)
         self.assertEqual(methods(json.loads(out.read_text()))["fc1.weight"], "ns5")
+        subprocess.run([PYTHON, "-m", "muond", "layout", spec, "--out", out, "--schedule",
+                        "adaptive"], check=True, timeout=120)
+        self.assertEqual(json.loads(out.read_text())["optimizer"]["polar_express"],
+                         {"schedule": "adaptive"})
         bad = subprocess.run([PYTHON, "-m", "muond", "layout", "no_such_module.py:make",
                               "--out", out], capture_output=True, text=True, timeout=120)
         self.assertEqual(bad.returncode, 2)

@@ -1,11 +1,18 @@
 #include "tests/support/harness.h"
 
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/npy.h"
 #include "kernels/spectrum.h"
+
+#ifndef MU_TEST_DATA
+#error "MU_TEST_DATA must name tests/data"
+#endif
 
 static void *checked_malloc(size_t bytes)
 {
@@ -123,4 +130,30 @@ mu_backend_t *th_backend(const char *name)
     mu_backend_t *be = NULL;
     cr_assert_eq(mu_backend_create(name, &be), MU_OK, "backend %s: %s", name, mu_error_message());
     return be;
+}
+
+static int npy_only(const struct dirent *e)
+{
+    const size_t n = strlen(e->d_name);
+    return n > 4 && strcmp(e->d_name + n - 4, ".npy") == 0;
+}
+
+int th_for_each_momentum(th_momentum_visit_fn *visit, void *ctx)
+{
+    const char *dir = MU_TEST_DATA "/momenta";
+    struct dirent **names = NULL;
+    const int count = scandir(dir, &names, npy_only, alphasort);
+    cr_assert_gt(count, 0, "no recorded momenta in %s", dir);
+    for (int i = 0; i < count; i++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
+        double *g = NULL;
+        int64_t rows, cols;
+        cr_assert_eq(mu_npy_read_matrix(path, &g, &rows, &cols), MU_OK, "%s", mu_error_message());
+        visit(names[i]->d_name, g, rows, cols, ctx);
+        free(g);
+        free(names[i]);
+    }
+    free(names);
+    return count;
 }

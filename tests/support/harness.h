@@ -39,6 +39,13 @@ double th_max_abs_difference(mu_backend_t *x_be, const mu_mat_t *x, mu_backend_t
 double *th_orth(mu_backend_t *be, const mu_orth_opts_t *opts, const double *g, int64_t rows,
                 int64_t cols, mu_orth_report_t *report);
 
+/* Calls visit(name, G, rows, cols, ctx) for every recorded momentum in tests/data/momenta
+ * (the .npy files, in name order, read as fp64); returns how many there were, at least one
+ * (the test aborts otherwise). */
+typedef void th_momentum_visit_fn(const char *name, const double *g, int64_t rows, int64_t cols,
+                                  void *ctx);
+int th_for_each_momentum(th_momentum_visit_fn *visit, void *ctx);
+
 /* A backend for tests: "cpu" or "reference"; aborts the test if it cannot be created.
  * "cpu" stands for the fast host backend under test: MUOND_TEST_BACKEND=dnnl runs the same
  * suite on the dnnl backend (ctest's *_dnnl tests), against the same reference oracle. */

@@ -156,3 +156,45 @@ Test(layout, compute_dtype)
     mu_layout_destroy(&l32);
     mu_layout_destroy(&l16);
 }
+
+Test(layout, schedules_global_and_per_parameter)
+{
+    mu_layout_t *l = parse_ok("{\"optimizer\": {\"polar_express\": {\"schedule\": \"adaptive\"}},"
+                              "\"parameters\": ["
+                              "{\"name\": \"a\", \"shape\": [8, 8], \"method\": \"polar-express\"},"
+                              "{\"name\": \"b\", \"shape\": [8, 8], \"method\": \"gram\", "
+                              "\"schedule\": \"fixed\"},"
+                              "{\"name\": \"c\", \"shape\": [8, 8], \"method\": \"ns5\"},"
+                              "{\"name\": \"d\", \"shape\": [8], \"method\": \"adamw\"}]}");
+    cr_expect_eq(l->settings.pe_schedule, MU_SCHEDULE_ADAPTIVE);
+    cr_expect_eq(l->params[0].schedule, MU_SCHEDULE_ADAPTIVE);
+    cr_expect_eq(l->params[1].schedule, MU_SCHEDULE_FIXED);
+    cr_expect_eq(l->params[2].schedule, MU_SCHEDULE_FIXED, "ns5 has no schedule to adapt");
+    mu_orth_opts_t o;
+    mu_layout_orth_opts(l, &l->params[0], &o);
+    cr_expect_eq(o.schedule, MU_SCHEDULE_ADAPTIVE);
+    mu_layout_destroy(&l);
+
+    /* An explicit "fixed" is the default: the digest stays; "adaptive" changes it. */
+    const char *plain = "{\"parameters\": [{\"name\": \"a\", \"shape\": [8, 8], \"method\": "
+                        "\"polar-express\"}]}";
+    const char *fixed = "{\"parameters\": [{\"name\": \"a\", \"shape\": [8, 8], \"method\": "
+                        "\"polar-express\", \"schedule\": \"fixed\"}]}";
+    const char *adaptive = "{\"parameters\": [{\"name\": \"a\", \"shape\": [8, 8], \"method\": "
+                           "\"polar-express\", \"schedule\": \"adaptive\"}]}";
+    mu_layout_t *lp = parse_ok(plain), *lf = parse_ok(fixed), *la = parse_ok(adaptive);
+    cr_expect_eq(lp->digest, lf->digest);
+    cr_expect_neq(lp->digest, la->digest);
+    mu_layout_destroy(&lp);
+    mu_layout_destroy(&lf);
+    mu_layout_destroy(&la);
+
+    expect_error("{\"parameters\": [{\"name\": \"c\", \"shape\": [8, 8], \"method\": \"ns5\", "
+                 "\"schedule\": \"adaptive\"}]}",
+                 "parameters[0] (\"c\"): schedule: applies to polar-express and gram only");
+    expect_error("{\"parameters\": [{\"name\": \"a\", \"shape\": [8, 8], \"method\": "
+                 "\"polar-express\", \"schedule\": \"adaptiv\"}]}",
+                 "schedule: must be one of fixed, adaptive");
+    expect_error("{\"optimizer\": {\"polar_express\": {\"schedule\": 1}}, \"parameters\": []}",
+                 "optimizer.polar_express: schedule: must be a string");
+}

@@ -14,7 +14,8 @@ print the owner plan for a number of ranks.
 `python3 -m muond layout` writes a layout from a model factory (`muond launch --from-model`):
 
     python3 -m muond layout MODULE:FN|FILE.py:FN --out layout.json [--method M]
-                            [--gradient-mode local|sharded] [--ranks N] [--print-plan]
+                            [--schedule fixed|adaptive] [--gradient-mode local|sharded]
+                            [--ranks N] [--print-plan]
 """
 
 import argparse
@@ -32,7 +33,8 @@ from ._tools import run_muond
 
 MATRIX_METHODS = ("polar-express", "ns5", "gram")
 METHODS = MATRIX_METHODS + ("adamw",)
-_OVERRIDE_KEYS = {"method", "lr", "weight_decay", "fallback"}
+_OVERRIDE_KEYS = {"method", "lr", "weight_decay", "fallback", "schedule"}
+SCHEDULES = ("fixed", "adaptive")
 _EMBEDDING_TYPES = ("Embedding", "EmbeddingBag")
 
 
@@ -139,25 +141,30 @@ def _optimizer_section(lr, weight_decay, momentum, adamw_lr, adamw_weight_decay,
     return section
 
 
-def layout_from_model(model, path=None, *, method="polar-express", gradient_mode="local",
+def layout_from_model(model, path=None, *, method="polar-express", schedule=None,
+                      gradient_mode="local",
                       lr=None, weight_decay=None, momentum=None, adamw_lr=None,
                       adamw_weight_decay=None, adamw_betas=None, optimizer=None, head=None,
                       embeddings="adamw", overrides=None, exchange=None, name=None,
                       validate=True, ranks=None, print_plan=False):
     """The layout of `model` as a dict, written to `path` (JSON) when given.
 
-    method: the matrix method of hidden weights (polar-express, ns5, gram); gradient_mode:
+    method: the matrix method of hidden weights (polar-express, ns5, gram); schedule: fixed
+    or adaptive Polar Express schedules (optimizer.polar_express.schedule; None: the
+    daemon's default, fixed); gradient_mode:
     local (DDP-style trainers: muond averages their gradients) or sharded; lr, weight_decay,
     momentum: the matrix methods' defaults; adamw_lr, adamw_weight_decay, adamw_betas: AdamW's;
     optimizer: further keys of the layout's "optimizer" section (e.g. {"polar_express":
     {"iters": 5}}); head: name patterns of the output head (default: the last Linear's weight;
     [] for none); embeddings: the method of embedding tables (adamw); overrides: {pattern:
-    {"method", "lr", "weight_decay", "fallback"}} applied in order; validate: check the result
+    {"method", "lr", "weight_decay", "fallback", "schedule"}} applied in order; validate: check the result
     with `muond check` (the daemon's own validation); ranks and print_plan: print the owner
     plan for that many ranks.
     """
     if method not in MATRIX_METHODS:
         raise MuondError(f"method '{method}' is not a matrix method ({', '.join(MATRIX_METHODS)})")
+    if schedule is not None and schedule not in SCHEDULES:
+        raise MuondError(f"schedule '{schedule}' is not one of {', '.join(SCHEDULES)}")
     if embeddings not in METHODS:
         raise MuondError(f"embeddings='{embeddings}' is not one of {', '.join(METHODS)}")
     if gradient_mode not in ("local", "sharded"):
@@ -174,10 +181,12 @@ def layout_from_model(model, path=None, *, method="polar-express", gradient_mode
         params.append(entry)
     if not params:
         raise MuondError("the model has no trainable parameters")
+    section = _optimizer_section(lr, weight_decay, momentum, adamw_lr, adamw_weight_decay,
+                                 adamw_betas, optimizer)
+    if schedule is not None:
+        section["polar_express"] = dict(section.get("polar_express", {}), schedule=schedule)
     layout = {"name": name or type(model).__name__.lower(), "gradient_mode": gradient_mode,
-              "optimizer": _optimizer_section(lr, weight_decay, momentum, adamw_lr,
-                                              adamw_weight_decay, adamw_betas, optimizer),
-              "parameters": params}
+              "optimizer": section, "parameters": params}
     if exchange:
         layout["exchange"] = dict(exchange)
     if path is not None:
@@ -244,6 +253,8 @@ def main(argv=None):
     parser.add_argument("factory", help="MODULE:FN or FILE.py:FN")
     parser.add_argument("--out", required=True, help="the layout file to write")
     parser.add_argument("--method", default="polar-express", choices=MATRIX_METHODS)
+    parser.add_argument("--schedule", choices=SCHEDULES,
+                        help="Polar Express schedules: fixed (the default) or adaptive")
     parser.add_argument("--gradient-mode", default="local", choices=("local", "sharded"))
     parser.add_argument("--ranks", type=int, help="print the owner plan for this many ranks")
     parser.add_argument("--print-plan", action="store_true")
@@ -254,7 +265,7 @@ def main(argv=None):
             write_layout(made, args.out)
             check_layout(args.out)
         else:
-            layout_from_model(made, args.out, method=args.method,
+            layout_from_model(made, args.out, method=args.method, schedule=args.schedule,
                               gradient_mode=args.gradient_mode, ranks=args.ranks,
                               print_plan=args.print_plan)
     except MuondError as e:
