@@ -23,7 +23,6 @@
 #include "launcher/commands.h"
 #include "launcher/option_rows.h"
 #include "launcher/options.h"
-#include "launcher/runtime.h"
 
 typedef struct schedules_settings {
     const char *dir, *backend;
@@ -258,13 +257,12 @@ static mu_status_t bench_all(mu_backend_t *be, const schedules_settings_t *s, ch
     return status;
 }
 
-static mu_status_t body(mu_runtime_t *rt, const void *settings)
+static mu_status_t run(mu_backend_t *be, const schedules_settings_t *s)
 {
-    const schedules_settings_t *s = settings;
     char **names = NULL;
     int count = 0;
     mu_status_t status = list_matrices(s->dir, &names, &count);
-    if (status == MU_OK && rt->rank == 0) {
+    if (status == MU_OK) {
         printf("# muond bench schedules: fp32 Polar Express on %d matrices of %s, fixed "
                "(l = 1e-3, T = %ld) and adaptive (tolerance %.3g); median of %ld runs; exact, "
                "per unit step: descent = <Q,G> / (||Q||_2 ||G||_*), reach = <Q, U_r V_r^T> / "
@@ -273,7 +271,7 @@ static mu_status_t body(mu_runtime_t *rt, const void *settings)
                count, s->dir, s->iters, MU_ADAPTIVE_DEFAULT_TOLERANCE, s->runs, "matrix", "shape",
                "T", "fixed ms", "descent", "reach", "l'", "T'", "adapt ms", "descent", "reach",
                "ratio", "lost d", "lost r");
-        status = bench_all(rt->be, s, names, count);
+        status = bench_all(be, s, names, count);
     }
     for (int i = 0; i < count; i++)
         free(names[i]);
@@ -281,17 +279,20 @@ static mu_status_t body(mu_runtime_t *rt, const void *settings)
     return status;
 }
 
-static mu_runtime_opts_t runtime_opts(const void *settings)
-{
-    const schedules_settings_t *s = settings;
-    return (mu_runtime_opts_t){.comm = "auto",
-                               .backend = s->backend,
-                               .blas_threads = (int)s->blas_threads,
-                               .without_layout = true};
-}
-
+/* One process, no MPI: the benchmark times kernels on this host alone. */
 int mu_bench_schedules(int argc, char **argv)
 {
     schedules_settings_t s = {0};
-    return mu_runtime_main("bench schedules", &schedules_spec, argc, argv, &s, runtime_opts, body);
+    mu_parsed_t parsed;
+    mu_backend_t *be = NULL;
+    mu_status_t status = mu_options_parse(&schedules_spec, argc, argv, &s, &parsed);
+    if (status == MU_OK && parsed.help) {
+        mu_options_print_help(&schedules_spec, stdout);
+        return MU_EXIT_OK;
+    }
+    MU_TRY(status, mu_backend_create_for_dtype(s.backend, NULL, MU_DTYPE_F32, &be));
+    MU_TRY(status, mu_backend_set_threads(be, (int)s.blas_threads));
+    MU_TRY(status, run(be, &s));
+    mu_backend_destroy(&be);
+    return status == MU_OK ? MU_EXIT_OK : mu_command_fail("bench schedules", status);
 }
