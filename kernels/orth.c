@@ -99,6 +99,9 @@ static mu_status_t build_menu(mu_orth_plan_t *plan)
     if (!plan->menu_limits)
         return mu_error(MU_ERR_NOMEM, "orth: cannot allocate %d schedules' limits",
                         plan->menu.count);
+    const double step_flops =
+        plan->method->flops((double)plan->short_side, (double)plan->long_side, 1);
+    plan->adapt_pays = step_flops >= MU_ADAPTIVE_MIN_STEP_FLOPS;
     for (int i = 0; i < plan->menu.count; i++) {
         const mu_adaptive_choice_t *c = &plan->menu.choice[i];
         mu_cert_limits_for(&c->schedule, c->lower, normalization_safety(o), o->dtype,
@@ -283,9 +286,7 @@ static void start_adapting(mu_orth_plan_t *plan, double norm)
     plan->cert_limits = plan->menu_limits[ref];
     plan->chosen_lower = plan->menu.choice[ref].lower;
     plan->predicted = plan->reference = 0.0;
-    const double step_flops =
-        plan->method->flops((double)plan->short_side, (double)plan->long_side, 1);
-    plan->adapt_now = norm >= 1e-15 && norm <= 1e15 && step_flops >= MU_ADAPTIVE_MIN_STEP_FLOPS;
+    plan->adapt_now = plan->adapt_pays && norm >= 1e-15 && norm <= 1e15;
 }
 
 static void finish_adapting(mu_orth_plan_t *plan, mu_orth_report_t *r)

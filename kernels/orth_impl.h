@@ -33,6 +33,7 @@ struct mu_orth_plan {
      * then the last execution's choice */
     mu_adaptive_menu_t menu;
     mu_cert_limits_t *menu_limits;
+    bool adapt_pays;     /* the shape is large enough for the sample to pay (plan creation) */
     bool adapt_now;      /* this execution chooses (set by mu_orth_execute) */
     double chosen_lower; /* the last choice and its predictions, for the report */
     double predicted, reference;
