@@ -170,7 +170,15 @@ static void reexecute(char **argv, const char *target, const char *reason)
     snprintf(marker, sizeof marker, "%s:%s:%s", target, blas.picked, reason);
     setenv("OPENBLAS_CORETYPE", target, 1);
     setenv(CHOSEN_MARKER, marker, 1);
-    execv("/proc/self/exe", argv);
+    /* The binary's own path, not /proc/self/exe: the kernel names a process after the file
+     * it executes, and "exe" would hide muond from pgrep, ps and the tests that find it. */
+    char self[4096];
+    const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        execv(self, argv);
+    }
+    execv("/proc/self/exe", argv); /* the file was replaced (a rebuild) or is out of reach */
     /* Still here: run on with what OpenBLAS picked, and say so in the log. */
     blas.exec_errno = errno;
     blas.how = REEXEC_FAILED;
