@@ -1,8 +1,10 @@
 /*
  * muond bench step: the optimizer step of a layout on synthetic gradients, under mpiexec.
  * Reports, over the timed steps, the median of the slowest rank's time per phase; the owner
- * imbalance (planned FLOPs, and measured compute time, max/mean over ranks); and the bytes each
- * rank sends per step against the ideal (twice its own matrix-shard bytes in sharded mode).
+ * imbalance (planned FLOPs, and measured compute time, max/mean over ranks); the bytes each
+ * rank sends per step against the ideal (twice its own matrix-shard bytes in sharded mode);
+ * and, per node, the payload that must cross its link each way (muond bench scaling sets it
+ * beside the bytes counted on the wire).
  */
 #include <cjson/cJSON.h>
 #include <stddef.h>
@@ -53,9 +55,15 @@ static const mu_command_spec_t step_spec = {
     .option_count = sizeof step_options / sizeof step_options[0],
 };
 
-enum { PHASES = 5, MAX_TIMED = 1000 };
-static const char *const phase_names[PHASES] = {"momentum", "exchange", "compute", "apply",
-                                                "total"};
+enum { PHASES = 6, MAX_TIMED = 1000 };
+/* fallback is the part of compute spent in the exact fallback. */
+static const char *const phase_names[PHASES] = {"momentum", "exchange", "compute",
+                                                "fallback", "apply",    "total"};
+
+static bool layout_sharded(const mu_runtime_t *rt)
+{
+    return rt->layout->settings.grad_mode == MU_GRAD_SHARDED;
+}
 
 typedef struct step_results {
     double phase_ms[PHASES][MAX_TIMED]; /* slowest rank per timed step */
@@ -71,7 +79,8 @@ static mu_status_t timed_step(mu_runtime_t *rt, const step_settings_t *s, step_r
     MU_CHECK(mu_optimizer_step(rt->opt, &st));
     if (index < 0)
         return MU_OK;
-    double t[PHASES] = {st.momentum_s, st.exchange_s, st.compute_s, st.apply_s, st.total_s};
+    double t[PHASES] = {st.momentum_s, st.exchange_s, st.compute_s,
+                        st.fallback_s, st.apply_s,    st.total_s};
     double compute_sum = st.compute_s;
     MU_CHECK(mu_comm_allreduce(rt->comm, t, PHASES, MU_COMM_F64, MU_COMM_MAX));
     MU_CHECK(mu_comm_allreduce(rt->comm, &compute_sum, 1, MU_COMM_F64, MU_COMM_SUM));
@@ -96,6 +105,8 @@ static void print_phases(const mu_runtime_t *rt, const step_settings_t *s, step_
         cJSON_AddStringToObject(o, "bench", "step");
         cJSON_AddStringToObject(o, "layout", rt->layout->name);
         cJSON_AddNumberToObject(o, "ranks", rt->ranks);
+        cJSON_AddNumberToObject(o, "nodes", rt->place.nodes);
+        cJSON_AddStringToObject(o, "mode", layout_sharded(rt) ? "sharded" : "local");
         cJSON_AddNumberToObject(o, "steps", (double)s->steps);
         for (int p = 0; p < PHASES; p++) {
             char key[32];
@@ -110,9 +121,9 @@ static void print_phases(const mu_runtime_t *rt, const step_settings_t *s, step_
         cJSON_Delete(o);
         return;
     }
-    printf("# muond bench step: layout %s, %d rank(s), median of %ld steps after %ld warm-up "
-           "(slowest rank per phase)\n",
-           rt->layout->name, rt->ranks, s->steps, s->warmup);
+    printf("# muond bench step: layout %s, %d rank(s) on %d node(s), median of %ld steps after "
+           "%ld warm-up (slowest rank per phase; fallback is part of compute)\n",
+           rt->layout->name, rt->ranks, rt->place.nodes, s->steps, s->warmup);
     for (int p = 0; p < PHASES; p++)
         printf("%-10s %10.1f ms\n", phase_names[p], median[p]);
     printf("owner imbalance (max/mean): planned FLOPs %.4f, measured compute time %.4f\n", planned,
@@ -155,6 +166,79 @@ static mu_status_t print_bytes(mu_runtime_t *rt, const step_settings_t *s,
     return status;
 }
 
+/* Per node, the payload per step its ranks must send to (tx) and receive from (rx) other
+ * nodes' ranks: in sharded mode the exchange's segments between ranks of different nodes; in
+ * local mode, with more than one node, every matrix once each way (its reduction to the owner
+ * and its broadcast, the least any tree can move). */
+static void node_payloads(const mu_runtime_t *rt, const int64_t *all, int64_t *tx, int64_t *rx)
+{
+    const int ranks = rt->ranks, row = 1 + ranks;
+    for (int node = 0; node < rt->place.nodes; node++)
+        tx[node] = rx[node] = 0;
+    for (int r = 0; r < ranks; r++)
+        for (int q = 0; q < ranks; q++) {
+            const int64_t from = all[r * row], to = all[q * row];
+            if (from != to) {
+                tx[from] += all[r * row + 1 + q];
+                rx[to] += all[r * row + 1 + q];
+            }
+        }
+    if (!layout_sharded(rt) && rt->place.nodes > 1)
+        for (int node = 0; node < rt->place.nodes; node++)
+            tx[node] = rx[node] = mu_optimizer_matrix_bytes(rt->opt);
+}
+
+static void print_payloads(const mu_runtime_t *rt, const step_settings_t *s, const int64_t *tx,
+                           const int64_t *rx)
+{
+    for (int node = 0; node < rt->place.nodes; node++) {
+        if (s->json)
+            printf("{\"bench\":\"step\",\"node\":%d,\"link_payload_tx\":%lld,"
+                   "\"link_payload_rx\":%lld}\n",
+                   node, (long long)tx[node], (long long)rx[node]);
+        else
+            printf("node %d: %.2f MiB out and %.2f MiB in per step to other nodes (payload)\n",
+                   node, (double)tx[node] / 1048576.0, (double)rx[node] / 1048576.0);
+    }
+}
+
+/* Rank 0 gathers each rank's node and bytes per peer, and prints each node's payload. */
+static mu_status_t print_links(mu_runtime_t *rt, const step_settings_t *s)
+{
+    const int ranks = rt->ranks, row = 1 + ranks;
+    int64_t *mine = calloc((size_t)row, sizeof *mine);
+    int64_t *all = rt->rank == 0 ? calloc((size_t)ranks * (size_t)row, sizeof *all) : NULL;
+    int64_t *counts = calloc((size_t)ranks, sizeof *counts);
+    int64_t *displs = calloc((size_t)ranks, sizeof *displs);
+    int64_t *tx = calloc((size_t)rt->place.nodes, sizeof *tx);
+    int64_t *rx = calloc((size_t)rt->place.nodes, sizeof *rx);
+    mu_status_t status = (!mine || !counts || !displs || !tx || !rx || (rt->rank == 0 && !all))
+                             ? mu_error(MU_ERR_NOMEM, "bench step: cannot allocate")
+                             : MU_OK;
+    status = mu_comm_agree(rt->comm, status);
+    if (status == MU_OK) {
+        mine[0] = rt->place.node;
+        mu_optimizer_peer_bytes(rt->opt, mine + 1); /* local mode: zeros */
+        for (int r = 0; r < ranks; r++) {
+            counts[r] = row * (int64_t)sizeof *mine;
+            displs[r] = counts[r] * r;
+        }
+    }
+    MU_TRY(status,
+           mu_comm_gatherv(rt->comm, mine, row * (int64_t)sizeof *mine, all, counts, displs, 0));
+    if (status == MU_OK && rt->rank == 0) {
+        node_payloads(rt, all, tx, rx);
+        print_payloads(rt, s, tx, rx);
+    }
+    free(mine);
+    free(all);
+    free(counts);
+    free(displs);
+    free(tx);
+    free(rx);
+    return status;
+}
+
 static mu_status_t bench(mu_runtime_t *rt, const step_settings_t *s)
 {
     step_results_t *res = calloc(1, sizeof *res);
@@ -172,6 +256,7 @@ static mu_status_t bench(mu_runtime_t *rt, const step_settings_t *s)
     if (status == MU_OK && rt->rank == 0)
         print_phases(rt, s, res);
     MU_TRY(status, print_bytes(rt, s, res));
+    MU_TRY(status, print_links(rt, s));
     free(res);
     return status;
 }

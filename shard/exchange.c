@@ -236,6 +236,15 @@ void mu_exchange_wave_bytes(const mu_exchange_t *ex, int wave, int64_t *sent, in
                    ws->scatter.send_counts[self];
 }
 
+void mu_exchange_peer_bytes(const mu_exchange_t *ex, int64_t *to_peer)
+{
+    for (int r = 0; r < ex->env->ranks; r++) {
+        to_peer[r] = 0;
+        for (int w = 0; w < ex->env->plan->wave_count; w++)
+            to_peer[r] += ex->waves[w].gather.send_counts[r] + ex->waves[w].scatter.send_counts[r];
+    }
+}
+
 /* ---- packing ---------------------------------------------------------------------------- */
 
 void mu_exchange_full_views(const mu_exchange_t *ex, int wave, int entry, mu_mat_t *g, mu_mat_t *q)

@@ -37,5 +37,7 @@ void mu_exchange_full_views(const mu_exchange_t *ex, int wave, int entry, mu_mat
 
 /* Bytes this rank sends in wave's gather and scatter: all, and to other ranks only. */
 void mu_exchange_wave_bytes(const mu_exchange_t *ex, int wave, int64_t *sent, int64_t *sent_remote);
+/* Bytes this rank sends to each rank (to_peer[ranks]) in one step, all waves, both ways. */
+void mu_exchange_peer_bytes(const mu_exchange_t *ex, int64_t *to_peer);
 
 #endif

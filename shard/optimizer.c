@@ -314,3 +314,21 @@ int64_t mu_optimizer_ideal_bytes(const mu_optimizer_t *opt)
                      layout->params[i].cols * es;
     return 2 * shard;
 }
+
+bool mu_optimizer_peer_bytes(const mu_optimizer_t *opt, int64_t *to_peer)
+{
+    if (!opt->exchange)
+        return false;
+    mu_exchange_peer_bytes(opt->exchange, to_peer);
+    return true;
+}
+
+int64_t mu_optimizer_matrix_bytes(const mu_optimizer_t *opt)
+{
+    const mu_layout_t *layout = opt->env.layout;
+    int64_t bytes = 0;
+    for (int i = 0; i < layout->param_count; i++)
+        if (mu_method_is_matrix(layout->params[i].method))
+            bytes += layout->params[i].rows * layout->params[i].cols * 4;
+    return bytes;
+}

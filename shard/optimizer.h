@@ -166,5 +166,10 @@ long mu_optimizer_next_step(const mu_optimizer_t *opt);
 /* Bytes this rank must send per step for its matrix shards in the ideal exchange: its shard
  * bytes out (gather) plus as many back (scatter), in the exchange dtype. */
 int64_t mu_optimizer_ideal_bytes(const mu_optimizer_t *opt);
+/* Sharded mode: the bytes this rank sends to each rank per step (to_peer[ranks]), and true.
+ * Local mode: false (its transfers are MPI reductions and broadcasts, routed by MPI). */
+bool mu_optimizer_peer_bytes(const mu_optimizer_t *opt, int64_t *to_peer);
+/* The full fp32 bytes of every matrix parameter: what local mode reduces and broadcasts. */
+int64_t mu_optimizer_matrix_bytes(const mu_optimizer_t *opt);
 
 #endif
