@@ -44,7 +44,7 @@ typedef struct mu_step_ctx {
     int64_t *nonfinite;     /* per parameter: NaN/Inf gradient entries, summed over ranks */
     int *first_bad_rank;    /* per parameter: the lowest rank that saw them */
     int64_t *scratch_i64;   /* per parameter, for collectives */
-    mu_mat_t owner_q;       /* local mode: room for one full Q on its owner */
+    mu_mat_t owner_q;       /* local mode: every owned matrix's full Q, in plan order */
 } mu_step_ctx_t;
 
 typedef struct mu_param_store mu_param_store_t;

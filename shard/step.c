@@ -23,16 +23,17 @@
 
 /* ---- the step context ------------------------------------------------------------------ */
 
-/* Local mode needs one full Q at a time on the owner. */
-static int64_t largest_owned(const mu_shard_env_t *env)
+/* Local mode holds every owned matrix's full Q at once: owners compute them all before the
+ * one agreement of the step. */
+static int64_t owned_elements(const mu_shard_env_t *env)
 {
-    int64_t most = 1;
+    int64_t total = 1;
     for (int i = 0; i < env->layout->param_count; i++) {
         const mu_param_t *p = &env->layout->params[i];
-        if (env->plan->owner_of[i] == env->rank && p->rows * p->cols > most)
-            most = p->rows * p->cols;
+        if (mu_method_is_matrix(p->method) && env->plan->owner_of[i] == env->rank)
+            total += p->rows * p->cols;
     }
-    return most;
+    return total;
 }
 
 mu_status_t mu_step_ctx_create(const mu_shard_env_t *env, mu_step_ctx_t **out)
@@ -50,7 +51,7 @@ mu_status_t mu_step_ctx_create(const mu_shard_env_t *env, mu_step_ctx_t **out)
         return mu_error(MU_ERR_NOMEM, "cannot allocate the step context");
     if (mu_env_sharded(env))
         return MU_OK;
-    return mu_k_alloc(env->be, 1, largest_owned(env), MU_DTYPE_F32, &ctx->owner_q);
+    return mu_k_alloc(env->be, 1, owned_elements(env), MU_DTYPE_F32, &ctx->owner_q);
 }
 
 void mu_step_ctx_destroy(const mu_shard_env_t *env, mu_step_ctx_t **ctx)
@@ -351,9 +352,10 @@ static mu_status_t local_adamw(mu_optimizer_t *opt, const mu_step_ctx_t *ctx)
 }
 
 /* The owner of one matrix: averaged G -> momentum -> orthogonalize, certified; Q lands in
- * ctx->owner_q. A local failure skips the matrix (W stays) and is agreed at the end. */
+ * ctx->owner_q at q_offset. A local failure skips the matrix (W stays) and is agreed at the
+ * end. */
 static mu_status_t local_owner_compute(mu_optimizer_t *opt, mu_step_ctx_t *ctx, int entry,
-                                       mu_status_t *failure)
+                                       int64_t q_offset, mu_status_t *failure)
 {
     const mu_shard_env_t *env = &opt->env;
     const int param = env->plan->entries[entry].param;
@@ -365,7 +367,7 @@ static mu_status_t local_owner_compute(mu_optimizer_t *opt, mu_step_ctx_t *ctx, 
     MU_CHECK(mu_k_scale(env->be, 1.0 / env->ranks, &ps->g));
     MU_CHECK(mu_k_momentum(env->be, ps->hyper.momentum, env->layout->settings.nesterov, &ps->g,
                            &ps->m, &ps->g));
-    mu_mat_t q = {p->rows, p->cols, p->cols, MU_DTYPE_F32, ctx->owner_q.data};
+    mu_mat_t q = {p->rows, p->cols, p->cols, MU_DTYPE_F32, (float *)ctx->owner_q.data + q_offset};
     bool zero = false;
     const mu_status_t status = orthogonalize(opt, ctx, entry, &ps->g, &q, &zero);
     if (status != MU_OK) {
@@ -379,20 +381,26 @@ static mu_status_t local_owner_compute(mu_optimizer_t *opt, mu_step_ctx_t *ctx, 
     return MU_OK;
 }
 
-/* Each matrix in turn: the owner computes, all ranks agree (and fall back), the owner applies. */
+/* Every owner computes all its matrices, all ranks agree once (and fall back), then every
+ * owner applies its own: the owners work at the same time. (Agreeing after each matrix made
+ * them take turns: measured on 2 ranks, compute 1934 ms against 1854 on one.) */
 static mu_status_t local_matrices(mu_optimizer_t *opt, mu_step_ctx_t *ctx, mu_status_t *failure)
 {
     const mu_shard_env_t *env = &opt->env;
     const mu_shard_plan_t *plan = env->plan;
+    int64_t offset = 0;
+    for (int k = 0; k < plan->entry_count; k++)
+        if (plan->entries[k].owner == env->rank) {
+            const mu_param_t *p = &env->layout->params[plan->entries[k].param];
+            MU_CHECK(local_owner_compute(opt, ctx, k, offset, failure));
+            offset += p->rows * p->cols;
+        }
+    const double t = mu_seconds();
+    MU_CHECK(mu_certifier_agree(opt->certifier, ctx, 0, plan->entry_count));
+    ctx->stats->fallback_s += mu_seconds() - t;
     for (int k = 0; k < plan->entry_count; k++) {
         const int param = plan->entries[k].param;
-        const bool mine = plan->entries[k].owner == env->rank;
-        if (mine)
-            MU_CHECK(local_owner_compute(opt, ctx, k, failure));
-        const double t = mu_seconds();
-        MU_CHECK(mu_certifier_agree(opt->certifier, ctx, k, 1));
-        ctx->stats->fallback_s += mu_seconds() - t;
-        if (!mine || ctx->skip[param])
+        if (plan->entries[k].owner != env->rank || ctx->skip[param])
             continue;
         const mu_param_t *p = &env->layout->params[param];
         const mu_hyper_t *h = &opt->store->params[param].hyper;
