@@ -56,11 +56,19 @@ typedef mu_status_t mu_c_gatherv_fn(mu_comm_t *c, const void *send, int64_t byte
                                     const int64_t *counts, const int64_t *displs, int root);
 typedef mu_status_t mu_c_barrier_fn(mu_comm_t *c);
 
-/* What a device-buffer backend needs from its caller (mu_comm_configure). */
+/* How alltoallv routes: straight to every peer, or node-aware in two stages (mpi only). */
+typedef enum mu_exchange_route {
+    MU_EXCHANGE_DEFAULT = 0, /* leave as it is (flat when never set) */
+    MU_EXCHANGE_FLAT,
+    MU_EXCHANGE_HIERARCHICAL,
+} mu_exchange_route_t;
+
+/* What a backend needs from its caller (mu_comm_configure). */
 typedef struct mu_comm_config {
     void *device_stream; /* the kernel backend's compute stream (cudaStream_t), or NULL */
     double timeout_s;    /* a collective running longer fails with MU_ERR_TIMEOUT; 0 keeps
                             the backend's default */
+    mu_exchange_route_t exchange; /* collective when it changes */
 } mu_comm_config_t;
 
 struct mu_comm_ops {

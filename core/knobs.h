@@ -53,7 +53,9 @@ extern "C" {
       "set by muond launch for its trainers: the layout digest the daemon must have")              \
     X(DUMP_MOMENTUM, "MUOND_DUMP_MOMENTUM", "DIR[:S,S,...]", "(unset)",                            \
       "each matrix's owner writes the momentum it orthogonalizes at steps S (default 1,10,100) "   \
-      "to DIR/PARAM-sS.npy (float32): the real matrices of the certificate's tests")
+      "to DIR/PARAM-sS.npy (float32): the real matrices of the certificate's tests")               \
+    X(NODE_RANKS, "MUOND_NODE_RANKS", "N", "0 (the shared-memory groups)",                         \
+      "--exchange hierarchical treats every N consecutive ranks as one node (tests on one host)")
 
 #define MU_KNOB_ID_(id, env, values, fallback, help) MU_KNOB_##id,
 typedef enum mu_knob_id { MU_KNOB_TABLE(MU_KNOB_ID_) MU_KNOB_COUNT } mu_knob_id_t;

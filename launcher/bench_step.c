@@ -21,7 +21,7 @@
 #include "shard/synthetic.h"
 
 typedef struct step_settings {
-    const char *layout, *comm, *backend, *bind, *wave_checksums;
+    const char *layout, *comm, *backend, *bind, *wave_checksums, *exchange;
     long steps, warmup, seed, blas_threads;
     double comm_timeout;
     bool json;
@@ -36,6 +36,7 @@ static const mu_option_t step_options[] = {
     MU_OPTION_SEED("the synthetic data", FIELD(seed)),
     MU_OPTION_BLAS_THREADS(FIELD(blas_threads)),
     MU_RUNTIME_BACKEND_OPTIONS(FIELD(comm), FIELD(comm_timeout), FIELD(backend), FIELD(bind)),
+    MU_EXCHANGE_OPTION(FIELD(exchange)),
     MU_WAVE_CHECKSUMS_OPTION(FIELD(wave_checksums)),
     MU_OPTION_JSON("print JSON lines instead of tables", FIELD(json)),
 };
@@ -267,6 +268,7 @@ static mu_runtime_opts_t runtime_opts(const void *settings)
     return (mu_runtime_opts_t){.layout_path = s->layout,
                                .comm = s->comm,
                                .comm_timeout_s = s->comm_timeout,
+                               .exchange = s->exchange,
                                .backend = s->backend,
                                .bind = s->bind,
                                .blas_threads = (int)s->blas_threads};

@@ -25,7 +25,7 @@
 
 typedef struct run_settings {
     const char *layout, *trainer, *trainer_memory, *comm, *backend, *bind, *inject;
-    const char *checkpoint_dir, *resume, *wave_checksums;
+    const char *checkpoint_dir, *resume, *wave_checksums, *exchange;
     long steps, seed, blas_threads, allow_gid, check_every, checkpoint_every, checkpoint_keep;
     double trainer_timeout, comm_timeout;
     bool digest, print_socket, force_fallback;
@@ -59,6 +59,7 @@ static const mu_option_t run_options[] = {
      FIELD(digest)},
     MU_OPTION_BLAS_THREADS(FIELD(blas_threads)),
     MU_RUNTIME_BACKEND_OPTIONS(FIELD(comm), FIELD(comm_timeout), FIELD(backend), FIELD(bind)),
+    MU_EXCHANGE_OPTION(FIELD(exchange)),
     {"force-fallback", NULL, MU_OPT_FLAG, NULL, NULL, 0, 0, NULL,
      "solve every matrix with the exact ScaLAPACK fallback instead of its fast method (tests, "
      "timing)",
@@ -412,6 +413,7 @@ static mu_runtime_opts_t runtime_opts(const void *settings)
     return (mu_runtime_opts_t){.layout_path = s->layout,
                                .comm = s->comm,
                                .comm_timeout_s = s->comm_timeout,
+                               .exchange = s->exchange,
                                .backend = s->backend,
                                .bind = s->bind,
                                .blas_threads = (int)s->blas_threads,

@@ -150,11 +150,15 @@ static mu_status_t start_device_comm(const mu_runtime_opts_t *o, mu_runtime_t *r
         mu_comm_destroy(&rt->comm);
         rt->comm = device_comm;
     }
+    const mu_exchange_route_t route = o->exchange && strcmp(o->exchange, "hierarchical") == 0
+                                          ? MU_EXCHANGE_HIERARCHICAL
+                                          : MU_EXCHANGE_FLAT;
 #ifdef MUOND_HAVE_CUDA
     const mu_comm_config_t cfg = {.device_stream = mu_cuda_backend_stream(rt->be),
-                                  .timeout_s = o->comm_timeout_s};
+                                  .timeout_s = o->comm_timeout_s,
+                                  .exchange = route};
 #else
-    const mu_comm_config_t cfg = {.timeout_s = o->comm_timeout_s};
+    const mu_comm_config_t cfg = {.timeout_s = o->comm_timeout_s, .exchange = route};
 #endif
     MU_CHECK(mu_comm_configure(rt->comm, &cfg));
     MU_LOG(MU_LOG_INFO, MU_SUB_LAUNCHER, "backends: kernels %s, comm %s", mu_backend_name(rt->be),

@@ -36,6 +36,13 @@
      "with a GPU, else core) or none",                                                            \
      bind_field}
 
+/* How the exchange's all-to-all is routed (comm/mpi/mpi_hierarchical.h). */
+#define MU_EXCHANGE_OPTION(field)                                                                  \
+    {"exchange", "MUOND_EXCHANGE", MU_OPT_CHOICE, "HOW", "flat", 0, 0, "flat|hierarchical",        \
+     "the exchange's all-to-all: flat (every rank to every peer) or hierarchical (within each "   \
+     "node, then between nodes along one rank per node: fewer peers, the same bytes; mpi only)",  \
+     field}
+
 /* The wave-checksum switch (shard/transit.c), for the commands that run steps. */
 #define MU_WAVE_CHECKSUMS_OPTION(field)                                                            \
     {"wave-checksums", "MUOND_WAVE_CHECKSUMS", MU_OPT_CHOICE, "ON", "on", 0, 0, "on|off",          \
@@ -50,6 +57,7 @@ typedef struct mu_runtime_opts {
     const char *backend;   /* auto | cuda | cpu | reference */
     const char *bind;      /* one of MU_BIND_CHOICES; NULL: auto */
     double comm_timeout_s; /* 0: the comm backend's default */
+    const char *exchange;  /* flat | hierarchical; NULL: flat */
     int blas_threads;
     const mu_io_provider_t *io; /* NULL: weights and gradients in private memory */
     bool io_device;             /* io shares device memory (trainers open it by CUDA IPC) */

@@ -22,6 +22,9 @@
 #include "comm/comm_impl.h"
 #include "comm/mpi/mpi_check.h"
 #include "comm/mpi/mpi_comm.h"
+#include "comm/mpi/mpi_hierarchical.h"
+#include "core/knobs.h"
+#include "core/log.h"
 
 typedef struct mpi_state {
     MPI_Comm comm;
@@ -29,6 +32,7 @@ typedef struct mpi_state {
     double timeout_s; /* per collective */
     bool broken;      /* a deadline passed: the communicator is unusable */
     char why[512];    /* what broke it */
+    mu_hier_t *hier;  /* --exchange hierarchical: the node-aware all-to-all, else NULL */
 } mpi_state_t;
 
 /* Without --comm-timeout: as long as NCCL's default (comm/nccl), for the largest wave on a
@@ -44,7 +48,8 @@ enum { TAG_PING = 1, TAG_PONG = 2 };
 
 typedef struct mpi_request {
     MPI_Request request;
-    int *counts; /* 4 x size ints: MPI reads them until the operation completes */
+    int *counts;        /* 4 x size ints: MPI reads them until the operation completes */
+    mu_hier_op_t *hier; /* instead, the stages of a hierarchical all-to-all */
 } mpi_request_t;
 
 static MPI_Comm world(const mu_comm_t *c)
@@ -216,6 +221,14 @@ static mu_status_t mpi_ialltoallv(mu_comm_t *c, const mu_alltoallv_args_t *a,
         goto out_with_allocations;
     }
     MU_CHECK_GOTO(status, convert_alltoallv(c, a, counts), out_with_allocations);
+    mu_hier_t *hier = ((mpi_state_t *)c->state)->hier;
+    if (hier) {
+        MU_CHECK_GOTO(status, mu_hier_start(hier, a, &impl->hier), out_with_allocations);
+        free(counts);
+        r->impl = impl;
+        *req = r;
+        return MU_OK;
+    }
     const int p = c->size;
     const int rc = MPI_Ialltoallv(a->send, counts, counts + p, MPI_BYTE, a->recv, counts + 2 * p,
                                   counts + 3 * p, MPI_BYTE, world(c), &impl->request);
@@ -234,21 +247,54 @@ out_with_allocations:
     return status;
 }
 
+/* A hierarchical all-to-all moves on through every stage whose request has completed. */
+static mu_status_t test_hierarchical(mu_hier_op_t *op, bool *done)
+{
+    *done = false;
+    for (;;) {
+        int flag = 0;
+        MU_MPI_CHECK(MPI_Test(mu_hier_request(op), &flag, MPI_STATUS_IGNORE));
+        if (!flag)
+            return MU_OK;
+        MU_CHECK(mu_hier_advance(op, done));
+        if (*done)
+            return MU_OK;
+    }
+}
+
 static mu_status_t mpi_test(mu_comm_t *c, mu_comm_request_t *req, bool *done)
 {
     MU_CHECK(usable(c));
     mpi_request_t *impl = req->impl;
+    if (impl->hier)
+        return test_hierarchical(impl->hier, done);
     int flag = 0;
     MU_MPI_CHECK(MPI_Test(&impl->request, &flag, MPI_STATUS_IGNORE));
     *done = flag != 0;
     return MU_OK;
 }
 
+/* Each stage under the deadline, then the local work that starts the next. */
+static mu_status_t wait_hierarchical(mu_comm_t *c, mu_hier_op_t *op)
+{
+    for (bool done = false; !done;)
+        if (mu_hier_request(op) && *mu_hier_request(op) != MPI_REQUEST_NULL) {
+            MU_CHECK(finish(c, mu_hier_request(op), mu_hier_stage(op)));
+            MU_CHECK(mu_hier_advance(op, &done));
+        } else {
+            MU_CHECK(mu_hier_advance(op, &done));
+        }
+    return MU_OK;
+}
+
 static mu_status_t mpi_wait(mu_comm_t *c, mu_comm_request_t **req)
 {
     mpi_request_t *impl = (*req)->impl;
-    const mu_status_t status =
-        usable(c) == MU_OK ? finish(c, &impl->request, "MPI_Ialltoallv") : MU_ERR_TIMEOUT;
+    mu_status_t status = usable(c);
+    if (status == MU_OK)
+        status = impl->hier ? wait_hierarchical(c, impl->hier)
+                            : finish(c, &impl->request, "MPI_Ialltoallv");
+    mu_hier_free(&impl->hier);
     free(impl->counts);
     free(impl);
     free(*req);
@@ -336,10 +382,21 @@ static mu_status_t mpi_barrier(mu_comm_t *c)
     return run(c, MPI_Ibarrier(world(c), &req), &req, "MPI_Ibarrier");
 }
 
+/* Collective when the exchange changes (every rank configures alike). */
 static mu_status_t mpi_configure(mu_comm_t *c, const mu_comm_config_t *cfg)
 {
+    mpi_state_t *s = c->state;
     if (cfg->timeout_s > 0)
-        ((mpi_state_t *)c->state)->timeout_s = cfg->timeout_s;
+        s->timeout_s = cfg->timeout_s;
+    if (cfg->exchange == MU_EXCHANGE_HIERARCHICAL && !s->hier) {
+        const char *split = mu_knob(MU_KNOB_NODE_RANKS);
+        MU_CHECK(mu_hier_create(s->comm, split ? atoi(split) : 0, &s->hier));
+        MU_LOG(MU_LOG_INFO, MU_SUB_COMM,
+               "exchange: hierarchical (within each of %d node(s), then between nodes)",
+               mu_hier_nodes(s->hier));
+    } else if (cfg->exchange == MU_EXCHANGE_FLAT) {
+        mu_hier_destroy(&s->hier);
+    }
     return MU_OK;
 }
 
@@ -373,6 +430,8 @@ static mu_status_t mpi_init(mu_comm_t *c)
 static void mpi_fini(mu_comm_t *c)
 {
     mpi_state_t *s = c->state;
+    if (s && !s->broken)
+        mu_hier_destroy(&s->hier);
     /* A broken communicator is left alone: freeing it may wait for the missing peer. */
     if (s && !s->broken && s->roll != MPI_COMM_NULL && s->roll != 0)
         MPI_Comm_free(&s->roll);

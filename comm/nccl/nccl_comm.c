@@ -304,6 +304,9 @@ static mu_status_t nccl_barrier(mu_comm_t *c)
 static mu_status_t nccl_configure(mu_comm_t *c, const mu_comm_config_t *cfg)
 {
     nccl_state_t *s = state_of(c);
+    if (cfg->exchange == MU_EXCHANGE_HIERARCHICAL)
+        return mu_error(MU_ERR_NOTSUP, "--exchange hierarchical is the mpi communicator's; NCCL "
+                                       "routes its all-to-all by the topology it detects");
     s->compute = (cudaStream_t)cfg->device_stream;
     if (cfg->timeout_s > 0)
         s->timeout_s = cfg->timeout_s;

@@ -2,7 +2,8 @@
 # The step is exact across nodes: `muond run --digest` under srun on 2 and on 3 nodes (4 ranks,
 # TCP between the nodes' namespaces, shared memory within one) prints the digest of the same 4
 # ranks under mpiexec on one node. Every rank logs its node and local rank, and every node's
-# link carried exchange traffic.
+# link carried exchange traffic. The node-aware exchange (--exchange hierarchical) gives the
+# same digests on 2 nodes of 2 ranks and 3 nodes of 1 (sharded layouts: any rank count).
 . "$(dirname "$0")/../cli/lib.sh"
 . "$(dirname "$0")/lib.sh"
 need_nodes
@@ -27,6 +28,17 @@ for layout in tiny.json edge-shapes.json mlp-polar-express.json; do
             "ranks 0 and 1 share node 1"
         after=$(link_bytes "$nodes")
         expect_leq $((before + 10000)) "$after" "the last node's link carried the exchange"
+    done
+    [ "$layout" != mlp-polar-express.json ] || continue # local mode: no all-to-all
+    for shape in "2 4" "3 3"; do
+        # shellcheck disable=SC2086  # two words: nodes and ranks
+        set -- $shape
+        run_capture timeout 120 srun -N "$1" -n "$2" --overcommit --mpi=pmix "$MUOND" run --exchange hierarchical \
+            --layout "$LAYOUTS/$layout" --trainer synthetic --steps "$STEPS" --digest
+        expect_status 0 "$layout, hierarchical, $1 nodes"
+        got=$(grep '^digest' "$SCRATCH/out" || true)
+        [ "$got" = "$want" ] || fail "$layout, hierarchical on $1 nodes of $(($2 / $1)): '$got', flat: '$want'"
+        expect_in "$SCRATCH/err" "exchange: hierarchical (within each of $1 node(s)" "the exchange groups $1 nodes"
     done
 done
 finish
