@@ -39,7 +39,9 @@ static void print_bench_usage(FILE *out)
                  "  schedules fixed against adaptive Polar Express schedules on recorded\n"
                  "           momenta: steps, time and exact descent per matrix\n"
                  "  trainer  a PyTorch training step through muond (muond launch) against\n"
-                 "           in-process torch AdamW and Muon, and the Python client's share\n");
+                 "           in-process torch AdamW and Muon, and the Python client's share\n"
+                 "  scaling  strong and weak scaling of the step on 1..N Slurm nodes of this\n"
+                 "           machine (slurm/local-cluster, root), set beside muond model\n");
 }
 
 int mu_cmd_bench(int argc, char **argv)
@@ -58,6 +60,8 @@ int mu_cmd_bench(int argc, char **argv)
         return mu_bench_schedules(argc - 1, argv + 1);
     if (strcmp(argv[1], "trainer") == 0)
         return mu_bench_trainer(argc - 1, argv + 1);
+    if (strcmp(argv[1], "scaling") == 0)
+        return mu_bench_scaling(argc - 1, argv + 1);
     fprintf(stderr, "muond bench: unknown benchmark '%s'\n\n", argv[1]);
     print_bench_usage(stderr);
     return MU_EXIT_USAGE;

@@ -35,5 +35,6 @@ int mu_orth_scalapack(const char *in_path, const char *out_path, bool residual);
 int mu_cmd_coeffs(int argc, char **argv);
 int mu_cmd_blas(int argc, char **argv);
 int mu_cmd_bench(int argc, char **argv);
+int mu_cmd_model(int argc, char **argv);
 
 #endif

@@ -27,8 +27,11 @@ static const subcommand_t subcommands[] = {
      mu_cmd_blas},
     {"bench",
      "benchmarks: 'bench kernels' (orthogonalization), 'bench step' (distributed step), "
-     "'bench fallback' (the exact ScaLAPACK solve against the fast path)",
+     "'bench fallback' (the exact ScaLAPACK solve against the fast path), 'bench scaling' "
+     "(1..N nodes)",
      mu_cmd_bench},
+    {"model", "predict the step's phases at cluster scale, or validate against bench scaling",
+     mu_cmd_model},
 };
 enum { SUBCOMMAND_COUNT = sizeof subcommands / sizeof subcommands[0] };
 
