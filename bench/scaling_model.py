@@ -144,7 +144,7 @@ class Machine:
 
     def __init__(self, nodes, per_node, link_Bps, link_alpha, intra_Bps, intra_alpha,
                  kernel_ms, momentum_ns, apply_ns, nic_per_rank=False, cores=None, copy_ns=0.0,
-                 memory_streams=None):
+                 memory_streams=None, sharing=None):
         self.nodes, self.per_node = nodes, per_node
         self.ranks = nodes * per_node
         self.link_Bps, self.link_alpha = link_Bps, link_alpha
@@ -155,11 +155,16 @@ class Machine:
         self.cores = cores  # None: a core (or GPU) per rank
         self.copy_ns = copy_ns  # per byte a rank packs or unpacks in the exchange
         self.memory_streams = memory_streams  # None: memory bandwidth per rank (a GPU's HBM)
+        self.sharing = sharing  # measured compute slowdown of these ranks at once, or None
 
     def node_of(self):
         return np.arange(self.ranks) // self.per_node
 
     def compute_slowdown(self):
+        """A measured slowdown of this many ranks computing at once (bench scaling's), else
+        ranks over cores where they share a host, else none."""
+        if self.sharing:
+            return self.sharing
         return max(1.0, self.ranks / self.cores) if self.cores else 1.0
 
     def memory_slowdown(self):
@@ -192,12 +197,13 @@ def gpu_kernel_ms(gpu):
 
 def gpu_machine(gpus, gpu="h100", per_node=8, inter_gbit=400.0):
     """NVLink within a node (about 450 GB/s each way, 5 us per message as NCCL's p2p), a
-    400 Gbit/s NIC per GPU between nodes (about 80% achieved, 10 us per message)."""
+    400 Gbit/s NIC per GPU between nodes (about 80% achieved, 10 us per message); packing
+    reads and writes every byte once in HBM. Stated, not measured: no GPU cluster here."""
     per_node = min(per_node, gpus)
     hbm = GPUS[gpu][1]
     return Machine(gpus // per_node, per_node, 0.8 * inter_gbit * 1e9 / 8, 10e-6, 450e9, 5e-6,
                    gpu_kernel_ms(gpu), momentum_ns=16 / hbm * 1e9, apply_ns=12 / hbm * 1e9,
-                   nic_per_rank=True)
+                   nic_per_rank=True, copy_ns=2 / hbm * 1e9)
 
 
 # ---- the exchange -------------------------------------------------------------------------
@@ -258,8 +264,11 @@ def exchange_seconds(layout, owners, waves, m, design):
         # receives, its own included, once each way.
         handled = np.maximum(X.sum(1) + X.sum(0), 0).max()
         total += 2 * handled * m.copy_ns * 1e-9 * m.memory_slowdown()
-        if design == "hierarchical" and m.nodes > 1:
+        if design == "hierarchical" and 1 < m.nodes < m.ranks:
+            # Two more passes over the rank's bytes each way: packed for the node stage,
+            # repacked (or placed) for the rail stage.
             total += two_stage(X, m) + two_stage(X.T.copy(), m)
+            total += 2 * 2 * handled * m.copy_ns * 1e-9 * m.memory_slowdown()
         else:
             total += direction_seconds(X, m) + direction_seconds(X.T.copy(), m)
     return total
@@ -403,7 +412,7 @@ def namespace_machine(point, fit):
                    alpha, NAMESPACE_SHM_BPS, NAMESPACE_ALPHA,
                    lambda r, c, it: kernels[(r, c, it)] * fit["compute_factor"],
                    fit["momentum_ns"], fit["apply_ns"], cores=point["cores"], copy_ns=fit["copy_ns"],
-                   memory_streams=point.get("memory_streams"))
+                   memory_streams=point.get("memory_streams"), sharing=point.get("compute_slowdown"))
 
 
 # For the namespace cluster where bench scaling did not measure it: a message over TCP and a
@@ -457,7 +466,8 @@ def validate(points):
         m = namespace_machine(p, fits[(p["scaling"], p["mode"])])
         design = p.get("exchange", "flat")
         pred = predict(layout, m, design, certificate=0.0)  # the fitted factor holds it
-        errors = {k: (pred[k] - p[k]) / p[k] if p[k] > 0 else 0.0 for k in PHASES}
+        # Below a millisecond both ways, a phase is nothing here: no relative error.
+        errors = {k: (pred[k] - p[k]) / p[k] if max(p[k], pred[k]) >= 1.0 else 0.0 for k in PHASES}
         rows.append({"scaling": p["scaling"], "layout": layout.name, "mode": layout.mode,
                      "exchange": design,
                      "nodes": p["nodes"], "ranks": p["ranks"], "measured": {k: p[k] for k in PHASES},
@@ -465,21 +475,36 @@ def validate(points):
     return rows
 
 
+# The phases the validation is judged on: the two that make the step, and the step itself.
+# Momentum, apply and the agreement wait (bench step's fallback) are a few percent of a step
+# here and are printed, not judged.
+JUDGED = ("exchange_ms", "compute_ms", "total_ms")
+
+
 def print_validation(rows):
-    print("# muond model --validate: predicted against measured (ms; error = predicted/measured - 1)")
+    print("# muond model --validate: measured/predicted ms and predicted/measured - 1")
     print(f"{'scaling':<8} {'layout':<16} {'mode':<7} {'exchange':<12} {'nodes':>5} {'ranks':>5} " +
           " ".join(f"{k[:-3]:>20}" for k in PHASES))
-    worst = 0.0
     for r in rows:
-        cells = []
-        for k in PHASES:
-            cells.append(f"{r['measured'][k]:8.1f}/{r['predicted'][k]:<7.1f}{100 * r['error'][k]:+4.0f}%")
-            if r["measured"][k] >= 0.05 * r["measured"]["total_ms"]:
-                worst = max(worst, abs(r["error"][k]))
-        print(f"{r['scaling']:<8} {r['layout']:<16} {r['mode']:<7} {r['exchange']:<12} {r['nodes']:>5} {r['ranks']:>5} " +
-              " ".join(f"{c:>20}" for c in cells))
-    print(f"largest error over the phases that are at least 5% of their step: {100 * worst:.1f}%")
-    return worst
+        cells = [f"{r['measured'][k]:8.1f}/{r['predicted'][k]:<7.1f}{100 * r['error'][k]:+4.0f}%"
+                 for k in PHASES]
+        print(f"{r['scaling']:<8} {r['layout']:<16} {r['mode']:<7} {r['exchange']:<12} "
+              f"{r['nodes']:>5} {r['ranks']:>5} " + " ".join(f"{c:>20}" for c in cells))
+    worst = {}
+    for r in rows:
+        for k in JUDGED:
+            key = (r["nodes"], k)
+            worst[key] = max(worst.get(key, 0.0), abs(r["error"][k]))
+    for nodes in sorted({r["nodes"] for r in rows}):
+        parts = ", ".join(f"{k[:-3]} {100 * worst[(nodes, k)]:.0f}%" for k in JUDGED)
+        print(f"largest |error| at {nodes} node(s): {parts}")
+    return max(worst.values(), default=0.0)
+
+
+def usage_error(message):
+    """A bad option or file: the message and exit status 2, as muond's C commands do."""
+    print(f"muond model: {message}", file=sys.stderr)
+    sys.exit(2)
 
 
 def main():
@@ -500,9 +525,9 @@ def main():
             with open(a.validate) as f:
                 points = [json.loads(line) for line in f if '"point"' in line]
         except (OSError, ValueError) as e:
-            sys.exit(f"muond model: cannot read {a.validate}: {e}")
+            usage_error(f"--validate: cannot read {a.validate}: {e}")
         if not points:
-            sys.exit(f"muond model: {a.validate} holds no bench scaling points")
+            usage_error(f"--validate: {a.validate} holds no bench scaling points")
         rows = validate(points)
         if a.json:
             for r in rows:
@@ -513,14 +538,15 @@ def main():
     try:
         gpu_counts = [int(x) for x in a.gpus.split(",")]
     except ValueError:
-        sys.exit(f"muond model: --gpus: '{a.gpus}' is not a comma-separated list of counts")
-    if any(g < 1 or (g > a.gpus_per_node and g % a.gpus_per_node) for g in gpu_counts):
-        sys.exit(f"muond model: --gpus: every count must be a multiple of --gpus-per-node "
-                 f"({a.gpus_per_node}) once it exceeds it")
+        usage_error(f"--gpus: '{a.gpus}' is not a comma-separated list of counts")
+    if a.gpus_per_node < 1 or any(g < 1 or (g > a.gpus_per_node and g % a.gpus_per_node)
+                                  for g in gpu_counts):
+        usage_error(f"--gpus: every count must be positive, and a multiple of --gpus-per-node "
+                    f"({a.gpus_per_node}) once it exceeds it")
     try:
         layout = layout_from(a.layout)
     except (OSError, ValueError, KeyError) as e:
-        sys.exit(f"muond model: --layout {a.layout}: {e}")
+        usage_error(f"--layout {a.layout}: not a layout file or a family ({', '.join(FAMILIES)}): {e}")
     rows = extrapolate(layout, gpu_counts, a.gpu, a.gpus_per_node, a.inter_gbit)
     if a.json:
         for r in rows:

@@ -391,9 +391,15 @@ static mu_status_t mpi_configure(mu_comm_t *c, const mu_comm_config_t *cfg)
     if (cfg->exchange == MU_EXCHANGE_HIERARCHICAL && !s->hier) {
         const char *split = mu_knob(MU_KNOB_NODE_RANKS);
         MU_CHECK(mu_hier_create(s->comm, split ? atoi(split) : 0, &s->hier));
+        const int nodes = mu_hier_nodes(s->hier);
+        /* One node, or one rank per node: the two stages are the flat all-to-all plus copies. */
+        const bool trivial = nodes == 1 || nodes == c->size;
         MU_LOG(MU_LOG_INFO, MU_SUB_COMM,
-               "exchange: hierarchical (within each of %d node(s), then between nodes)",
-               mu_hier_nodes(s->hier));
+               "exchange: hierarchical (within each of %d node(s), then "
+               "between nodes)%s",
+               nodes, trivial ? ": the same as flat here, which runs" : "");
+        if (trivial)
+            mu_hier_destroy(&s->hier);
     } else if (cfg->exchange == MU_EXCHANGE_FLAT) {
         mu_hier_destroy(&s->hier);
     }

@@ -2,7 +2,8 @@
 # --exchange hierarchical is exact: the node-aware all-to-all delivers what the flat one does,
 # byte for byte, so the digest equals step_reference's for every grouping of ranks into nodes
 # (MUOND_NODE_RANKS=N makes every N consecutive ranks a node on this one host; unset, the
-# host is one node). Nodes of unequal rank counts are refused with the fix named.
+# host is one node, and one node or one rank per node runs the flat exchange). Nodes of
+# unequal rank counts are refused with the fix named.
 . "$(dirname "$0")/../cli/lib.sh"
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" # see test_digest.sh
 export MUOND_LOG=info # the communicator logs how it groups the nodes
@@ -20,7 +21,7 @@ hierarchical() {
 
 for layout in tiny.json edge-shapes.json adaptive.json; do
     want=$("$STEP_REFERENCE" "$LAYOUTS/$layout" "$STEPS" "$SEED" 1)
-    for grouping in "2 1" "4 2" "4 1" "3 3" "4 0"; do
+    for grouping in "4 2" "6 2" "6 3" "2 1" "4 0"; do
         # shellcheck disable=SC2086  # two words: ranks and node size
         set -- $grouping
         hierarchical "$1" "$2" "$LAYOUTS/$layout"
@@ -29,7 +30,8 @@ for layout in tiny.json edge-shapes.json adaptive.json; do
         [ "$got" = "$want" ] || fail "$layout, $1 ranks in nodes of $2: '$got', reference '$want'"
     done
 done
-expect_in "$SCRATCH/err" "exchange: hierarchical (within each of 1 node(s)" "one host is one node"
+expect_in "$SCRATCH/err" "exchange: hierarchical (within each of 1 node(s), then between nodes): the same as flat here" \
+    "one host is one node, where the flat exchange runs"
 
 hierarchical 3 2 "$LAYOUTS/tiny.json"
 expect_status 2 "3 ranks in nodes of 2"
