@@ -182,11 +182,21 @@ static mu_status_t start_counts(mu_hier_op_t *op)
     return MU_OK;
 }
 
+/* memcpy of bytes from from + from_at to to + to_at; an empty segment touches nothing (the
+ * caller's buffers may be NULL where it sends or receives nothing). */
+static void copy_segment(char *to, int64_t to_at, const char *from, int64_t from_at, int64_t bytes)
+{
+    if (bytes > 0)
+        memcpy(to + to_at, from + from_at, (size_t)bytes);
+}
+
+/* At least one byte: MPI and the copies get a real pointer even for an empty stage. */
 static mu_status_t reserve(char **buf, int64_t *cap, int64_t bytes)
 {
-    if (bytes <= *cap)
+    if (*buf && bytes <= *cap)
         return MU_OK;
     free(*buf);
+    bytes = bytes > 0 ? bytes : 1;
     *buf = malloc((size_t)bytes);
     *cap = *buf ? bytes : 0;
     return *buf ? MU_OK
@@ -226,7 +236,7 @@ static mu_status_t start_node_stage(mu_hier_op_t *op, int64_t *totals)
         totals[j] = 0;
         for (int b = 0; b < h->nodes; b++) {
             const int64_t n = op->forward[j * h->nodes + b];
-            memcpy(at, op->send + arg(op, 1)[h->world_of[b * h->per_node + j]], (size_t)n);
+            copy_segment(at, 0, op->send, arg(op, 1)[h->world_of[b * h->per_node + j]], n);
             at += n;
             totals[j] += n;
         }
@@ -278,9 +288,10 @@ static mu_status_t start_rail_stage(mu_hier_op_t *op, int64_t *totals)
     for (int i = 0; i < g; i++)
         for (int b = 0; b < n; b++) {
             const int64_t bytes = op->incoming[i * n + b];
-            char *to = b == h->node_id ? op->recv + arg(op, 3)[h->world_of[h->node_id * g + i]]
-                                       : op->out + rail_at[b];
-            memcpy(to, from, (size_t)bytes);
+            if (b == h->node_id)
+                copy_segment(op->recv, arg(op, 3)[h->world_of[h->node_id * g + i]], from, 0, bytes);
+            else
+                copy_segment(op->out, rail_at[b], from, 0, bytes);
             rail_at[b] += b == h->node_id ? 0 : bytes;
             from += bytes;
         }
@@ -298,7 +309,7 @@ static void place_rail_data(mu_hier_op_t *op)
     for (int c = 0; c < h->nodes; c++)
         for (int i = 0; i < h->per_node && c != h->node_id; i++) {
             const int64_t bytes = bytes_from(op, c, i);
-            memcpy(op->recv + arg(op, 3)[h->world_of[c * h->per_node + i]], from, (size_t)bytes);
+            copy_segment(op->recv, arg(op, 3)[h->world_of[c * h->per_node + i]], from, 0, bytes);
             from += bytes;
         }
     op->stage = STAGE_DONE;
