@@ -340,9 +340,7 @@ def predict(layout, m, design="flat", certificate=0.02):
     apply = elements * m.apply_ns * 1e-6 * m.memory_slowdown()
     total = momentum + exchange + compute + apply
     return {"momentum_ms": momentum, "exchange_ms": exchange, "compute_ms": compute,
-            "fallback_ms": wait, "apply_ms": apply, "total_ms": total,
-            "peers_flat": int(min(m.ranks - 1, len(layout.matrices) + m.ranks - 1)),
-            "waves": len(waves)}
+            "fallback_ms": wait, "apply_ms": apply, "total_ms": total, "waves": len(waves)}
 
 
 # ---- forward-backward, for the overhead ---------------------------------------------------
@@ -501,6 +499,15 @@ def print_validation(rows):
     return max(worst.values(), default=0.0)
 
 
+def emit(rows, as_json, print_table):
+    """Rows as JSON lines, or the table print_table makes of them."""
+    if as_json:
+        for r in rows:
+            print(json.dumps(r))
+    else:
+        print_table(rows)
+
+
 def usage_error(message):
     """A bad option or file: the message and exit status 2, as muond's C commands do."""
     print(f"muond model: {message}", file=sys.stderr)
@@ -528,12 +535,7 @@ def main():
             usage_error(f"--validate: cannot read {a.validate}: {e}")
         if not points:
             usage_error(f"--validate: {a.validate} holds no bench scaling points")
-        rows = validate(points)
-        if a.json:
-            for r in rows:
-                print(json.dumps(r))
-        else:
-            print_validation(rows)
+        emit(validate(points), a.json, print_validation)
         return 0
     try:
         gpu_counts = [int(x) for x in a.gpus.split(",")]
@@ -547,12 +549,8 @@ def main():
         layout = layout_from(a.layout)
     except (OSError, ValueError, KeyError) as e:
         usage_error(f"--layout {a.layout}: not a layout file or a family ({', '.join(FAMILIES)}): {e}")
-    rows = extrapolate(layout, gpu_counts, a.gpu, a.gpus_per_node, a.inter_gbit)
-    if a.json:
-        for r in rows:
-            print(json.dumps(r))
-    else:
-        print_extrapolation(rows)
+    emit(extrapolate(layout, gpu_counts, a.gpu, a.gpus_per_node, a.inter_gbit), a.json,
+         print_extrapolation)
     return 0
 
 

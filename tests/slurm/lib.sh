@@ -52,3 +52,21 @@ JOB
 
 # The last held-out loss in a trainer's CSV (step,train,eval).
 final_eval() { tail -n 1 "$1" | awk -F, '{print $3}'; }
+
+# cluster_down_leaves_nothing: `down` of the fixture's cluster, then no recorded daemon, no
+# process carrying its mark (slurmstepd, job tasks), no muond or trainer of this build (the
+# cluster tests run alone: RUN_SERIAL), and `status` says down.
+cluster_down_leaves_nothing() {
+    pids=$(awk '{print $2}' "$CLUSTER/pids" | tr '\n' ' ')
+    run_capture "$LOCAL_CLUSTER" down --dir "$CLUSTER"
+    expect_status 0 "down"
+    for pid in $pids; do
+        ! kill -0 "$pid" 2>/dev/null || fail "daemon $pid still running after down"
+    done
+    left=$(grep -lzxF "MUOND_LOCAL_CLUSTER=$CLUSTER" /proc/[0-9]*/environ 2>/dev/null || true)
+    [ -z "$left" ] || fail "processes of the cluster left: $left"
+    strays=$(pgrep -f "$BUILD/(launcher/muond|client/mlp_trainer)" || true)
+    [ -z "$strays" ] || fail "muond or trainer processes left: $strays"
+    run_capture "$LOCAL_CLUSTER" status --dir "$CLUSTER"
+    expect_status 3 "status says down"
+}
