@@ -4,7 +4,9 @@ of this machine (slurm/local-cluster --nodes N: network namespaces, tbf-shaped l
 the sharded and the local-mode step, with the model's prediction of every point beside it.
 
 Each point is `srun -N n -n n*P muond bench step --json` on the first n nodes: the phases
-(slowest rank, median of the timed steps), each node's payload to other nodes (what the owner
+(slowest rank, median of the timed steps, then the median over --repeats rounds, which run
+every point in turn so that the host's drift reaches all of them; the spread over the rounds
+is printed as the point's noise), each node's payload to other nodes (what the owner
 plan must move) and the bytes its veth carried (the host side's counters, over every step of
 the run, start-up included), the link rate achieved in the exchange phase against the shaped
 rate, and the efficiency: strong T(1) R(1) / (T(n) R(n)), weak T(1) / T(n).
@@ -19,6 +21,7 @@ table says so); beyond, the exchange rows are the scaling measurement.
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -247,41 +250,89 @@ def latency_probe(cluster, out, steps=20):
     return phases["exchange_ms"] / 2 / 1e3
 
 
-def point_record(kind, layout_path, spec, nodes, ranks, phases, links, cluster, kernels, base,
+def point_record(kind, layout_path, spec, nodes, ranks, phases, links, cluster, host, kernels,
                  exchange):
     exchange_s = phases["exchange_ms"] / 1e3
     busiest = max((max(x["wire_tx"], x["wire_rx"]) for x in links), default=0.0)
     payload = sum(x["payload_tx"] for x in links)
     wire = sum(x["wire_tx"] for x in links)
-    rec = {"point": len(base), "scaling": kind, "layout": spec["name"], "layout_path": layout_path,
+    rec = {"scaling": kind, "layout": spec["name"], "layout_path": layout_path,
            "mode": spec["gradient_mode"], "nodes": nodes, "ranks": ranks, "cores": os.cpu_count(),
-           "memory_streams": cluster.memory_streams, "link_alpha": cluster.alpha,
-           "compute_slowdown": cluster.sharing.get(ranks),
+           "memory_streams": host["memory_streams"], "link_alpha": cluster.alpha,
+           "compute_slowdown": host["sharing"].get(ranks), "compute_sharing": host["sharing"],
            "link_gbit": cluster.link_gbit, "links": links, "kernels": kernels, "exchange": exchange}
     rec.update({k: phases[k] for k in PHASES})
     rec["wire_over_payload"] = wire / payload if payload else None
     rec["achieved_gbit"] = 8 * busiest / exchange_s / 1e9 if nodes > 1 and exchange_s > 0 else None
-    # The family's first point (its fewest nodes) is the base of its efficiencies.
-    first = next((b for b in base if b["scaling"] == kind and b["mode"] == rec["mode"]
-                  and b["exchange"] == exchange), None)
-    if first is None:
-        rec["efficiency"] = 1.0
-    elif kind == "weak":
-        rec["efficiency"] = first["total_ms"] / rec["total_ms"]
-    else:
-        rec["efficiency"] = first["total_ms"] * first["ranks"] / (rec["total_ms"] * ranks)
     return rec
+
+
+def host_probes(kernels, rank_counts):
+    """This host's state now: memory streams at full speed, and the compute slowdown of K
+    kernels at once for each rank count (the largest shape)."""
+    streams = memory_streams(os.cpu_count())
+    progress(f"memory: {streams:.2f} of {os.cpu_count()} processes copy at full speed at once")
+    largest = max(kernels, key=lambda k: k["rows"] * k["cols"])
+    sharing = compute_sharing(rank_counts, (largest["rows"], largest["cols"], largest["iters"]))
+    progress("compute: one kernel among K at once runs " + ", ".join(
+        f"{f:.2f}x slower at K={k}" for k, f in sorted(sharing.items())))
+    return {"memory_streams": streams, "sharing": sharing}
+
+
+def measure_round(cluster, plan, a, round_index, kernels):
+    """Every point of the plan once, after the host's probes: one round. Rounds interleave the
+    points, so that the host's drift over the run reaches every point alike."""
+    host = host_probes(kernels, range(1, 1 + max(n for _, _, _, n, _ in plan) * a.ranks_per_node))
+    records = []
+    for i, (kind, spec, path, n, exchange) in enumerate(plan):
+        ranks = n * a.ranks_per_node
+        progress(f"round {round_index + 1}/{a.repeats}, point {i + 1}/{len(plan)}: {kind} "
+                 f"{spec['gradient_mode']} {spec['name']} on {n} node(s), {ranks} rank(s), "
+                 f"{exchange} exchange")
+        phases, links, _ = bench_step(cluster, path, n, ranks, a.steps, a.warmup, exchange)
+        records.append(point_record(kind, path, spec, n, ranks, phases, links, cluster, host,
+                                    kernels, exchange))
+    return records
+
+
+def median_point(runs, index):
+    """One point over the rounds: the median of every phase and probe, the wire bytes' mean,
+    and the spread (max - min) / median of every phase, which is this host's noise on it."""
+    point = dict(runs[0], point=index, rounds=len(runs))
+    for key in PHASES + ("memory_streams", "compute_slowdown", "achieved_gbit", "wire_over_payload"):
+        values = [r[key] for r in runs if r[key] is not None]
+        point[key] = float(statistics.median(values)) if values else None
+    point["spread"] = {k: (max(r[k] for r in runs) - min(r[k] for r in runs)) / point[k]
+                       if point[k] > 0 else 0.0 for k in PHASES}
+    point["compute_sharing"] = {k: float(statistics.median(r["compute_sharing"][k] for r in runs))
+                                for k in runs[0]["compute_sharing"]}
+    for k, link in enumerate(point["links"]):
+        point["links"][k] = dict(link, **{w: statistics.fmean(r["links"][k][w] for r in runs)
+                                          for w in ("wire_tx", "wire_rx")})
+    return point
+
+
+def efficiency(p, points):
+    """Against the family's first point (its fewest nodes): strong T(1) R(1) / (T(n) R(n)),
+    weak T(1) / T(n)."""
+    first = next(b for b in points if b["scaling"] == p["scaling"] and b["mode"] == p["mode"]
+                 and b["exchange"] == p["exchange"])
+    if p["scaling"] == "weak":
+        return first["total_ms"] / p["total_ms"]
+    return first["total_ms"] * first["ranks"] / (p["total_ms"] * p["ranks"])
 
 
 # ---- output -------------------------------------------------------------------------------
 
 
 def print_table(points, cores):
-    print(f"# muond bench scaling: phases in ms (slowest rank, median); payload and wire in MiB per "
-          f"step per node link (the busiest node); this host has {cores} cores shared by every node")
+    rounds = points[0]["rounds"]
+    print(f"# muond bench scaling: phases in ms (slowest rank, median of the steps, median of {rounds} "
+          f"rounds); noise: the total's (max - min) / median over the rounds; payload and wire in MiB "
+          f"per step per node link (the busiest node); this host has {cores} cores shared by every node")
     header = (f"{'scaling':<8} {'mode':<7} {'exchange':<12} {'layout':<16} {'nodes':>5} {'ranks':>5} "
               + " ".join(f"{k[:-3]:>9}" for k in PHASES)
-              + f" {'eff':>6} {'payload':>8} {'wire':>8} {'Gbit/s':>7}  note")
+              + f" {'eff':>6} {'noise':>6} {'payload':>8} {'wire':>8} {'Gbit/s':>7}  note")
     print(header)
     for p in points:
         busiest = max(p["links"], key=lambda x: max(x["wire_tx"], x["wire_rx"]))
@@ -291,7 +342,7 @@ def print_table(points, cores):
         note = "compute shares cores" if p["ranks"] > cores else ""
         print(f"{p['scaling']:<8} {p['mode']:<7} {p['exchange']:<12} {p['layout']:<16} {p['nodes']:>5} {p['ranks']:>5} "
               + " ".join(f"{p[k]:>9.1f}" for k in PHASES)
-              + f" {p['efficiency']:>6.2f} {payload:>8.2f} {wire:>8.2f} {rate:>7}  {note}")
+              + f" {p['efficiency']:>6.2f} {100 * p['spread']['total_ms']:>5.0f}% {payload:>8.2f} {wire:>8.2f} {rate:>7}  {note}")
 
 
 def plot(points, out, png):
@@ -348,6 +399,8 @@ def main():
     ap.add_argument("--iters", type=int, default=5, help="Polar Express steps (default 5)")
     ap.add_argument("--steps", type=int, default=5, help="timed steps per point (default 5)")
     ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=3, help="rounds over every point, interleaved; "
+                    "each phase is the median over rounds, its spread the host's noise (default 3)")
     ap.add_argument("--out", default="out/scaling", help="where layouts, JSON lines, plot go")
     ap.add_argument("--no-model", action="store_true", help="skip the model's validation table")
     a = ap.parse_args()
@@ -364,8 +417,8 @@ def main():
     exchanges = [e for e in a.exchanges.split(",") if e]
     if not exchanges or not set(exchanges) <= {"flat", "hierarchical"}:
         usage_error(f"--exchanges: '{a.exchanges}' names an exchange other than flat, hierarchical")
-    if node_counts[0] < 1 or a.ranks_per_node < 1 or a.steps < 5:
-        usage_error("--nodes and --ranks-per-node must be positive, --steps at least 5")
+    if node_counts[0] < 1 or a.ranks_per_node < 1 or a.steps < 5 or a.repeats < 1:
+        usage_error("--nodes, --ranks-per-node and --repeats must be positive, --steps at least 5")
     if a.cluster is None and os.geteuid() != 0:
         usage_error("namespace nodes need root (or pass --cluster DIR of a running cluster)")
     out = os.path.abspath(a.out)
@@ -389,24 +442,15 @@ def main():
                     for exchange in (exchanges if mode == "sharded" else ["flat"]):
                         plan.append((kind, spec, write_layout(out, spec), n, exchange))
         kernels = kernel_table(sorted({p[2] for p in plan}))
-        cluster.memory_streams = memory_streams(os.cpu_count())
-        progress(f"memory: {cluster.memory_streams:.2f} of {os.cpu_count()} processes copy at full speed at once")
-        largest = max((k for k in kernels), key=lambda k: k["rows"] * k["cols"])
-        cluster.sharing = compute_sharing([n * a.ranks_per_node for n in node_counts],
-                                          (largest["rows"], largest["cols"], largest["iters"]))
-        progress("compute: one kernel among K at once runs " + ", ".join(
-            f"{f:.2f}x slower at K={k}" for k, f in sorted(cluster.sharing.items())))
         cluster.alpha = latency_probe(cluster, out) if len(cluster.nodes) > 1 else None
         if cluster.alpha:
             progress(f"latency: {1e6 * cluster.alpha:.0f} us per message between two nodes")
-        points = []
-        for i, (kind, spec, path, n, exchange) in enumerate(plan):
-            ranks = n * a.ranks_per_node
-            progress(f"point {i + 1}/{len(plan)}: {kind} {spec['gradient_mode']} {spec['name']} on {n} "
-                     f"node(s), {ranks} rank(s), {exchange} exchange")
-            phases, links, _ = bench_step(cluster, path, n, ranks, a.steps, a.warmup, exchange)
-            points.append(point_record(kind, path, spec, n, ranks, phases, links, cluster, kernels,
-                                       points, exchange))
+        rounds = []
+        for round_index in range(a.repeats):
+            rounds.append(measure_round(cluster, plan, a, round_index, kernels))
+        points = [median_point(list(runs), i) for i, runs in enumerate(zip(*rounds))]
+        for p in points:
+            p["efficiency"] = efficiency(p, points)
         with open(os.path.join(out, "scaling.jsonl"), "w") as f:
             for p in points:
                 f.write(json.dumps(p) + "\n")

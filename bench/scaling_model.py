@@ -14,12 +14,16 @@ The parts of the model (docs/scaling.md says why each is what it is):
     least-loaded rank; waves cut at the owner's byte budget; rows split rows*r/R.
   * compute: per owner, the sum over its matrices of the kernel time of that shape (measured
     by `muond bench kernels`, or FLOPs / (peak x efficiency(shape)) for a stated GPU); ranks
-    that share cores (the namespace cluster: every rank on one host) slow down by ranks/cores.
+    that share cores (the namespace cluster: every rank on one host) run at the slowdown that
+    bench scaling measured for the count still computing, which drops as owners finish.
   * exchange, per wave and direction (gather to the owners, scatter back): per node link,
     max(bytes out, bytes in) / link rate; per rank, intra-node bytes / intra rate; plus alpha
     per message over the busiest rank's peers (the owner's incast counts every sender); plus
-    packing every byte a rank sends or receives. The owners' imbalance is waited out at the
+    packing every byte a rank sends or receives; plus, over TCP (the namespace cluster), the
+    kernel's copy of every byte a rank sends to or receives from another node. The owners' imbalance is waited out at the
     verdict agreement, inside compute (bench step's fallback phase on the least-loaded rank).
+  * local mode: each matrix summed to its owner and broadcast back, in the rounds of Open
+    MPI's libnbc (chain or Rabenseifner reduce, linear or binomial broadcast).
   * momentum, apply: elements of the rank's shards times a cost per element (fitted at one
     node on the namespace cluster; memory traffic / HBM bandwidth on a GPU).
 """
@@ -144,7 +148,7 @@ class Machine:
 
     def __init__(self, nodes, per_node, link_Bps, link_alpha, intra_Bps, intra_alpha,
                  kernel_ms, momentum_ns, apply_ns, nic_per_rank=False, cores=None, copy_ns=0.0,
-                 memory_streams=None, sharing=None):
+                 memory_streams=None, sharing=None, stack_ns=0.0):
         self.nodes, self.per_node = nodes, per_node
         self.ranks = nodes * per_node
         self.link_Bps, self.link_alpha = link_Bps, link_alpha
@@ -155,17 +159,40 @@ class Machine:
         self.cores = cores  # None: a core (or GPU) per rank
         self.copy_ns = copy_ns  # per byte a rank packs or unpacks in the exchange
         self.memory_streams = memory_streams  # None: memory bandwidth per rank (a GPU's HBM)
-        self.sharing = sharing  # measured compute slowdown of these ranks at once, or None
+        self.sharing = sharing  # {ranks at once: measured compute slowdown}, or None
+        # Per byte a rank sends or receives across nodes through the kernel's TCP stack: a
+        # copy between its memory and the socket's each way, on the cores the ranks share.
+        # None where the NIC reads memory itself (RDMA, NVLink): 0.
+        self.stack_ns = stack_ns
 
     def node_of(self):
         return np.arange(self.ranks) // self.per_node
 
-    def compute_slowdown(self):
-        """A measured slowdown of this many ranks computing at once (bench scaling's), else
-        ranks over cores where they share a host, else none."""
+    def compute_slowdown(self, active):
+        """How much slower a rank computes while `active` ranks compute at once: measured by
+        bench scaling for some counts (interpolated between them), else active over cores
+        where ranks share a host, else not at all."""
+        if active <= 1:
+            return 1.0
         if self.sharing:
-            return self.sharing
-        return max(1.0, self.ranks / self.cores) if self.cores else 1.0
+            counts = sorted(self.sharing)
+            return float(np.interp(active, counts, [self.sharing[k] for k in counts]))
+        return max(1.0, active / self.cores) if self.cores else 1.0
+
+    def finish_times(self, work):
+        """When each rank's compute (work: its time alone) ends, as ranks that share cores
+        run: all at the slowdown of the count still busy, which drops as owners finish."""
+        work = np.asarray(work, dtype=float)
+        left, done, now = work.copy(), np.zeros_like(work), 0.0
+        busy = left > 0
+        while busy.any():
+            rate = 1.0 / self.compute_slowdown(int(busy.sum()))
+            step = left[busy].min() / rate
+            now += step
+            left[busy] -= step * rate
+            finished = busy & (left <= 1e-12 * work.max())
+            done[finished], busy = now, busy & ~finished
+        return done
 
     def memory_slowdown(self):
         """Ranks that share one host's memory bandwidth: as many full-speed streams as the host
@@ -227,7 +254,8 @@ def direction_seconds(X, m):
     msgs_inter = np.maximum((sent & off).sum(1), (sent & off).sum(0))
     msgs_intra = np.maximum((sent & same).sum(1), (sent & same).sum(0))
     alpha = (msgs_inter * m.link_alpha + msgs_intra * m.intra_alpha).max()
-    return max(link, intra) + alpha
+    stack = (out_inter + in_inter).max() * m.stack_ns * 1e-9 * m.memory_slowdown()
+    return max(link, intra) + alpha + stack
 
 
 def gather_matrix(layout, owners, wave, m):
@@ -274,24 +302,77 @@ def exchange_seconds(layout, owners, waves, m, design):
     return total
 
 
-def binomial_tree(ranks, root):
-    """(child, parent) edges of a binomial tree rooted at root (relative rank v's parent is v
-    with its lowest set bit cleared), as Open MPI's reductions and broadcasts use."""
-    for v in range(1, ranks):
-        yield (v + root) % ranks, ((v & (v - 1)) + root) % ranks
+# Local mode's collectives are MPI_Ireduce and MPI_Ibcast, which Open MPI 4.1 runs in its
+# libnbc component (coll_libnbc, priority 10; tuned serves only the blocking ones). Its
+# choices for muond's case (a float sum, one matrix at a time, at least a value per rank):
+#   ireduce: 2 ranks: a chain (the whole vector to the root, in segments); 3 or more:
+#            Rabenseifner (reduce-scatter by recursive halving, then a binomial gather);
+#   ibcast:  up to 4 ranks linear (the root sends the whole vector to each); more: binomial.
+# Each is a sequence of rounds, and each round below is an all-to-all of its own.
+
+
+def relative(ranks, root):
+    """Rank of relative rank v (as libnbc numbers them from the root)."""
+    return lambda v: (v + root) % ranks
+
+
+def reduce_rounds(ranks, root, nbytes):
+    """The rounds of libnbc's ireduce as (sender, receiver, bytes) lists."""
+    at = relative(ranks, root)
+    if ranks == 2:
+        return [[(at(1), at(0), nbytes)]]
+    pof2 = 1 << (ranks.bit_length() - 1)
+    extra = ranks - pof2
+    rounds = []
+    if extra:  # the first 2*extra ranks fold in pairs: one of each pair drops out
+        rounds.append([(at(2 * i), at(2 * i + 1), nbytes) for i in range(extra)])
+    members = [at(2 * i + 1) for i in range(extra)] + [at(v) for v in range(2 * extra, ranks)]
+    levels = pof2.bit_length() - 1
+    for k in range(levels):  # reduce-scatter: halves, then quarters, ... with each partner
+        part = nbytes / 2 ** (k + 1)
+        rounds.append([(members[v], members[v ^ (1 << k)], part) for v in range(pof2)])
+    distance = pof2 // 2
+    while distance:  # gather to members[0]: half the holders send, and the blocks double
+        rounds.append([(members[v], members[v - distance], nbytes / (2 * distance))
+                       for v in range(distance, 2 * distance)])
+        distance //= 2
+    if members[0] != root:
+        rounds.append([(members[0], root, nbytes)])
+    return rounds
+
+
+def bcast_rounds(ranks, root, nbytes):
+    """The rounds of libnbc's ibcast: linear up to 4 ranks, binomial beyond."""
+    at = relative(ranks, root)
+    if ranks <= 4:
+        return [[(root, at(v), nbytes) for v in range(1, ranks)]]
+    rounds, reach = [], 1
+    while reach < ranks:
+        rounds.append([(at(v), at(v + reach), nbytes) for v in range(reach) if v + reach < ranks])
+        reach *= 2
+    return rounds
+
+
+def rounds_seconds(rounds, m):
+    total = 0.0
+    for edges in rounds:
+        X = np.zeros((m.ranks, m.ranks))
+        for src, dst, nbytes in edges:
+            X[src, dst] += nbytes
+        total += direction_seconds(X, m)
+    return total
 
 
 def local_mode_seconds(layout, owners, m):
-    """Local mode: each matrix in turn reduced to its owner and broadcast back, along binomial
-    trees: the owner's link takes one full matrix per child in each (log2 of the nodes)."""
+    """Local mode: each matrix in turn summed to its owner and broadcast back, one collective
+    after the other, as libnbc runs them."""
     if m.ranks == 1:
         return 0.0
     total = 0.0
     for i, (_, rows, cols, _, _) in enumerate(layout.matrices):
-        X = np.zeros((m.ranks, m.ranks))
-        for child, parent in binomial_tree(m.ranks, owners[i]):
-            X[child, parent] = rows * cols * 4
-        total += direction_seconds(X, m) + direction_seconds(X.T.copy(), m)
+        nbytes = rows * cols * 4
+        total += rounds_seconds(reduce_rounds(m.ranks, owners[i], nbytes), m)
+        total += rounds_seconds(bcast_rounds(m.ranks, owners[i], nbytes), m)
     return total
 
 
@@ -315,13 +396,13 @@ def predict(layout, m, design="flat", certificate=0.02):
     rank_ms = np.zeros(m.ranks)
     for i, t in enumerate(per_matrix):
         rank_ms[owners[i]] += t
-    rank_ms *= m.compute_slowdown()
+    rank_ms = m.finish_times(rank_ms)
     # Every rank waits for the slowest owner at the verdict agreement, inside compute; bench
     # step's fallback phase (the agreement, rechecks and fallback solves) is that wait on the
     # least-loaded rank, as no matrix falls back here.
     compute, wait = rank_ms.max(), rank_ms.max() - rank_ms.min()
     if design == "rs-ag":
-        compute, wait = sum(per_matrix) * m.compute_slowdown(), 0.0
+        compute, wait = m.finish_times([sum(per_matrix)] * m.ranks).max(), 0.0
         exchange = 1e3 * ring_allgather_seconds(layout, m)
     elif layout.mode == "local":
         exchange = 1e3 * local_mode_seconds(layout, owners, m)
@@ -400,17 +481,29 @@ def print_extrapolation(rows):
 PHASES = ("momentum_ms", "exchange_ms", "compute_ms", "fallback_ms", "apply_ms", "total_ms")
 
 
-def namespace_machine(point, fit):
+def namespace_machine(point, fit, stack_ns):
     """The namespace cluster of a bench scaling point: one veth per node at the shaped rate,
     shared memory within a node, every rank on this host's cores; bench kernels' time per
-    shape times the step's own factor over it (fitted at one node)."""
+    shape times the step's own factor over it (fitted at one node); TCP's copies at the
+    host's copy cost per byte (stack_ns)."""
     kernels = {(k["rows"], k["cols"], k["iters"]): k["median_ms"] for k in point["kernels"]}
     alpha = point.get("link_alpha") or NAMESPACE_ALPHA
     return Machine(point["nodes"], point["ranks"] // point["nodes"], point["link_gbit"] * 1e9 / 8,
                    alpha, NAMESPACE_SHM_BPS, NAMESPACE_ALPHA,
                    lambda r, c, it: kernels[(r, c, it)] * fit["compute_factor"],
                    fit["momentum_ns"], fit["apply_ns"], cores=point["cores"], copy_ns=fit["copy_ns"],
-                   memory_streams=point.get("memory_streams"), sharing=point.get("compute_slowdown"))
+                   memory_streams=point.get("memory_streams"),
+                   sharing=measured_sharing(point), stack_ns=stack_ns)
+
+
+def measured_sharing(point):
+    """bench scaling's compute slowdown per count of ranks at once (JSON keys are text);
+    points recorded before the whole table was kept carry their own count's only."""
+    if point.get("compute_sharing"):
+        return {int(k): f for k, f in point["compute_sharing"].items()}
+    if point.get("compute_slowdown"):
+        return {1: 1.0, point["ranks"]: point["compute_slowdown"]}
+    return None
 
 
 # For the namespace cluster where bench scaling did not measure it: a message over TCP and a
@@ -438,7 +531,7 @@ def calibrate(points):
             continue
         layout = load_layout(p["layout_path"])
         m = namespace_machine(p, {"compute_factor": 1.0, "momentum_ns": 0.0, "apply_ns": 0.0,
-                                  "copy_ns": 0.0})
+                                  "copy_ns": 0.0}, 0.0)
         e = elements_of(layout, p["ranks"])
         bare = predict(layout, m, certificate=0.0)
         owners, waves = owner_plan(layout, m.ranks)
@@ -456,12 +549,16 @@ def calibrate(points):
 
 def validate(points):
     fits = calibrate(points)
+    # The host's copy cost per byte, as the sharded families' one-node exchanges measured it
+    # (local mode's one-node step moves nothing): what TCP's copies cost on this host.
+    copies = [f["copy_ns"] for (_, mode), f in fits.items() if mode == "sharded"]
+    stack_ns = float(np.median(copies)) if copies else 0.0
     rows = []
     for p in points:
         if (p["scaling"], p["mode"]) not in fits:
             continue
         layout = load_layout(p["layout_path"])
-        m = namespace_machine(p, fits[(p["scaling"], p["mode"])])
+        m = namespace_machine(p, fits[(p["scaling"], p["mode"])], stack_ns)
         design = p.get("exchange", "flat")
         pred = predict(layout, m, design, certificate=0.0)  # the fitted factor holds it
         # Below a millisecond both ways, a phase is nothing here: no relative error.
@@ -469,7 +566,8 @@ def validate(points):
         rows.append({"scaling": p["scaling"], "layout": layout.name, "mode": layout.mode,
                      "exchange": design,
                      "nodes": p["nodes"], "ranks": p["ranks"], "measured": {k: p[k] for k in PHASES},
-                     "predicted": {k: pred[k] for k in PHASES}, "error": errors})
+                     "predicted": {k: pred[k] for k in PHASES}, "error": errors,
+                     "spread": p.get("spread", {k: 0.0 for k in PHASES})})
     return rows
 
 
@@ -488,14 +586,16 @@ def print_validation(rows):
                  for k in PHASES]
         print(f"{r['scaling']:<8} {r['layout']:<16} {r['mode']:<7} {r['exchange']:<12} "
               f"{r['nodes']:>5} {r['ranks']:>5} " + " ".join(f"{c:>20}" for c in cells))
-    worst = {}
+    worst, noise = {}, {}
     for r in rows:
         for k in JUDGED:
             key = (r["nodes"], k)
             worst[key] = max(worst.get(key, 0.0), abs(r["error"][k]))
+            noise[key] = max(noise.get(key, 0.0), r["spread"][k])
     for nodes in sorted({r["nodes"] for r in rows}):
         parts = ", ".join(f"{k[:-3]} {100 * worst[(nodes, k)]:.0f}%" for k in JUDGED)
-        print(f"largest |error| at {nodes} node(s): {parts}")
+        spread = ", ".join(f"{k[:-3]} {100 * noise[(nodes, k)]:.0f}%" for k in JUDGED)
+        print(f"largest |error| at {nodes} node(s): {parts}; largest spread over rounds: {spread}")
     return max(worst.values(), default=0.0)
 
 
