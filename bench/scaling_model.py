@@ -19,8 +19,7 @@ The parts of the model (docs/scaling.md says why each is what it is):
   * exchange, per wave and direction (gather to the owners, scatter back): per node link,
     max(bytes out, bytes in) / link rate; per rank, intra-node bytes / intra rate; plus alpha
     per message over the busiest rank's peers (the owner's incast counts every sender); plus
-    packing every byte a rank sends or receives; plus, over TCP (the namespace cluster), the
-    kernel's copy of every byte a rank sends to or receives from another node. The owners' imbalance is waited out at the
+    packing every byte a rank sends or receives. The owners' imbalance is waited out at the
     verdict agreement, inside compute (bench step's fallback phase on the least-loaded rank).
   * local mode: each matrix summed to its owner and broadcast back, in the rounds of Open
     MPI's libnbc (chain or Rabenseifner reduce, linear or binomial broadcast).
@@ -148,7 +147,7 @@ class Machine:
 
     def __init__(self, nodes, per_node, link_Bps, link_alpha, intra_Bps, intra_alpha,
                  kernel_ms, momentum_ns, apply_ns, nic_per_rank=False, cores=None, copy_ns=0.0,
-                 memory_streams=None, sharing=None, stack_ns=0.0):
+                 memory_streams=None, sharing=None):
         self.nodes, self.per_node = nodes, per_node
         self.ranks = nodes * per_node
         self.link_Bps, self.link_alpha = link_Bps, link_alpha
@@ -160,10 +159,6 @@ class Machine:
         self.copy_ns = copy_ns  # per byte a rank packs or unpacks in the exchange
         self.memory_streams = memory_streams  # None: memory bandwidth per rank (a GPU's HBM)
         self.sharing = sharing  # {ranks at once: measured compute slowdown}, or None
-        # Per byte a rank sends or receives across nodes through the kernel's TCP stack: a
-        # copy between its memory and the socket's each way, on the cores the ranks share.
-        # None where the NIC reads memory itself (RDMA, NVLink): 0.
-        self.stack_ns = stack_ns
 
     def node_of(self):
         return np.arange(self.ranks) // self.per_node
@@ -254,8 +249,7 @@ def direction_seconds(X, m):
     msgs_inter = np.maximum((sent & off).sum(1), (sent & off).sum(0))
     msgs_intra = np.maximum((sent & same).sum(1), (sent & same).sum(0))
     alpha = (msgs_inter * m.link_alpha + msgs_intra * m.intra_alpha).max()
-    stack = (out_inter + in_inter).max() * m.stack_ns * 1e-9 * m.memory_slowdown()
-    return max(link, intra) + alpha + stack
+    return max(link, intra) + alpha
 
 
 def gather_matrix(layout, owners, wave, m):
@@ -481,11 +475,10 @@ def print_extrapolation(rows):
 PHASES = ("momentum_ms", "exchange_ms", "compute_ms", "fallback_ms", "apply_ms", "total_ms")
 
 
-def namespace_machine(point, fit, stack_ns):
+def namespace_machine(point, fit):
     """The namespace cluster of a bench scaling point: one veth per node at the shaped rate,
     shared memory within a node, every rank on this host's cores; bench kernels' time per
-    shape times the step's own factor over it (fitted at one node); TCP's copies at the
-    host's copy cost per byte (stack_ns)."""
+    shape times the step's own factor over it (fitted at one node)."""
     kernels = {(k["rows"], k["cols"], k["iters"]): k["median_ms"] for k in point["kernels"]}
     alpha = point.get("link_alpha") or NAMESPACE_ALPHA
     return Machine(point["nodes"], point["ranks"] // point["nodes"], point["link_gbit"] * 1e9 / 8,
@@ -493,7 +486,7 @@ def namespace_machine(point, fit, stack_ns):
                    lambda r, c, it: kernels[(r, c, it)] * fit["compute_factor"],
                    fit["momentum_ns"], fit["apply_ns"], cores=point["cores"], copy_ns=fit["copy_ns"],
                    memory_streams=point.get("memory_streams"),
-                   sharing=measured_sharing(point), stack_ns=stack_ns)
+                   sharing=measured_sharing(point))
 
 
 def measured_sharing(point):
@@ -531,7 +524,7 @@ def calibrate(points):
             continue
         layout = load_layout(p["layout_path"])
         m = namespace_machine(p, {"compute_factor": 1.0, "momentum_ns": 0.0, "apply_ns": 0.0,
-                                  "copy_ns": 0.0}, 0.0)
+                                  "copy_ns": 0.0})
         e = elements_of(layout, p["ranks"])
         bare = predict(layout, m, certificate=0.0)
         owners, waves = owner_plan(layout, m.ranks)
@@ -544,21 +537,24 @@ def calibrate(points):
             "compute_factor": p["compute_ms"] / bare["compute_ms"],
             "copy_ns": 1e6 * max(p["exchange_ms"] - bare["exchange_ms"], 0.0) / handled / slow
             if layout.mode == "sharded" and handled else 0.0}
+    # At one node the sharded and the local step run the same kernels on the same matrices:
+    # one factor per family, from both modes' points (each is one noisy measurement).
+    for kind in {k for k, _ in fits}:
+        same = [f for (k, _), f in fits.items() if k == kind]
+        factor = float(np.mean([f["compute_factor"] for f in same]))
+        for f in same:
+            f["compute_factor"] = factor
     return fits
 
 
 def validate(points):
     fits = calibrate(points)
-    # The host's copy cost per byte, as the sharded families' one-node exchanges measured it
-    # (local mode's one-node step moves nothing): what TCP's copies cost on this host.
-    copies = [f["copy_ns"] for (_, mode), f in fits.items() if mode == "sharded"]
-    stack_ns = float(np.median(copies)) if copies else 0.0
     rows = []
     for p in points:
         if (p["scaling"], p["mode"]) not in fits:
             continue
         layout = load_layout(p["layout_path"])
-        m = namespace_machine(p, fits[(p["scaling"], p["mode"])], stack_ns)
+        m = namespace_machine(p, fits[(p["scaling"], p["mode"])])
         design = p.get("exchange", "flat")
         pred = predict(layout, m, design, certificate=0.0)  # the fitted factor holds it
         # Below a millisecond both ways, a phase is nothing here: no relative error.
