@@ -259,7 +259,7 @@ def point_record(kind, layout_path, spec, nodes, ranks, phases, links, cluster, 
     rec = {"scaling": kind, "layout": spec["name"], "layout_path": layout_path,
            "mode": spec["gradient_mode"], "nodes": nodes, "ranks": ranks, "cores": os.cpu_count(),
            "memory_streams": host["memory_streams"], "link_alpha": cluster.alpha,
-           "compute_slowdown": host["sharing"].get(ranks), "compute_sharing": host["sharing"],
+           "compute_sharing": host["sharing"],
            "link_gbit": cluster.link_gbit, "links": links, "kernels": kernels, "exchange": exchange}
     rec.update({k: phases[k] for k in PHASES})
     rec["wire_over_payload"] = wire / payload if payload else None
@@ -299,7 +299,7 @@ def median_point(runs, index):
     """One point over the rounds: the median of every phase and probe, the wire bytes' mean,
     and the spread (max - min) / median of every phase, which is this host's noise on it."""
     point = dict(runs[0], point=index, rounds=len(runs))
-    for key in PHASES + ("memory_streams", "compute_slowdown", "achieved_gbit", "wire_over_payload"):
+    for key in PHASES + ("memory_streams", "achieved_gbit", "wire_over_payload"):
         values = [r[key] for r in runs if r[key] is not None]
         point[key] = float(statistics.median(values)) if values else None
     point["spread"] = {k: (max(r[k] for r in runs) - min(r[k] for r in runs)) / point[k]

@@ -486,17 +486,9 @@ def namespace_machine(point, fit):
                    lambda r, c, it: kernels[(r, c, it)] * fit["compute_factor"],
                    fit["momentum_ns"], fit["apply_ns"], cores=point["cores"], copy_ns=fit["copy_ns"],
                    memory_streams=point.get("memory_streams"),
-                   sharing=measured_sharing(point))
-
-
-def measured_sharing(point):
-    """bench scaling's compute slowdown per count of ranks at once (JSON keys are text);
-    points recorded before the whole table was kept carry their own count's only."""
-    if point.get("compute_sharing"):
-        return {int(k): f for k, f in point["compute_sharing"].items()}
-    if point.get("compute_slowdown"):
-        return {1: 1.0, point["ranks"]: point["compute_slowdown"]}
-    return None
+                   # bench scaling's slowdown per count of ranks at once (JSON keys are text)
+                   sharing={int(k): f for k, f in point["compute_sharing"].items()}
+                   if point.get("compute_sharing") else None)
 
 
 # For the namespace cluster where bench scaling did not measure it: a message over TCP and a

@@ -36,7 +36,11 @@ srun --job-name=node-lost -N 3 -n 3 --mpi=pmix "$MUOND" run --layout "$LAYOUT" \
     --trainer synthetic --seed 5 --steps "$STEPS" --checkpoint-dir "$SCRATCH/ck" \
     --checkpoint-every 10 --comm-timeout "$TIMEOUT_S" >"$SCRATCH/lost.out" 2>"$SCRATCH/lost.err" &
 job=$!
-wait_for 120 "a checkpoint at step 20" checkpointed 20 || { kill "$job"; finish; }
+wait_for 120 "a checkpoint at step 20" checkpointed 20 || {
+    tail -n 20 "$SCRATCH/lost.out" "$SCRATCH/lost.err" >&2
+    kill "$job"
+    finish
+}
 lost=$(node_name 3)
 # shellcheck disable=SC2046  # one argument per PID
 kill -KILL $(ip netns pids "$lost")
