@@ -25,6 +25,7 @@
 #include <math.h>
 #include <stdbool.h>
 
+#include "kernels/minimax_impl.h"
 #include "kernels/schedule.h"
 
 typedef long double real;
@@ -46,8 +47,7 @@ typedef struct shifted_basis {
     real y0, h; /* t = (x^2 - y0) / h */
 } shifted_basis_t;
 
-/* Gaussian elimination with partial pivoting on a 4x4 system; false if singular. */
-static bool solve4(real m[4][4], real rhs[4])
+bool mu_solve4l(real m[4][4], real rhs[4])
 {
     for (int k = 0; k < 4; k++) {
         int pivot = k;
@@ -92,7 +92,7 @@ static mu_status_t solve_levelled(const shifted_basis_t *s, const real node[4], 
         m[i][3] = (i % 2 == 0) ? 1 : -1;
         sol[i] = 1;
     }
-    if (!solve4(m, sol))
+    if (!mu_solve4l(m, sol))
         return mu_error(MU_ERR_NUMERIC, "minimax: singular Remez system");
     return MU_OK;
 }

@@ -128,7 +128,7 @@ static mu_status_t power_of_m(spd_problem_t *pr, const mu_mat_t **out)
     return MU_OK;
 }
 
-static mu_status_t newton_step(spd_problem_t *pr)
+static mu_status_t newton_step(spd_problem_t *pr, int *gemms)
 {
     mu_backend_t *be = pr->be;
     const int p = pr->opts.p;
@@ -147,6 +147,8 @@ static mu_status_t newton_step(spd_problem_t *pr)
     MU_CHECK(mu_k_gemm(be, MU_NO_TRANS, MU_NO_TRANS, 1.0, mp, &pr->w.n, 0.0, &pr->w.n_next));
     MU_CHECK(mu_k_symmetrize(be, &pr->w.n_next));
     swap(&pr->w.n, &pr->w.n_next);
+    /* M Y, X M (p = 1), the powers of M, M^p N */
+    *gemms += 1 + (p == 1) + (p == 2 ? 1 : p == 4 ? 2 : 0) + 1;
     return MU_OK;
 }
 
@@ -170,7 +172,7 @@ static mu_status_t iterate(spd_problem_t *pr, mu_spd_root_report_t *rep)
                             "spd root: no convergence in %d steps (||N - I||_F = %.3g)", rep->iters,
                             rep->distance);
         previous = rep->distance;
-        MU_CHECK(newton_step(pr));
+        MU_CHECK(newton_step(pr, &rep->gemms));
     }
 }
 
@@ -199,9 +201,11 @@ static mu_status_t refine(spd_problem_t *pr, mu_spd_root_report_t *rep)
 {
     MU_CHECK(residual(pr, &rep->residual_newton));
     rep->residual_final = rep->residual_newton;
+    rep->gemms++;
     for (int step = 0; step < pr->opts.refine_steps; step++) {
         MU_CHECK(mu_k_gemm(pr->be, MU_NO_TRANS, MU_NO_TRANS, 1.0, &pr->w.x, &pr->w.r, 1.0, pr->y));
         MU_CHECK(residual(pr, &rep->residual_final));
+        rep->gemms += 2; /* the correction and the next residual */
     }
     return MU_OK;
 }

@@ -35,6 +35,7 @@ typedef struct mu_spd_root_opts {
 
 typedef struct mu_spd_root_report {
     int iters;
+    int gemms;              /* matrix products, refinement included */
     double distance;        /* final ||N - I||_F */
     double start_c;         /* the scaled start's c */
     double residual_newton; /* p = 1: ||B - A Y||_F / (||A||_F ||Y||_F + ||B||_F) after Newton */

@@ -32,4 +32,24 @@ expect_status 2 "safety below 1"
 expect_in "$SCRATCH/err" "--safety" "message names the option"
 run_capture "$MUOND" coeffs --iters 0
 expect_status 2 "zero iterations"
+
+# --inverse-root: one "a b c" row per step; --tol picks the fewest steps reaching it, and the
+# bound on stderr is below it. The seed's comparison: Express takes fewer steps than Newton.
+run_capture env MUOND_LOG=info "$MUOND" coeffs --inverse-root --p 2 --lower 1e-4 --tol 1e-2
+expect_status 0 "coeffs --inverse-root"
+express_rows=$(wc -l <"$SCRATCH/out")
+bound=$(sed -n 's/.*after [0-9]* steps: \([0-9.e+-]*\) .*/\1/p' "$SCRATCH/err")
+[ -n "$bound" ] || fail "no bound line in: $(cat "$SCRATCH/err")"
+expect_leq "$bound" 1e-2 "inverse-root bound at --tol 1e-2"
+run_capture "$MUOND" coeffs --inverse-root --p 2 --lower 1e-4 --tol 1e-2 --newton
+expect_status 0 "coeffs --inverse-root --newton"
+newton_rows=$(wc -l <"$SCRATCH/out")
+echo "p = 2, l = 1e-4, bound 1e-2: express $express_rows steps, newton $newton_rows"
+expect_leq "$((2 * express_rows))" "$newton_rows" "express takes under half Newton's steps"
+run_capture "$MUOND" coeffs --inverse-root --p 3 --lower 1e-3 --iters 4
+expect_status 2 "p = 3"
+expect_in "$SCRATCH/err" "p" "message names p"
+run_capture "$MUOND" coeffs --tol 1e-2
+expect_status 2 "--tol without --inverse-root"
+expect_in "$SCRATCH/err" "--inverse-root" "message names --inverse-root"
 finish
