@@ -33,6 +33,7 @@ int mu_cmd_orth(int argc, char **argv);
 /* muond orth --method scalapack: collective over the processes mpiexec/srun started. */
 int mu_orth_scalapack(const char *in_path, const char *out_path, bool residual);
 int mu_cmd_coeffs(int argc, char **argv);
+int mu_cmd_root(int argc, char **argv);
 int mu_cmd_blas(int argc, char **argv);
 int mu_cmd_bench(int argc, char **argv);
 int mu_cmd_model(int argc, char **argv);

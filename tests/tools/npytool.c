@@ -3,11 +3,14 @@
  *   npytool spectrum G.npy ROWS COLS KAPPA SEED [POLAR.npy]
  *       G = U diag(s) V^T (s log-spaced over [1/KAPPA, 1]) as float64; optionally its exact
  *       polar factor U V^T as float64.
+ *   npytool spd A.npy N KAPPA SEED
+ *       A = U diag(s) U^T, symmetric positive definite, s as above, as float64.
  *   npytool distance A.npy B.npy
  *       prints ||A - B||_2 (LAPACK, fp64) on stdout.
  *   npytool poison G.npy ROWS COLS
  *       a float32 matrix with one NaN.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,25 +25,29 @@ static int fail(mu_status_t status)
     return 1;
 }
 
-static int spectrum(int argc, char **argv)
+/* spd: argv is "spd A N KAPPA SEED", read as "spectrum A N N KAPPA SEED" with V = U. */
+static int spectrum(int argc, char **argv, bool spd)
 {
-    if (argc < 7)
-        return fprintf(stderr, "npytool spectrum G.npy ROWS COLS KAPPA SEED [POLAR.npy]\n"), 2;
-    const int64_t rows = atol(argv[3]), cols = atol(argv[4]), r = rows < cols ? rows : cols;
-    const double kappa = atof(argv[5]);
-    const uint64_t seed = strtoull(argv[6], NULL, 10);
+    if (argc < (spd ? 6 : 7))
+        return fprintf(stderr, "npytool spectrum G.npy ROWS COLS KAPPA SEED [POLAR.npy]\n"
+                               "npytool spd A.npy N KAPPA SEED\n"),
+               2;
+    const int shift = spd ? 1 : 0;
+    const int64_t rows = atol(argv[3]), cols = atol(argv[4 - shift]), r = rows < cols ? rows : cols;
+    const double kappa = atof(argv[5 - shift]);
+    const uint64_t seed = strtoull(argv[6 - shift], NULL, 10);
     double *u = malloc(sizeof(double) * rows * r), *v = malloc(sizeof(double) * cols * r);
     double *s = malloc(sizeof(double) * r), *g = malloc(sizeof(double) * rows * cols);
     mu_status_t st = mu_host_random_orthonormal(rows, r, seed, 1, u);
     if (st == MU_OK)
-        st = mu_host_random_orthonormal(cols, r, seed, 2, v);
+        st = mu_host_random_orthonormal(cols, r, seed, spd ? 1 : 2, v);
     for (int64_t i = 0; i < r; i++)
         s[i] = r == 1 ? 1.0 : pow(kappa, -(double)i / (double)(r - 1));
     if (st == MU_OK)
         st = mu_host_compose_svd(rows, cols, r, u, s, v, g);
     if (st == MU_OK)
         st = mu_npy_write_matrix(argv[2], g, MU_NPY_F64, rows, cols);
-    if (st == MU_OK && argc > 7) {
+    if (st == MU_OK && !spd && argc > 7) {
         for (int64_t i = 0; i < r; i++)
             s[i] = 1.0;
         st = mu_host_compose_svd(rows, cols, r, u, s, v, g);
@@ -96,11 +103,13 @@ static int poison(int argc, char **argv)
 int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "spectrum") == 0)
-        return spectrum(argc, argv);
+        return spectrum(argc, argv, false);
+    if (argc >= 2 && strcmp(argv[1], "spd") == 0)
+        return spectrum(argc, argv, true);
     if (argc >= 2 && strcmp(argv[1], "distance") == 0)
         return distance(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "poison") == 0)
         return poison(argc, argv);
-    fprintf(stderr, "usage: npytool spectrum|distance|poison ...\n");
+    fprintf(stderr, "usage: npytool spectrum|spd|distance|poison ...\n");
     return 2;
 }
