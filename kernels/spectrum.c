@@ -290,3 +290,31 @@ mu_status_t mu_host_spd_inv_root(const double *a, const double *b, int64_t n, in
             y[i * k + j] = b ? b[i * k + j] : (i == j ? 1.0 : 0.0);
     return p == 1 ? host_solve(a, n, k, y) : host_eigen_root(a, n, k, p, y);
 }
+
+mu_status_t mu_host_root_residual(const double *a, const double *x, int64_t n, int p, double *frob,
+                                  double *spectral)
+{
+    const size_t count = (size_t)(n * n);
+    double *xp = malloc(count * sizeof *xp), *r = malloc(count * sizeof *r);
+    mu_status_t status = xp && r ? MU_OK : mu_error(MU_ERR_NOMEM, "root residual: no memory");
+    if (status == MU_OK) {
+        memcpy(xp, x, count * sizeof *xp);
+        for (int e = 1; e < p; e *= 2) { /* xp <- xp^2 until xp = X^p */
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0, xp, n, xp, n, 0.0,
+                        r, n);
+            memcpy(xp, r, count * sizeof *xp);
+        }
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0, a, n, xp, n, 0.0, r,
+                    n);
+        double sum = 0.0;
+        for (int64_t i = 0; i < n; i++)
+            r[i * n + i] -= 1.0;
+        for (size_t i = 0; i < count; i++)
+            sum += r[i] * r[i];
+        *frob = sqrt(sum);
+        status = mu_host_spectral_norm(r, n, n, spectral);
+    }
+    free(xp);
+    free(r);
+    return status;
+}

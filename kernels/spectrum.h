@@ -46,6 +46,11 @@ mu_status_t mu_host_descent(const double *g, const double *q, int64_t rows, int6
 mu_status_t mu_host_spd_inv_root(const double *a, const double *b, int64_t n, int64_t k, int p,
                                  double *y);
 
+/* R = a x^p - I for a computed root x ~ a^(-1/p) (both n x n, p in {1, 2, 4}): ||R||_F and
+ * ||R||_2 (LAPACK SVD), in fp64. */
+mu_status_t mu_host_root_residual(const double *a, const double *x, int64_t n, int p, double *frob,
+                                  double *spectral);
+
 /* out (rows x cols, rows >= cols) with orthonormal columns: QR of a seeded Gaussian matrix. */
 mu_status_t mu_host_random_orthonormal(int64_t rows, int64_t cols, uint64_t seed, uint64_t stream,
                                        double *out);

@@ -33,5 +33,6 @@ int mu_bench_fallback(int argc, char **argv);
 int mu_bench_schedules(int argc, char **argv);
 int mu_bench_trainer(int argc, char **argv);
 int mu_bench_scaling(int argc, char **argv);
+int mu_bench_roots(int argc, char **argv);
 
 #endif

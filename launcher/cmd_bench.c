@@ -38,6 +38,8 @@ static void print_bench_usage(FILE *out)
                  "           Polar Express (under mpiexec)\n"
                  "  schedules fixed against adaptive Polar Express schedules on recorded\n"
                  "           momenta: steps, time and exact descent per matrix\n"
+                 "  roots    GEMMs and time to ||A X^p - I||_2 <= 1e-2: Inverse Root Express\n"
+                 "           against coupled Newton and fp64 LAPACK dsyevd\n"
                  "  trainer  a PyTorch training step through muond (muond launch) against\n"
                  "           in-process torch AdamW and Muon, and the Python client's share\n"
                  "  scaling  strong and weak scaling of the step on 1..N Slurm nodes of this\n"
@@ -60,6 +62,8 @@ int mu_cmd_bench(int argc, char **argv)
         return mu_bench_schedules(argc - 1, argv + 1);
     if (strcmp(argv[1], "trainer") == 0)
         return mu_bench_trainer(argc - 1, argv + 1);
+    if (strcmp(argv[1], "roots") == 0)
+        return mu_bench_roots(argc - 1, argv + 1);
     if (strcmp(argv[1], "scaling") == 0)
         return mu_bench_scaling(argc - 1, argv + 1);
     fprintf(stderr, "muond bench: unknown benchmark '%s'\n\n", argv[1]);

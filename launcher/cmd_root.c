@@ -1,6 +1,4 @@
 /* muond root: Y = A^(-1/p) B for one SPD matrix read from .npy files, written as float64. */
-#include <cblas.h>
-#include <lapacke.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -206,43 +204,6 @@ static mu_status_t solve(root_job_t *job, const double *b, int64_t k, double *y,
     return MU_OK;
 }
 
-/* ||A X^p - I||_F and _2 in fp64 on the host. */
-static mu_status_t root_residual(const root_job_t *job, const double *x, double *frob,
-                                 double *spectral)
-{
-    const int64_t n = job->n;
-    const size_t count = (size_t)(n * n);
-    double *xp = malloc(count * sizeof *xp), *t = malloc(count * sizeof *t);
-    double *sv = malloc((size_t)n * sizeof *sv), *superb = malloc((size_t)n * sizeof *superb);
-    mu_status_t status =
-        xp && t && sv && superb ? MU_OK : mu_error(MU_ERR_NOMEM, "root: no memory");
-    if (status == MU_OK) {
-        memcpy(xp, x, count * sizeof *xp);
-        for (int e = 1; e < job->s->p; e *= 2) { /* xp <- xp^2 until xp = X^p */
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0, xp, n, xp, n, 0.0,
-                        t, n);
-            memcpy(xp, t, count * sizeof *xp);
-        }
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0, job->a, n, xp, n, 0.0,
-                    t, n);
-        *frob = 0.0;
-        for (int64_t i = 0; i < n; i++)
-            t[i * n + i] -= 1.0;
-        for (size_t i = 0; i < count; i++)
-            *frob += t[i] * t[i];
-        *frob = sqrt(*frob);
-        if (LAPACKE_dgesvd(LAPACK_ROW_MAJOR, 'N', 'N', n, n, t, n, sv, NULL, 1, NULL, 1, superb) !=
-            0)
-            status = mu_error(MU_ERR_NUMERIC, "root: the SVD of A X^p - I failed");
-        *spectral = sv[0];
-    }
-    free(xp);
-    free(t);
-    free(sv);
-    free(superb);
-    return status;
-}
-
 static double relative_error(const double *got, const double *want, size_t count)
 {
     double num = 0.0, den = 0.0;
@@ -263,7 +224,8 @@ static mu_status_t print_residual(root_job_t *job, const double *y)
     if (job->b)
         MU_TRY(status, solve(job, NULL, job->n, x, false));
     double frob = 0.0, spectral = 0.0;
-    MU_TRY(status, root_residual(job, job->b ? x : y, &frob, &spectral));
+    MU_TRY(status,
+           mu_host_root_residual(job->a, job->b ? x : y, job->n, (int)job->s->p, &frob, &spectral));
     if (status == MU_OK)
         printf("residual ||A X^p - I||: _F %.6e, _2 %.6e; ||Y - Y_eigh||_F / ||Y_eigh||_F "
                "%.6e\n",

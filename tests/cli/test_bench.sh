@@ -58,4 +58,19 @@ run_capture "$MUOND" bench kernels --runs 2
 expect_status 2 "fewer than 5 runs"
 run_capture "$MUOND" bench nosuch
 expect_status 2 "unknown benchmark"
+
+# bench roots on one small case: both methods reach the target, eigh is exact, Express takes
+# fewer GEMMs than Newton (columns: n kappa p GEMM | T GEMMs R ms xG | T GEMMs R ms xG | ...).
+run_capture "$MUOND" bench roots --sizes 48 --kappas 1e3 --ps 2
+expect_status 0 "bench roots"
+row=$(grep -E '^ +48 ' "$SCRATCH/out" || true)
+[ -n "$row" ] || fail "no row for n = 48 in: $(cat "$SCRATCH/out")"
+echo "$row" | awk -F'|' '{ split($2, e, " "); split($3, n, " "); split($4, h, " ");
+    if (e[3] > 1e-2 || n[3] > 1e-2) { print "residual above target: " $0; exit 1 }
+    if (h[3] > 1e-10) { print "eigh residual " h[3]; exit 1 }
+    if (e[2] >= n[2]) { print "express GEMMs " e[2] " >= newton " n[2]; exit 1 } }' ||
+    fail "bench roots row: $row"
+run_capture "$MUOND" bench roots --ps 3
+expect_status 2 "p = 3"
+expect_in "$SCRATCH/err" "--ps" "message names --ps"
 finish
