@@ -1,0 +1,395 @@
+/*
+ * Shampoo (kernels/shampoo.h) against an fp64 Shampoo written here: the same statistics
+ * accumulated in fp64, the same regularization, roots by LAPACK's eigendecomposition
+ * (mu_host_spd_inv_root), Q = A_L^(-1/4) G A_R^(-1/4).
+ *
+ * Tolerance on ||Q - Q_ref||_F / ||Q_ref||_F: each fp32 root X = A^(-1/4) (I + R)^(1/4)
+ * with ||R|| <= the certificate's limit is off by about ||R|| / 4 relative, so in the worst
+ * case two roots put Q within limit / 2 = 1e-2. That worst case needs G's weight in A's
+ * smallest eigendirections, where round-off lives; these are epsilon's directions, outside
+ * the range of the statistics G came from, and measured errors are 4e-5 to 6e-5 (residuals
+ * 2e-4 to 5e-3). ERROR_TOL = 1e-3 keeps 20x of margin and still fails on anything that
+ * changes the update (a missing bias correction alone moves Q by (1 - beta)^(-1/2)).
+ */
+#include <criterion/criterion.h>
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/rng.h"
+#include "kernels/shampoo.h"
+#include "kernels/spectrum.h"
+#include "tests/support/harness.h"
+
+static const double ERROR_TOL = 1e-3;
+
+typedef struct ref_shampoo {
+    int64_t m, n;
+    mu_shampoo_opts_t o;
+    double *l, *r, *lroot, *rroot;
+} ref_shampoo_t;
+
+static void ref_init(ref_shampoo_t *ref, int64_t m, int64_t n, const mu_shampoo_opts_t *o)
+{
+    *ref = (ref_shampoo_t){m,
+                           n,
+                           *o,
+                           calloc((size_t)(m * m), 8),
+                           calloc((size_t)(n * n), 8),
+                           calloc((size_t)(m * m), 8),
+                           calloc((size_t)(n * n), 8)};
+}
+
+static void ref_free(ref_shampoo_t *ref)
+{
+    free(ref->l);
+    free(ref->r);
+    free(ref->lroot);
+    free(ref->rroot);
+}
+
+/* s = beta s + alpha op(g) op(g)^T, in fp64. */
+static void ref_accumulate(double *s, const double *g, int64_t m, int64_t n, bool left,
+                           double alpha, double beta)
+{
+    const int64_t d = left ? m : n, inner = left ? n : m;
+    for (int64_t i = 0; i < d; i++)
+        for (int64_t j = 0; j < d; j++) {
+            double sum = 0.0;
+            for (int64_t k = 0; k < inner; k++)
+                sum += left ? g[i * n + k] * g[j * n + k] : g[k * n + i] * g[k * n + j];
+            s[i * d + j] = beta * s[i * d + j] + alpha * sum;
+        }
+}
+
+static void ref_root(const double *s, int64_t d, double correction, double epsilon, double *root)
+{
+    double *a = malloc(sizeof(double) * (size_t)(d * d)), norm = 0.0;
+    for (int64_t i = 0; i < d * d; i++) {
+        a[i] = s[i] / correction;
+        norm += a[i] * a[i];
+    }
+    for (int64_t i = 0; i < d; i++)
+        a[i * d + i] += epsilon * sqrt(norm);
+    cr_assert_eq(mu_host_spd_inv_root(a, NULL, d, d, 4, root), MU_OK);
+    free(a);
+}
+
+static void matmul(const double *a, const double *b, int64_t m, int64_t k, int64_t n, double *c)
+{
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double sum = 0.0;
+            for (int64_t r = 0; r < k; r++)
+                sum += a[i * k + r] * b[r * n + j];
+            c[i * n + j] = sum;
+        }
+}
+
+/* One fp64 step; q receives the update. */
+static void ref_step(ref_shampoo_t *ref, const double *g, long t, double *q)
+{
+    const double beta = ref->o.beta, alpha = beta >= 1 ? 1 : 1 - beta;
+    ref_accumulate(ref->l, g, ref->m, ref->n, true, alpha, beta);
+    ref_accumulate(ref->r, g, ref->m, ref->n, false, alpha, beta);
+    const double correction = beta >= 1 ? 1 : 1 - pow(beta, (double)t);
+    if ((t - 1) % ref->o.interval == 0) {
+        ref_root(ref->l, ref->m, correction, ref->o.epsilon, ref->lroot);
+        ref_root(ref->r, ref->n, correction, ref->o.epsilon, ref->rroot);
+    }
+    double *tmp = malloc(sizeof(double) * (size_t)(ref->m * ref->n));
+    matmul(ref->lroot, g, ref->m, ref->m, ref->n, tmp);
+    matmul(tmp, ref->rroot, ref->m, ref->n, ref->n, q);
+    free(tmp);
+}
+
+static double relative_error(const double *got, const double *want, int64_t count)
+{
+    double num = 0.0, den = 0.0;
+    for (int64_t i = 0; i < count; i++) {
+        num += (got[i] - want[i]) * (got[i] - want[i]);
+        den += want[i] * want[i];
+    }
+    return sqrt(num / den);
+}
+
+/* A gradient of known spectrum: condition number 30, a different one every step. */
+static void gradient(int64_t m, int64_t n, long t, double *g)
+{
+    cr_assert_eq(mu_host_random_with_condition(m, n, 30.0, 100 + (uint64_t)t, g), MU_OK);
+}
+
+typedef struct run_result {
+    double worst_error, worst_residual;
+    int refreshes;
+} run_result_t;
+
+/* T steps of backend Shampoo against the fp64 one. */
+static run_result_t compare_steps(const char *backend, int64_t m, int64_t n,
+                                  const mu_shampoo_opts_t *o, long steps)
+{
+    mu_backend_t *be = th_backend(backend);
+    mu_shampoo_t *s = NULL;
+    cr_assert_eq(mu_shampoo_create(be, m, n, o, &s), MU_OK, "%s", mu_error_message());
+    ref_shampoo_t ref;
+    ref_init(&ref, m, n, o);
+    double *g = malloc(sizeof(double) * (size_t)(m * n)),
+           *q = malloc(sizeof(double) * (size_t)(m * n));
+    double *want = malloc(sizeof(double) * (size_t)(m * n));
+    mu_mat_t gm, qm;
+    cr_assert_eq(mu_k_alloc(be, m, n, MU_DTYPE_F32, &gm), MU_OK);
+    cr_assert_eq(mu_k_alloc(be, m, n, MU_DTYPE_F32, &qm), MU_OK);
+    run_result_t res = {0};
+    for (long t = 1; t <= steps; t++) {
+        gradient(m, n, t, g);
+        cr_assert_eq(mu_k_upload(be, g, MU_DTYPE_F64, n, &gm), MU_OK);
+        mu_shampoo_report_t rep;
+        cr_assert_eq(mu_shampoo_step(s, &gm, t, &qm, &rep), MU_OK, "%s", mu_error_message());
+        cr_assert(rep.pass, "step %ld: a root failed its certificate (%.3g, %.3g)", t,
+                  rep.side[0].cert.spectral, rep.side[1].cert.spectral);
+        cr_assert_eq(rep.refreshed, (t - 1) % o->interval == 0, "step %ld: refreshed %d", t,
+                     rep.refreshed);
+        if (rep.refreshed) {
+            res.refreshes++;
+            for (int side = 0; side < 2; side++)
+                res.worst_residual = fmax(res.worst_residual, rep.side[side].cert.spectral);
+        }
+        ref_step(&ref, g, t, want);
+        cr_assert_eq(mu_k_download(be, &qm, q, MU_DTYPE_F64, n), MU_OK);
+        res.worst_error = fmax(res.worst_error, relative_error(q, want, m * n));
+    }
+    mu_k_release(be, &gm);
+    mu_k_release(be, &qm);
+    free(g);
+    free(q);
+    free(want);
+    ref_free(&ref);
+    mu_shampoo_destroy(&s);
+    mu_backend_destroy(&be);
+    return res;
+}
+
+static void expect_close(const char *backend, int64_t m, int64_t n, double beta, int interval)
+{
+    mu_shampoo_opts_t o;
+    mu_shampoo_opts_default(&o);
+    o.beta = beta;
+    o.interval = interval;
+    const long steps = 6;
+    const run_result_t r = compare_steps(backend, m, n, &o, steps);
+    const double limit = mu_shampoo_root_limit(&o);
+    printf("shampoo %s %lldx%lld beta %g interval %d: ||Q - Q_ref||_F / ||Q_ref||_F <= %.2e "
+           "(tol %.2e), worst root residual %.2e (limit %.2e)\n",
+           backend, (long long)m, (long long)n, beta, interval, r.worst_error, ERROR_TOL,
+           r.worst_residual, limit);
+    cr_assert_eq(r.refreshes, (steps - 1) / interval + 1);
+    cr_assert_leq(r.worst_error, ERROR_TOL);
+    /* The limit's margin over the fp32 floor (kernels/shampoo.h) rests on this. */
+    cr_assert_leq(r.worst_residual, limit / 3);
+}
+
+Test(shampoo, ema_matches_fp64_every_step)
+{
+    expect_close("cpu", 48, 20, 0.9, 1);
+}
+
+Test(shampoo, sums_match_fp64_with_an_interval)
+{
+    expect_close("cpu", 24, 40, 1.0, 3);
+}
+
+Test(shampoo, square_matches_fp64_on_dnnl)
+{
+    expect_close("dnnl", 32, 32, 0.95, 2);
+}
+
+/* beta = 0 with fresh roots: L^(-1/4) G R^(-1/4) is G's polar factor, Muon's update, but
+ * for epsilon: with e = epsilon ||G G^T||_F (= epsilon ||G^T G||_F, both sides), Q is exactly
+ * U diag(sigma (sigma^2 + e)^(-1/2)) V^T, so ||Q - U V^T||_2 = max_i |1 - sigma_i /
+ * sqrt(sigma_i^2 + e)|. The fp32 result must land within 1e-3 of that number. */
+static double regularized_polar_gap(const th_known_t *k, double epsilon)
+{
+    double sum4 = 0.0, gap = 0.0;
+    for (int64_t i = 0; i < k->r; i++)
+        sum4 += pow(k->sigma[i], 4);
+    const double e = epsilon * sqrt(sum4);
+    for (int64_t i = 0; i < k->r; i++)
+        gap = fmax(gap, fabs(1.0 - k->sigma[i] / sqrt(k->sigma[i] * k->sigma[i] + e)));
+    return gap;
+}
+
+Test(shampoo, beta_zero_is_the_regularized_polar_factor)
+{
+    mu_backend_t *be = th_backend("cpu");
+    th_known_t k;
+    th_known_make(40, 24, 10.0, 9, &k);
+    mu_shampoo_opts_t o;
+    mu_shampoo_opts_default(&o);
+    o.beta = 0.0;
+    mu_shampoo_t *s = NULL;
+    cr_assert_eq(mu_shampoo_create(be, 40, 24, &o, &s), MU_OK);
+    mu_mat_t g, q;
+    cr_assert_eq(mu_k_alloc(be, 40, 24, MU_DTYPE_F32, &g), MU_OK);
+    cr_assert_eq(mu_k_alloc(be, 40, 24, MU_DTYPE_F32, &q), MU_OK);
+    cr_assert_eq(mu_k_upload(be, k.g, MU_DTYPE_F64, 24, &g), MU_OK);
+    mu_shampoo_report_t rep;
+    cr_assert_eq(mu_shampoo_step(s, &g, 1, &q, &rep), MU_OK);
+    cr_assert(rep.pass && rep.refreshed && !rep.zero);
+    double *qh = malloc(sizeof(double) * 40 * 24);
+    cr_assert_eq(mu_k_download(be, &q, qh, MU_DTYPE_F64, 24), MU_OK);
+    const double err = th_polar_error(&k, qh), want = regularized_polar_gap(&k, o.epsilon);
+    printf("shampoo beta 0: ||Q - U V^T||_2 = %.4e, epsilon's exact gap %.4e\n", err, want);
+    cr_assert_leq(fabs(err - want), 1e-3);
+    free(qh);
+    th_known_free(&k);
+    mu_k_release(be, &g);
+    mu_k_release(be, &q);
+    mu_shampoo_destroy(&s);
+    mu_backend_destroy(&be);
+}
+
+/* No gradient yet: a zero update, and the roots are computed at the next step that has one,
+ * interval or not. */
+Test(shampoo, zero_statistics_wait_for_a_gradient)
+{
+    mu_backend_t *be = th_backend("cpu");
+    mu_shampoo_opts_t o;
+    mu_shampoo_opts_default(&o);
+    mu_shampoo_t *s = NULL;
+    cr_assert_eq(mu_shampoo_create(be, 8, 6, &o, &s), MU_OK);
+    mu_mat_t g, q;
+    cr_assert_eq(mu_k_alloc(be, 8, 6, MU_DTYPE_F32, &g), MU_OK);
+    cr_assert_eq(mu_k_alloc(be, 8, 6, MU_DTYPE_F32, &q), MU_OK);
+    cr_assert_eq(mu_k_fill(be, 0.0, &g), MU_OK);
+    cr_assert_eq(mu_k_fill(be, 7.0, &q), MU_OK);
+    mu_shampoo_report_t rep;
+    cr_assert_eq(mu_shampoo_step(s, &g, 1, &q, &rep), MU_OK);
+    double norm = -1.0;
+    cr_assert_eq(mu_k_norm_frob(be, &q, &norm), MU_OK);
+    cr_assert(rep.zero && rep.pass && norm == 0.0, "zero %d pass %d ||Q|| %g", rep.zero, rep.pass,
+              norm);
+    cr_assert_eq(mu_k_fill(be, 0.5, &g), MU_OK);
+    cr_assert_eq(mu_shampoo_step(s, &g, 2, &q, &rep), MU_OK);
+    cr_assert_eq(mu_k_norm_frob(be, &q, &norm), MU_OK);
+    cr_assert(rep.refreshed && !rep.zero && norm > 0.0, "refreshed %d ||Q|| %g", rep.refreshed,
+              norm);
+    mu_k_release(be, &g);
+    mu_k_release(be, &q);
+    mu_shampoo_destroy(&s);
+    mu_backend_destroy(&be);
+}
+
+/* A statistic that is not SPD (as corrupted memory would leave it) fails the root
+ * certificate and leaves Q alone; the exact root written in its place then applies. */
+Test(shampoo, a_bad_statistic_fails_the_certificate)
+{
+    mu_backend_t *be = th_backend("cpu");
+    mu_shampoo_opts_t o;
+    mu_shampoo_opts_default(&o);
+    mu_shampoo_t *s = NULL;
+    cr_assert_eq(mu_shampoo_create(be, 16, 12, &o, &s), MU_OK);
+    double *gh = malloc(sizeof(double) * 16 * 12);
+    gradient(16, 12, 1, gh);
+    mu_mat_t g, q;
+    cr_assert_eq(mu_k_alloc(be, 16, 12, MU_DTYPE_F32, &g), MU_OK);
+    cr_assert_eq(mu_k_alloc(be, 16, 12, MU_DTYPE_F32, &q), MU_OK);
+    cr_assert_eq(mu_k_upload(be, gh, MU_DTYPE_F64, 12, &g), MU_OK);
+    cr_assert_eq(mu_k_fill(be, 3.0, &q), MU_OK);
+    /* L = -5 I before the step: L - 5 I + G G^T has negative eigenvalues. */
+    cr_assert_eq(mu_k_set_identity(be, -5.0, mu_shampoo_statistic(s, MU_SHAMPOO_LEFT)), MU_OK);
+    mu_shampoo_report_t rep;
+    cr_assert_eq(mu_shampoo_step(s, &g, 1, &q, &rep), MU_OK, "%s", mu_error_message());
+    cr_assert(!rep.pass && !rep.side[MU_SHAMPOO_LEFT].cert.pass, "the bad root passed (%.3g)",
+              rep.side[MU_SHAMPOO_LEFT].cert.spectral);
+    cr_assert(rep.side[MU_SHAMPOO_RIGHT].cert.pass);
+    double norm = 0.0;
+    cr_assert_eq(mu_k_norm_frob(be, &q, &norm), MU_OK);
+    cr_assert_float_eq(norm, 3.0 * sqrt(16.0 * 12.0), 1e-4, "Q was written: %g", norm);
+    /* The caller's exact root: identity in place of the left root gives Q = G R_root. */
+    cr_assert_eq(mu_k_set_identity(be, 1.0, mu_shampoo_root(s, MU_SHAMPOO_LEFT)), MU_OK);
+    cr_assert_eq(mu_shampoo_apply(s, &g, &q), MU_OK);
+    cr_assert_eq(mu_k_norm_frob(be, &q, &norm), MU_OK);
+    cr_assert(isfinite(norm) && norm > 0.0);
+    free(gh);
+    mu_k_release(be, &g);
+    mu_k_release(be, &q);
+    mu_shampoo_destroy(&s);
+    mu_backend_destroy(&be);
+}
+
+/* A root scaled by 1.01 after it was computed (a silent error) is caught: A X^4 is then
+ * 1.0406 I, a residual of 4e-2 against the limit of 2e-2. */
+Test(shampoo, a_perturbed_root_is_caught)
+{
+    mu_backend_t *be = th_backend("cpu");
+    mu_shampoo_opts_t o;
+    mu_shampoo_opts_default(&o);
+    mu_shampoo_t *s = NULL;
+    cr_assert_eq(mu_shampoo_create(be, 20, 20, &o, &s), MU_OK);
+    double *gh = malloc(sizeof(double) * 400);
+    gradient(20, 20, 3, gh);
+    mu_mat_t g, q, a;
+    cr_assert_eq(mu_k_alloc(be, 20, 20, MU_DTYPE_F32, &g), MU_OK);
+    cr_assert_eq(mu_k_alloc(be, 20, 20, MU_DTYPE_F32, &q), MU_OK);
+    cr_assert_eq(mu_k_alloc(be, 20, 20, MU_DTYPE_F32, &a), MU_OK);
+    cr_assert_eq(mu_k_upload(be, gh, MU_DTYPE_F64, 20, &g), MU_OK);
+    mu_shampoo_report_t rep;
+    cr_assert_eq(mu_shampoo_step(s, &g, 1, &q, &rep), MU_OK);
+    cr_assert(rep.pass);
+    double lambda_min = 0.0;
+    bool zero = true;
+    cr_assert_eq(mu_shampoo_regularized(s, MU_SHAMPOO_LEFT, 1, &a, &lambda_min, &zero), MU_OK);
+    cr_assert(!zero && lambda_min > 0.0);
+    mu_mat_t *root = mu_shampoo_root(s, MU_SHAMPOO_LEFT);
+    mu_ire_cert_t cert;
+    const double limit = mu_shampoo_root_limit(&o);
+    cr_assert_eq(mu_ire_certify(be, &a, root, 4, limit, &cert), MU_OK);
+    cr_assert(cert.pass, "the computed root fails (%.3g)", cert.spectral);
+    cr_assert_eq(mu_k_scale(be, 1.01, root), MU_OK);
+    cr_assert_eq(mu_ire_certify(be, &a, root, 4, limit, &cert), MU_OK);
+    cr_assert(!cert.pass, "1.01 X passed: %.3g <= %.3g", cert.spectral, limit);
+    free(gh);
+    mu_k_release(be, &g);
+    mu_k_release(be, &q);
+    mu_k_release(be, &a);
+    mu_shampoo_destroy(&s);
+    mu_backend_destroy(&be);
+}
+
+Test(shampoo, limit_follows_epsilon)
+{
+    mu_shampoo_opts_t o;
+    mu_shampoo_opts_default(&o);
+    const double k = (1 + o.epsilon) / o.epsilon;
+    cr_assert_float_eq(mu_shampoo_root_limit(&o), MU_SHAMPOO_ROOT_TOL + 32 * k * FLT_EPSILON / 2,
+                       1e-15);
+    o.epsilon = 1e-6; /* beyond fp32: the cap */
+    cr_assert_float_eq(mu_shampoo_root_limit(&o), 0.1, 1e-15);
+}
+
+Test(shampoo, bad_arguments)
+{
+    mu_backend_t *be = th_backend("cpu");
+    mu_shampoo_opts_t o;
+    mu_shampoo_opts_default(&o);
+    mu_shampoo_t *s = NULL;
+    o.beta = 1.5;
+    cr_assert_eq(mu_shampoo_create(be, 4, 4, &o, &s), MU_ERR_INVALID);
+    mu_shampoo_opts_default(&o);
+    o.interval = 0;
+    cr_assert_eq(mu_shampoo_create(be, 4, 4, &o, &s), MU_ERR_INVALID);
+    mu_shampoo_opts_default(&o);
+    cr_assert_eq(mu_shampoo_create(be, 4, 3, &o, &s), MU_OK);
+    mu_mat_t g, q;
+    cr_assert_eq(mu_k_alloc(be, 3, 4, MU_DTYPE_F32, &g), MU_OK);
+    cr_assert_eq(mu_k_alloc(be, 3, 4, MU_DTYPE_F32, &q), MU_OK);
+    mu_shampoo_report_t rep;
+    cr_assert_eq(mu_shampoo_step(s, &g, 1, &q, &rep), MU_ERR_INVALID);
+    cr_assert(strstr(mu_error_message(), "4x3") != NULL, "%s", mu_error_message());
+    mu_k_release(be, &g);
+    mu_k_release(be, &q);
+    mu_shampoo_destroy(&s);
+    mu_backend_destroy(&be);
+}
