@@ -24,9 +24,10 @@ static const char *const kind_names[MU_FAULT_KINDS] = {
     [MU_FAULT_DISK_FULL] = "disk-full",
     [MU_FAULT_SDC] = "sdc",
     [MU_FAULT_FALLBACK_NOMEM] = "fallback-nomem",
+    [MU_FAULT_BAD_ROOT] = "bad-root",
 };
 
-/* "nan-grad, inf-grad, ... or fallback-nomem", for messages. */
+/* "nan-grad, inf-grad, ... or bad-root", for messages. */
 static void kind_list(char *out, size_t len)
 {
     size_t used = 0;

@@ -135,6 +135,8 @@ static mu_status_t refresh_side(mu_shampoo_t *s, mu_shampoo_side_t side, long t,
         return MU_OK;
     }
     MU_CHECK(status);
+    if (s->inject_root_scale != 0.0)
+        MU_CHECK(mu_k_scale(s->be, s->inject_root_scale, &s->root[side]));
     return mu_ire_certify(s->be, a, &s->root[side], 4, limit, &rep->cert);
 }
 

@@ -56,6 +56,9 @@ typedef struct mu_shampoo {
     mu_mat_t stat[2]; /* L (rows x rows), R (cols x cols), fp32, symmetric */
     mu_mat_t root[2]; /* L_root, R_root */
     mu_mat_t tmp;     /* rows x cols: L_root G */
+    /* Fault injection (--inject bad-root): fresh roots are multiplied by this before their
+     * certificate; 0: not armed. The caller arms it for one step. */
+    double inject_root_scale;
 } mu_shampoo_t;
 
 /* What one side's root computation did. */

@@ -67,7 +67,7 @@ static const mu_option_t run_options[] = {
     {"inject", "MUOND_INJECT", MU_OPT_STRING, "SPEC", NULL, 0, 0, NULL,
      "plant faults on purpose: comma-separated KIND[:rank=R][:step=S][:param=NAME][:ms=N]"
      "[:times=N], KIND one of nan-grad, inf-grad, zero-grad, illcond, bitflip, stall, kill, "
-     "trainer-kill, bad-message, disk-full, sdc, fallback-nomem (README: Faults)",
+     "trainer-kill, bad-message, disk-full, sdc, fallback-nomem, bad-root (README: Faults)",
      FIELD(inject)},
     MU_WAVE_CHECKSUMS_OPTION(FIELD(wave_checksums)),
     {"check-every", "MUOND_CHECK_EVERY", MU_OPT_INT, "K", "0", 0, 1e9, NULL,

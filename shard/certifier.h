@@ -9,6 +9,7 @@
 
 #include "kernels/certificate.h"
 #include "kernels/orth.h"
+#include "kernels/shampoo.h"
 #include "shard/optimizer_impl.h"
 
 /* The owner's verdict on one matrix of the step, and where its full G and Q are. */
@@ -17,6 +18,7 @@ typedef struct entry_check {
     mu_cert_t cert;      /* what the certificate measured */
     double value, limit; /* the failed test's number and limit (the descent's on a pass) */
     mu_mat_t g, q;       /* owner only */
+    mu_shampoo_t *shampoo; /* owner of a shampoo matrix: its state, for the exact roots */
 } entry_check_t;
 
 mu_status_t mu_certifier_create(const mu_shard_env_t *env, mu_certifier_t **out);
@@ -34,6 +36,11 @@ void mu_certifier_reset(mu_certifier_t *cert, int entry, const mu_mat_t *g, cons
  * is listed). */
 mu_status_t mu_certifier_judge(mu_certifier_t *cert, int entry, const mu_orth_plan_t *plan,
                                long step, const mu_orth_report_t *report);
+
+/* Owner of a shampoo matrix: judges the roots its step computed (none to judge on steps
+ * between root computations), or forces the exact ones. */
+mu_status_t mu_certifier_judge_roots(mu_certifier_t *cert, int entry, mu_shampoo_t *shampoo,
+                                     const mu_shampoo_report_t *report);
 
 /* Collective: agrees on the verdicts of entries [first, first + count), solves each failed
  * one with the fallback into its owner's Q, and marks the ones that could not be solved as

@@ -37,6 +37,13 @@ int mu_ckpt_pieces(mu_optimizer_t *opt, bool writing, ckpt_piece_t *pieces)
         if (mu_method_is_matrix(opt->env.layout->params[p].method)) {
             if (ps->m.data) /* the shard, or the full matrix on its owner in local mode */
                 add_piece(pieces, &n, p, CKPT_M, ps->row_begin, &ps->m);
+            if (ps->shampoo) /* on its owner, whole */
+                for (int side = 0; side < 2; side++) {
+                    add_piece(pieces, &n, p, CKPT_SHAMPOO_L + side, 0,
+                              mu_shampoo_statistic(ps->shampoo, side));
+                    add_piece(pieces, &n, p, CKPT_SHAMPOO_L_ROOT + side, 0,
+                              mu_shampoo_root(ps->shampoo, side));
+                }
         } else if (replica_writer) {
             add_piece(pieces, &n, p, CKPT_M1, ps->row_begin, &ps->m1);
             add_piece(pieces, &n, p, CKPT_M2, ps->row_begin, &ps->m2);

@@ -10,7 +10,30 @@
 #define CKPT_MAGIC "MUCKPT\r\n" /* 8 bytes; the CR LF catches text-mode transfers */
 enum { CKPT_VERSION = 1, CKPT_PATH_MAX = 4096 };
 
-typedef enum ckpt_state { CKPT_W = 0, CKPT_M, CKPT_M1, CKPT_M2, CKPT_STATES } ckpt_state_t;
+/* A parameter's pieces of state. Shampoo's statistics and roots are whole matrices (global
+ * rows 0..side), written by their owner and read by whichever rank owns the matrix on resume:
+ * they do not depend on the ownership. */
+typedef enum ckpt_state {
+    CKPT_W = 0,
+    CKPT_M,
+    CKPT_M1,
+    CKPT_M2,
+    CKPT_SHAMPOO_L,
+    CKPT_SHAMPOO_R,
+    CKPT_SHAMPOO_L_ROOT,
+    CKPT_SHAMPOO_R_ROOT,
+    CKPT_STATES
+} ckpt_state_t;
+
+/* The global shape of a state of parameter p: rows x cols, or a Shampoo side's square. */
+static inline void mu_ckpt_state_shape(const mu_param_t *p, ckpt_state_t state, int64_t *rows,
+                                       int64_t *cols)
+{
+    const bool left = state == CKPT_SHAMPOO_L || state == CKPT_SHAMPOO_L_ROOT;
+    const bool right = state == CKPT_SHAMPOO_R || state == CKPT_SHAMPOO_R_ROOT;
+    *rows = right ? p->cols : p->rows;
+    *cols = left ? p->rows : p->cols;
+}
 
 typedef struct ckpt_header {
     char magic[8];
@@ -24,8 +47,8 @@ typedef struct ckpt_record {
     int64_t row_begin, rows, cols;
 } ckpt_record_t; /* followed by rows * cols fp32 values, row-major */
 
-/* One piece of state this rank holds: a parameter's W, M, M1 or M2, global rows
- * [row_begin, row_begin + m->rows). */
+/* One piece of state this rank holds: a parameter's W, M, M1, M2 or Shampoo matrix, global
+ * rows [row_begin, row_begin + m->rows). */
 typedef struct ckpt_piece {
     int param;
     ckpt_state_t state;

@@ -142,10 +142,13 @@ static mu_status_t take_records(const mu_layout_t *layout, const char *path, con
             return mu_error(MU_ERR_INVALID, "%s: truncated at record %u", path, i);
         memcpy(&r, data + at, sizeof r);
         at += sizeof r;
-        const bool fits = r.param >= 0 && r.param < layout->param_count && r.state >= 0 &&
-                          r.state < CKPT_STATES && r.cols == layout->params[r.param].cols &&
-                          r.row_begin >= 0 && r.rows >= 0 &&
-                          r.row_begin + r.rows <= layout->params[r.param].rows &&
+        int64_t rows = 0, cols = 0;
+        const bool known =
+            r.param >= 0 && r.param < layout->param_count && r.state >= 0 && r.state < CKPT_STATES;
+        if (known)
+            mu_ckpt_state_shape(&layout->params[r.param], (ckpt_state_t)r.state, &rows, &cols);
+        const bool fits = known && r.cols == cols && r.row_begin >= 0 && r.rows >= 0 &&
+                          r.row_begin + r.rows <= rows &&
                           at + sizeof(float) * (size_t)(r.rows * r.cols) <= len;
         if (!fits)
             return mu_error(MU_ERR_INVALID, "%s: record %u does not fit the layout", path, i);
@@ -209,7 +212,9 @@ static mu_status_t build_targets(mu_optimizer_t *opt, target_t **out, int *count
     return MU_OK;
 }
 
-static const char *const state_names[CKPT_STATES] = {"weights", "momentum", "AdamW m1", "AdamW m2"};
+static const char *const state_names[CKPT_STATES] = {"weights",        "momentum",      "AdamW m1",
+                                                     "AdamW m2",       "Shampoo L",     "Shampoo R",
+                                                     "Shampoo L root", "Shampoo R root"};
 
 /* Every row arrived: upload; else name what is missing. */
 static mu_status_t install(mu_optimizer_t *opt, const manifest_t *m, target_t *t, int n)

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "kernels/shampoo.h"
+
 /* Defaults: Muon's usual settings (Jordan et al. 2024); T = 5 as in modded-nanogpt. */
 static const mu_settings_t DEFAULT_SETTINGS = {
     .lr = 0.02,
@@ -28,12 +30,19 @@ static const mu_settings_t DEFAULT_SETTINGS = {
     .descent_min = 0.0, /* derived from each plan's schedule (kernels/certificate.h) */
     .on_nonfinite = MU_NONFINITE_SKIP,
     .compute_dtype = MU_DTYPE_F32,
+    .shampoo_beta = MU_SHAMPOO_DEFAULT_BETA,
+    .shampoo_epsilon = MU_SHAMPOO_DEFAULT_EPSILON,
+    .shampoo_interval = MU_SHAMPOO_DEFAULT_INTERVAL,
+    .shampoo_max_dim = 4096,
 };
+/* shampoo.max_dim's ceiling: 16384^2 fp32 is 1 GiB per statistic, four of them per side. */
+static const double SHAMPOO_MAX_DIM_CEILING = 16384;
 /* Largest accepted dimension and element count: BLAS takes int dimensions. */
 static const int64_t MAX_DIM = 2147483647;
 static const int64_t MAX_ELEMENTS = (int64_t)1 << 40;
 
-static const char *const method_names[MU_METHOD_COUNT] = {"polar-express", "ns5", "gram", "adamw"};
+static const char *const method_names[MU_METHOD_COUNT] = {"polar-express", "ns5", "gram", "adamw",
+                                                          "shampoo"};
 /* In mu_schedule_mode_t's order. */
 static const char *const schedule_names[] = {"fixed", "adaptive"};
 
@@ -45,6 +54,11 @@ bool mu_method_is_matrix(mu_method_t method)
 const char *mu_method_name(mu_method_t method)
 {
     return (int)method >= 0 && method < MU_METHOD_COUNT ? method_names[method] : "unknown";
+}
+
+bool mu_method_is_orth(mu_method_t method)
+{
+    return mu_method_is_matrix(method) && method != MU_METHOD_SHAMPOO;
 }
 
 mu_orth_method_t mu_method_orth(mu_method_t method)
@@ -88,6 +102,19 @@ void mu_layout_hyper(const mu_layout_t *layout, int index, mu_hyper_t *out)
 int64_t mu_param_owner_bytes(const mu_param_t *p)
 {
     return 2 * (int64_t)sizeof(float) * p->rows * p->cols;
+}
+
+void mu_layout_shampoo_opts(const mu_layout_t *layout, mu_shampoo_opts_t *out)
+{
+    const mu_settings_t *s = &layout->settings;
+    *out = (mu_shampoo_opts_t){s->shampoo_beta, s->shampoo_epsilon, s->shampoo_interval};
+}
+
+double mu_layout_param_flops(const mu_layout_t *layout, const mu_param_t *p)
+{
+    if (p->method == MU_METHOD_SHAMPOO)
+        return mu_shampoo_flops(p->rows, p->cols, layout->settings.shampoo_interval);
+    return mu_orth_flops(mu_method_orth(p->method), p->rows, p->cols, layout->settings.pe_iters);
 }
 
 /* ---- parsing helpers: each names the place it is reading ------------------------------- */
@@ -213,11 +240,31 @@ static mu_status_t parse_polar_express(const cJSON *obj, const char *source, mu_
     return MU_OK;
 }
 
+static mu_status_t parse_shampoo(const cJSON *obj, const char *source, mu_settings_t *s)
+{
+    static const char *const keys[] = {"beta", "epsilon", "interval", "max_dim", NULL};
+    where_t w = {source, "optimizer.shampoo"};
+    MU_CHECK(check_keys(obj, keys, &w));
+    MU_CHECK(get_number(obj, "beta", 0, 1, false, &w, &s->shampoo_beta));
+    /* Below 1e-5 the roots' condition number passes 1e5, beyond what fp32 resolves. */
+    MU_CHECK(get_number(obj, "epsilon", 1e-5, 1, false, &w, &s->shampoo_epsilon));
+    double interval = s->shampoo_interval, max_dim = (double)s->shampoo_max_dim;
+    MU_CHECK(get_number(obj, "interval", 1, 1e6, false, &w, &interval));
+    MU_CHECK(get_number(obj, "max_dim", 1, SHAMPOO_MAX_DIM_CEILING, false, &w, &max_dim));
+    if (interval != floor(interval))
+        return fail(&w, "interval", "must be an integer");
+    if (max_dim != floor(max_dim))
+        return fail(&w, "max_dim", "must be an integer");
+    s->shampoo_interval = (int)interval;
+    s->shampoo_max_dim = (int64_t)max_dim;
+    return MU_OK;
+}
+
 static mu_status_t parse_optimizer(const cJSON *obj, const char *source, mu_settings_t *s)
 {
     static const char *const keys[] = {"lr",           "momentum",      "nesterov", "weight_decay",
                                        "scale",        "polar_express", "adamw",    "descent_min",
-                                       "on_nonfinite", "compute_dtype", NULL};
+                                       "on_nonfinite", "compute_dtype", "shampoo",  NULL};
     static const char *const scales[] = {"spectral", "rms", "none"};
     static const char *const policies[] = {"skip", "abort"};
     where_t w = {source, "optimizer"};
@@ -244,6 +291,9 @@ static mu_status_t parse_optimizer(const cJSON *obj, const char *source, mu_sett
     MU_CHECK(get_object(obj, "adamw", &w, &sub));
     if (sub)
         MU_CHECK(parse_adamw(sub, source, s));
+    MU_CHECK(get_object(obj, "shampoo", &w, &sub));
+    if (sub)
+        MU_CHECK(parse_shampoo(sub, source, s));
     return MU_OK;
 }
 
@@ -355,10 +405,29 @@ static mu_status_t parse_param(const cJSON *obj, int index, const mu_settings_t 
     return parse_param_schedule(obj, s, &w, p);
 }
 
+/* A shampoo owner's statistics grow as the square of each side: refused past max_dim. */
+static mu_status_t check_shampoo_size(const mu_layout_t *l, int i)
+{
+    const mu_param_t *p = &l->params[i];
+    const int64_t side = p->rows > p->cols ? p->rows : p->cols;
+    if (p->method != MU_METHOD_SHAMPOO || side <= l->settings.shampoo_max_dim)
+        return MU_OK;
+    return mu_error(MU_ERR_INVALID,
+                    "%s: parameters[%d] (\"%s\"): shape: shampoo keeps a %lldx%lld and a "
+                    "%lldx%lld statistic (%.1f MiB with their roots); its side %lld is above "
+                    "optimizer.shampoo.max_dim = %lld (use polar-express for it, or raise "
+                    "max_dim up to %.0f)",
+                    l->source, i, p->name, (long long)p->rows, (long long)p->rows,
+                    (long long)p->cols, (long long)p->cols,
+                    (double)mu_shampoo_state_bytes(p->rows, p->cols) / 1048576.0, (long long)side,
+                    (long long)l->settings.shampoo_max_dim, SHAMPOO_MAX_DIM_CEILING);
+}
+
 static mu_status_t check_budget(const mu_layout_t *l)
 {
     for (int i = 0; i < l->param_count; i++) {
         const mu_param_t *p = &l->params[i];
+        MU_CHECK(check_shampoo_size(l, i));
         if (mu_method_is_matrix(p->method) &&
             mu_param_owner_bytes(p) > l->settings.wave_budget_bytes)
             return mu_error(MU_ERR_INVALID,
@@ -429,6 +498,15 @@ static uint64_t layout_digest(const mu_layout_t *l)
         hash_f64(h, settings[i]);
     if (s->compute_dtype != MU_DTYPE_F32) /* hashed only when set: fp32 layouts keep digests */
         hash_f64(h, s->compute_dtype);
+    bool shampoo = false;
+    for (int i = 0; i < l->param_count; i++)
+        shampoo |= l->params[i].method == MU_METHOD_SHAMPOO;
+    if (shampoo) { /* likewise: only layouts that use them */
+        hash_f64(h, s->shampoo_beta);
+        hash_f64(h, s->shampoo_epsilon);
+        hash_f64(h, s->shampoo_interval);
+        hash_f64(h, (double)s->shampoo_max_dim);
+    }
     for (int i = 0; i < l->param_count; i++) {
         const mu_param_t *p = &l->params[i];
         XXH3_64bits_update(h, p->name, strlen(p->name) + 1);

@@ -10,6 +10,11 @@
  *                         "schedule": "fixed" | "adaptive"},  (adaptive: kernels/adaptive.h,
  *                                          each matrix its own (l, T <= iters) every step)
  *       "adamw": {"lr": 3e-4, "beta1": 0.9, "beta2": 0.95, "eps": 1e-8, "weight_decay": 0},
+ *       "shampoo": {"beta": 0.95, "epsilon": 1e-4, "interval": 10, "max_dim": 4096},
+ *                                       (kernels/shampoo.h: the statistics' EMA, 1 for sums;
+ *                                        epsilon relative to ||L||_F, in [1e-5, 1]; steps
+ *                                        between root computations; the largest side a
+ *                                        shampoo matrix may have, at most 16384)
  *       "descent_min": 0.9,             (default: from the schedule, kernels/certificate.h)
  *       "on_nonfinite": "skip" | "abort",
  *       "compute_dtype": "fp32" | "bf16"  (of polar-express and ns5; bf16 needs a backend
@@ -27,7 +32,9 @@
  *
  * Shapes have 1 to 4 dimensions and are flattened to rows x cols = dims[0] x (product of the
  * rest): a conv kernel [out, in, kh, kw] becomes out x in*kh*kw, a bias [n] becomes n x 1.
- * Matrix methods (polar-express, ns5, gram) need at least 2 dimensions; adamw takes any.
+ * Matrix methods (polar-express, ns5, gram, shampoo) need at least 2 dimensions; adamw takes
+ * any. A shampoo matrix's owner keeps an m x m and an n x n statistic and their roots
+ * (4 (2 m^2 + 2 n^2 + m n) bytes), so sides above shampoo.max_dim are refused.
  * Unknown keys are errors (a typo must not silently become a default). Every error names the
  * file, the parameter (index and name) and the field.
  *
@@ -51,6 +58,7 @@ typedef enum mu_method {
     MU_METHOD_NS5,
     MU_METHOD_GRAM,
     MU_METHOD_ADAMW,
+    MU_METHOD_SHAMPOO, /* after adamw: the method's number is in every layout's digest */
     MU_METHOD_COUNT
 } mu_method_t;
 
@@ -86,6 +94,9 @@ typedef struct mu_settings {
                            (mu_orth_plan_cert_limits) */
     mu_nonfinite_policy_t on_nonfinite;
     mu_dtype_t compute_dtype; /* fp32 or bf16: the polynomial iterations' precision */
+    double shampoo_beta, shampoo_epsilon;
+    int shampoo_interval;
+    int64_t shampoo_max_dim;
 } mu_settings_t;
 
 typedef struct mu_layout {
@@ -122,7 +133,9 @@ void mu_layout_destroy(mu_layout_t **layout);
 
 bool mu_method_is_matrix(mu_method_t method);
 const char *mu_method_name(mu_method_t method);
-mu_orth_method_t mu_method_orth(mu_method_t method); /* matrix methods only */
+/* Matrix methods orthogonalized by kernels/orth.h (all but shampoo). */
+bool mu_method_is_orth(mu_method_t method);
+mu_orth_method_t mu_method_orth(mu_method_t method); /* orth methods only */
 
 /* The update scale of an m x n matrix under a rule: spectral sqrt(max(1, m/n)),
  * rms 0.2 sqrt(max(m, n)) (matches AdamW's update RMS), none 1. */
@@ -135,5 +148,12 @@ void mu_layout_orth_opts(const mu_layout_t *layout, const mu_param_t *p, mu_orth
 
 /* Bytes an owner holds for one matrix while orthogonalizing it (G and Q in fp32). */
 int64_t mu_param_owner_bytes(const mu_param_t *p);
+
+/* The FLOPs of one step of matrix parameter p on its owner, for the owners' balance. */
+double mu_layout_param_flops(const mu_layout_t *layout, const mu_param_t *p);
+
+/* The Shampoo options of the layout (kernels/shampoo.h). */
+struct mu_shampoo_opts;
+void mu_layout_shampoo_opts(const mu_layout_t *layout, struct mu_shampoo_opts *out);
 
 #endif

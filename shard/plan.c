@@ -102,8 +102,7 @@ static void collect_entries(const mu_layout_t *layout, mu_shard_plan_t *plan)
             continue;
         plan->entries[n++] = (mu_plan_entry_t){
             .param = i,
-            .flops = mu_orth_flops(mu_method_orth(p->method), p->rows, p->cols,
-                                   layout->settings.pe_iters),
+            .flops = mu_layout_param_flops(layout, p),
             .owner_bytes = mu_param_owner_bytes(p),
         };
     }

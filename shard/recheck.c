@@ -144,6 +144,10 @@ mu_status_t mu_recheck_wave(mu_optimizer_t *opt, mu_step_ctx_t *ctx, int wave, m
         return MU_OK;
     const int param = env->plan->entries[k].param, owner = env->plan->entries[k].owner;
     const int checker = (owner + 1) % env->ranks;
+    /* A shampoo result depends on the owner's statistics, which no other rank holds: its
+     * roots are certified instead, and the sample moves on. */
+    if (env->layout->params[param].method == MU_METHOD_SHAMPOO)
+        return MU_OK;
     int64_t certified = env->rank == owner && mu_certifier_check(opt->certifier, k)->verdict == 0 &&
                         !ctx->skip[param];
     if (env->rank == owner && certified)

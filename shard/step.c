@@ -153,6 +153,31 @@ static void log_schedule(const mu_param_t *p, const mu_orth_report_t *r)
                p->name, r->lower, r->iters);
 }
 
+/* Shampoo's fast path on the owner: statistics, roots when due (certified), the update. */
+static mu_status_t precondition(mu_optimizer_t *opt, mu_step_ctx_t *ctx, int entry,
+                                const mu_mat_t *g, mu_mat_t *q, bool *zero)
+{
+    const int param = opt->env.plan->entries[entry].param;
+    const mu_param_t *p = &opt->env.layout->params[param];
+    mu_shampoo_t *shampoo = opt->store->params[param].shampoo;
+    if (mu_fault_fire(MU_FAULT_BAD_ROOT, opt->env.rank, ctx->step, p->name))
+        shampoo->inject_root_scale = 1.01; /* A X^4 = 1.04 I: the certificate must see it */
+    mu_shampoo_report_t report;
+    const mu_status_t status = mu_shampoo_step(shampoo, g, ctx->step, q, &report);
+    shampoo->inject_root_scale = 0.0;
+    if (status != MU_OK)
+        return mu_error(status, "rank %d, step %ld: %s (%lldx%lld): shampoo: %s", opt->env.rank,
+                        ctx->step, p->name, (long long)p->rows, (long long)p->cols,
+                        mu_error_message());
+    *zero = report.zero;
+    if (report.refreshed)
+        MU_LOG(MU_LOG_DEBUG, MU_SUB_SHARD,
+               "roots of %s: ||A X^4 - I||_2 >= %.2e (L, %d GEMMs), %.2e (R, %d GEMMs)", p->name,
+               report.side[0].cert.spectral, report.side[0].ire.gemms, report.side[1].cert.spectral,
+               report.side[1].ire.gemms);
+    return mu_certifier_judge_roots(opt->certifier, entry, shampoo, &report);
+}
+
 /* The owner's fast path for plan entry `entry`, judged by the certifier. */
 static mu_status_t orthogonalize(mu_optimizer_t *opt, mu_step_ctx_t *ctx, int entry,
                                  const mu_mat_t *g, mu_mat_t *q, bool *zero)
@@ -164,6 +189,8 @@ static mu_status_t orthogonalize(mu_optimizer_t *opt, mu_step_ctx_t *ctx, int en
     *zero = false;
     if (ctx->skip[param]) /* NaN/Inf gradient: no update; the exchange still carries zeros */
         return mu_k_fill(env->be, 0.0, q);
+    if (p->method == MU_METHOD_SHAMPOO)
+        return precondition(opt, ctx, entry, g, q, zero);
     mu_orth_plan_t *plan = NULL;
     MU_CHECK(mu_plan_cache_find(opt->plans, p, &plan));
     mu_orth_report_t report;

@@ -51,13 +51,19 @@ static mu_status_t zeroed(mu_backend_t *be, int64_t rows, int64_t cols, mu_mat_t
     return mu_k_fill(be, 0.0, out);
 }
 
-/* Momentum for matrices (shard, or full on the owner in local mode); AdamW moments. */
+/* Momentum for matrices (shard, or full on the owner in local mode); AdamW moments; Shampoo's
+ * statistics on the owner. */
 static mu_status_t build_state(const mu_shard_env_t *env, mu_param_store_t *st)
 {
     for (int i = 0; i < env->layout->param_count; i++) {
         const mu_param_t *p = &env->layout->params[i];
         param_state_t *ps = &st->params[i];
         const int64_t rows = ps->row_end - ps->row_begin;
+        if (p->method == MU_METHOD_SHAMPOO && env->plan->owner_of[i] == env->rank) {
+            mu_shampoo_opts_t o;
+            mu_layout_shampoo_opts(env->layout, &o);
+            MU_CHECK(mu_shampoo_create(env->be, p->rows, p->cols, &o, &ps->shampoo));
+        }
         if (!mu_method_is_matrix(p->method)) {
             MU_CHECK(zeroed(env->be, rows, p->cols, &ps->m1));
             MU_CHECK(zeroed(env->be, rows, p->cols, &ps->m2));
@@ -142,6 +148,7 @@ void mu_store_destroy(const mu_shard_env_t *env, mu_param_store_t **store)
         mu_k_release(env->be, &st->params[i].m);
         mu_k_release(env->be, &st->params[i].m1);
         mu_k_release(env->be, &st->params[i].m2);
+        mu_shampoo_destroy(&st->params[i].shampoo);
     }
     if (st->io_region)
         st->io.unmap(st->io.ctx, env->be, st->io_region, st->io_bytes);

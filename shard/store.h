@@ -5,11 +5,13 @@
  * mu_io_provider_t), each on its own cache line; the optimizer state (momentum, AdamW moments)
  * lives in the backend's memory. In sharded mode a rank holds rows [row_begin, row_end) of
  * everything (the row shard rule); in local mode all rows of W and G, and momentum only for
- * the matrices it owns.
+ * the matrices it owns. A shampoo matrix's statistics and roots live on its owner, whole, in
+ * both modes.
  */
 #ifndef MU_SHARD_STORE_H
 #define MU_SHARD_STORE_H
 
+#include "kernels/shampoo.h"
 #include "shard/optimizer_impl.h"
 
 typedef struct param_state {
@@ -18,6 +20,7 @@ typedef struct param_state {
     mu_mat_t m;                 /* momentum: the shard (sharded), the full matrix on its owner
                                    (local), nothing for adamw parameters */
     mu_mat_t m1, m2;            /* AdamW moments, same rows as w */
+    mu_shampoo_t *shampoo;      /* shampoo parameters, on their owner: statistics and roots */
     mu_hyper_t hyper;           /* what the next step applies (layout, or set by trainers) */
 } param_state_t;
 

@@ -45,6 +45,7 @@ struct mu_certifier {
     double *table;           /* the agreed verdicts: 3 per matrix of the largest group */
     mu_fallback_t *fallback; /* created on first use */
     bool force_fallback;
+    long step; /* of the solves in progress */
 };
 
 /* "DIR" or "DIR:S,S,...": a bad list is an error naming the variable. */
@@ -203,6 +204,41 @@ mu_status_t mu_certifier_judge(mu_certifier_t *cert, int entry, const mu_orth_pl
     return MU_OK;
 }
 
+/* The worse side's certificate number: Lanczos' ||R||_2 estimate, or ||R||_F / sqrt(n) where
+ * that is larger (the certificate bounds both; kernels/inv_root_express.h). */
+static double root_cert_value(const mu_shampoo_t *s, const mu_shampoo_report_t *report)
+{
+    const int64_t dim[2] = {s->rows, s->cols};
+    double worst = 0.0;
+    for (int side = 0; side < 2; side++) {
+        const mu_ire_cert_t *c = &report->side[side].cert;
+        const double value = fmax(c->spectral, c->frobenius / sqrt((double)dim[side]));
+        worst = isfinite(value) ? fmax(worst, value) : INFINITY;
+    }
+    return worst;
+}
+
+mu_status_t mu_certifier_judge_roots(mu_certifier_t *cert, int entry, mu_shampoo_t *shampoo,
+                                     const mu_shampoo_report_t *report)
+{
+    entry_check_t *check = &cert->checks[entry];
+    const mu_param_t *p = &cert->env->layout->params[cert->env->plan->entries[entry].param];
+    check->shampoo = shampoo;
+    if (!report->refreshed) /* the roots in use were judged when they were computed */
+        return MU_OK;
+    if (cert->force_fallback || p->fallback_always) {
+        check->verdict = MU_EVENT_FALLBACK_FORCED;
+        return MU_OK;
+    }
+    check->value = root_cert_value(shampoo, report);
+    check->limit = mu_shampoo_root_limit(&shampoo->opts);
+    MU_LOG(MU_LOG_DEBUG, MU_SUB_SHARD, "root certificate of %s: %.3e (limit %.3e): %s", p->name,
+           check->value, check->limit, report->pass ? "pass" : "FAIL");
+    if (!report->pass)
+        check->verdict = MU_EVENT_FALLBACK_ROOT;
+    return MU_OK;
+}
+
 /* One allreduce: every rank learns each entry's verdict, value and limit. */
 static mu_status_t agree_verdicts(mu_certifier_t *cert, int first, int count)
 {
@@ -249,6 +285,69 @@ static mu_status_t store_result(mu_certifier_t *cert, int entry, mu_status_t sol
     return mu_k_fill(cert->env->be, 0.0, &q);
 }
 
+/* All ranks solve one side's root of a shampoo matrix exactly (the pdsyevd root) into the
+ * owner's state; a zero statistic (agreed from the owner) keeps its zero root. */
+static mu_status_t exact_root(mu_certifier_t *cert, int entry, mu_shampoo_side_t side,
+                              mu_fallback_report_t *report)
+{
+    const mu_shard_env_t *env = cert->env;
+    const int owner = env->plan->entries[entry].owner;
+    const mu_param_t *p = &env->layout->params[env->plan->entries[entry].param];
+    const int64_t n = side == MU_SHAMPOO_LEFT ? p->rows : p->cols;
+    mu_shampoo_t *s = cert->checks[entry].shampoo;
+    mu_mat_t a = {0};
+    mu_host_view_t a64 = {0}, y64 = {0};
+    int64_t zero = 0;
+    mu_status_t status = MU_OK;
+    if (env->rank == owner) {
+        bool is_zero = false;
+        double lambda_min = 0.0;
+        MU_TRY(status, mu_k_alloc(env->be, n, n, MU_DTYPE_F32, &a));
+        MU_TRY(status, mu_shampoo_regularized(s, side, cert->step, &a, &lambda_min, &is_zero));
+        zero = is_zero;
+        MU_TRY(status,
+               mu_host_view_begin(env->be, &a, MU_DTYPE_F64, MU_HOST_READ | MU_HOST_PACKED, &a64));
+        MU_TRY(status, mu_host_view_begin(env->be, mu_shampoo_root(s, side), MU_DTYPE_F64,
+                                          MU_HOST_WRITE | MU_HOST_PACKED, &y64));
+    }
+    MU_TRY(status, mu_comm_agree(env->comm, status));
+    MU_TRY(status, mu_comm_bcast(env->comm, &zero, sizeof zero, owner));
+    mu_fallback_report_t one = {0};
+    if (status == MU_OK && !zero)
+        status = mu_fallback_spd_inv_root(cert->fallback, owner, n, n, a64.data, NULL, 4, y64.data,
+                                          &one);
+    report->route = one.route;
+    report->nprow = one.nprow;
+    report->npcol = one.npcol;
+    report->seconds += one.seconds;
+    if (status == MU_OK && !zero)
+        status = mu_host_view_end(env->be, &y64);
+    mu_host_view_release(&y64);
+    mu_host_view_release(&a64);
+    mu_k_release(env->be, &a);
+    return status;
+}
+
+/* Shampoo: both roots exactly, then the owner's Q = L_root G R_root. When a root cannot be
+ * solved (MU_ERR_NUMERIC), both roots and Q become zero: the update is skipped, and the next
+ * step computes the roots afresh (a zero root is always due, kernels/shampoo.h). */
+static mu_status_t exact_roots(mu_certifier_t *cert, int entry, mu_fallback_report_t *report)
+{
+    const bool mine = cert->env->plan->entries[entry].owner == cert->env->rank;
+    entry_check_t *check = &cert->checks[entry];
+    mu_status_t status = exact_root(cert, entry, MU_SHAMPOO_LEFT, report);
+    MU_TRY(status, exact_root(cert, entry, MU_SHAMPOO_RIGHT, report));
+    if (mine && status == MU_OK)
+        status = mu_shampoo_apply(check->shampoo, &check->g, &check->q);
+    if (!mine || status != MU_ERR_NUMERIC)
+        return status;
+    mu_status_t cleared = MU_OK;
+    for (int side = 0; side < 2; side++)
+        MU_TRY(cleared, mu_k_fill(cert->env->be, 0.0, mu_shampoo_root(check->shampoo, side)));
+    MU_TRY(cleared, mu_k_fill(cert->env->be, 0.0, &check->q));
+    return cleared == MU_OK ? status : cleared;
+}
+
 /* All ranks solve entry `entry` exactly; the owner's Q receives it (or zeros). */
 static mu_status_t fall_back(mu_certifier_t *cert, mu_step_ctx_t *ctx, int entry,
                              mu_step_event_t *event)
@@ -259,11 +358,16 @@ static mu_status_t fall_back(mu_certifier_t *cert, mu_step_ctx_t *ctx, int entry
     if (!cert->fallback)
         MU_CHECK(mu_fallback_create(env->comm, &cert->fallback));
     mu_fallback_set_step(cert->fallback, ctx->step);
-    mu_host_view_t g64, q64;
+    cert->step = ctx->step;
+    mu_host_view_t g64 = {0}, q64 = {0};
     mu_status_t status = MU_OK;
-    MU_TRY(status, owner_views(cert, entry, owner == env->rank, &g64, &q64));
-    MU_TRY(status, mu_fallback_polar(cert->fallback, owner, p->rows, p->cols, g64.data, q64.data,
-                                     &event->fallback));
+    if (p->method == MU_METHOD_SHAMPOO) {
+        status = exact_roots(cert, entry, &event->fallback);
+    } else {
+        MU_TRY(status, owner_views(cert, entry, owner == env->rank, &g64, &q64));
+        MU_TRY(status, mu_fallback_polar(cert->fallback, owner, p->rows, p->cols, g64.data,
+                                         q64.data, &event->fallback));
+    }
     event->solved = status == MU_OK;
     if (status == MU_ERR_NUMERIC) { /* agreed inside the fallback: skip this update */
         MU_LOG(MU_LOG_WARN, MU_SUB_SHARD,
@@ -273,7 +377,10 @@ static mu_status_t fall_back(mu_certifier_t *cert, mu_step_ctx_t *ctx, int entry
         mu_error_clear();
         ctx->skip[param] = true;
     }
-    status = store_result(cert, entry, status, &q64);
+    if (p->method != MU_METHOD_SHAMPOO)
+        status = store_result(cert, entry, status, &q64);
+    else if (status == MU_ERR_NUMERIC) /* exact_roots left Q zero */
+        status = MU_OK;
     mu_host_view_release(&g64);
     return mu_comm_agree(env->comm, status);
 }
@@ -327,6 +434,9 @@ void mu_step_event_format(const mu_optimizer_t *opt, const mu_step_event_t *e, c
         break;
     case MU_EVENT_FALLBACK_NONFINITE:
         snprintf(why, sizeof why, "non-finite fast result");
+        break;
+    case MU_EVENT_FALLBACK_ROOT:
+        snprintf(why, sizeof why, "root ||A X^4 - I|| %.3g > %.3g", e->value, e->limit);
         break;
     default:
         snprintf(why, sizeof why, "forced");

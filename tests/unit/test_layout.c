@@ -198,3 +198,54 @@ Test(layout, schedules_global_and_per_parameter)
     expect_error("{\"optimizer\": {\"polar_express\": {\"schedule\": 1}}, \"parameters\": []}",
                  "optimizer.polar_express: schedule: must be a string");
 }
+
+Test(layout, shampoo_settings_limits_and_digest)
+{
+    static const char *const plain = "{\"parameters\": [{\"name\": \"w\", \"shape\": [40, 30], "
+                                     "\"method\": \"polar-express\"}]}";
+    mu_layout_t *l = parse_ok("{\"optimizer\": {\"shampoo\": {\"beta\": 1, \"epsilon\": 1e-3, "
+                              "\"interval\": 5, \"max_dim\": 64}}, \"parameters\": ["
+                              "{\"name\": \"w\", \"shape\": [40, 30], \"method\": \"shampoo\"}]}");
+    cr_expect_eq(l->params[0].method, MU_METHOD_SHAMPOO);
+    cr_expect(mu_method_is_matrix(MU_METHOD_SHAMPOO) && !mu_method_is_orth(MU_METHOD_SHAMPOO));
+    cr_expect_str_eq(mu_method_name(MU_METHOD_SHAMPOO), "shampoo");
+    cr_expect_eq(l->settings.shampoo_beta, 1.0);
+    cr_expect_eq(l->settings.shampoo_epsilon, 1e-3);
+    cr_expect_eq(l->settings.shampoo_interval, 5);
+    cr_expect_eq(l->settings.shampoo_max_dim, 64);
+    cr_expect_gt(mu_layout_param_flops(l, &l->params[0]), 2.0 * 40 * 30 * 70,
+                 "at least the two applying products");
+    const uint64_t digest = l->digest;
+    mu_layout_destroy(&l);
+    /* The shampoo settings count only where a shampoo matrix uses them: layouts without one
+     * keep the digests they had before the method existed. */
+    l = parse_ok(plain);
+    const uint64_t before = l->digest;
+    mu_layout_destroy(&l);
+    l = parse_ok("{\"optimizer\": {\"shampoo\": {\"interval\": 7}}, \"parameters\": [{\"name\": "
+                 "\"w\", \"shape\": [40, 30], \"method\": \"polar-express\"}]}");
+    cr_expect_eq(l->digest, before);
+    mu_layout_destroy(&l);
+    l = parse_ok("{\"optimizer\": {\"shampoo\": {\"beta\": 1, \"epsilon\": 1e-3, \"interval\": "
+                 "6, \"max_dim\": 64}}, \"parameters\": [{\"name\": \"w\", \"shape\": [40, 30], "
+                 "\"method\": \"shampoo\"}]}");
+    cr_expect_neq(l->digest, digest, "the interval is in the digest");
+    mu_layout_destroy(&l);
+    expect_error("{\"optimizer\": {\"shampoo\": {\"epsilon\": 1e-6}}, \"parameters\": [{\"name\": "
+                 "\"w\", \"shape\": [4, 3], \"method\": \"shampoo\"}]}",
+                 "optimizer.shampoo: epsilon: 1e-06 is outside [1e-05, 1]");
+    expect_error("{\"optimizer\": {\"shampoo\": {\"interval\": 2.5}}, \"parameters\": [{\"name\": "
+                 "\"w\", \"shape\": [4, 3], \"method\": \"shampoo\"}]}",
+                 "optimizer.shampoo: interval: must be an integer");
+    expect_error("{\"optimizer\": {\"shampoo\": {\"order\": 4}}, \"parameters\": [{\"name\": "
+                 "\"w\", \"shape\": [4, 3], \"method\": \"shampoo\"}]}",
+                 "optimizer.shampoo: order: unknown key");
+    expect_error("{\"parameters\": [{\"name\": \"b\", \"shape\": [4], \"method\": \"shampoo\"}]}",
+                 "a matrix method needs a shape of at least 2 dimensions");
+    expect_error("{\"optimizer\": {\"shampoo\": {\"max_dim\": 32}}, \"parameters\": [{\"name\": "
+                 "\"w\", \"shape\": [40, 30], \"method\": \"shampoo\"}]}",
+                 "parameters[0] (\"w\"): shape: shampoo keeps a 40x40 and a 30x30 statistic");
+    expect_error("{\"parameters\": [{\"name\": \"w\", \"shape\": [4, 3], \"method\": \"shampoo\", "
+                 "\"schedule\": \"adaptive\"}]}",
+                 "schedule: applies to polar-express and gram only");
+}
