@@ -80,7 +80,7 @@ typedef struct muond_param {
     int on_device;              /* 1: weights and grads are GPU pointers (see muond_copy) */
     int ndim;                   /* the layout's shape before flattening: dims[0] = rows */
     int64_t dims[4];
-    const char *method;                /* "polar-express", "ns5", "gram" or "adamw" */
+    const char *method;                /* "polar-express", "ns5", "gram", "shampoo" or "adamw" */
     double lr, weight_decay, momentum; /* the layout's values (what steps use unless set) */
 } muond_param_t;
 

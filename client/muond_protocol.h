@@ -118,7 +118,7 @@ typedef struct muond_param_info {
     uint64_t weight_offset, grad_offset;
     uint32_t ndim;                 /* the shape before flattening: dims[0] = rows, the */
     int64_t dims[MUOND_MAX_DIMS];  /* product of the others = cols; unused dims are 0 */
-    char method[MUOND_METHOD_MAX]; /* "polar-express", "ns5", "gram" or "adamw" */
+    char method[MUOND_METHOD_MAX]; /* "polar-express", "ns5", "gram", "shampoo" or "adamw" */
     muond_hyper_t hyper;           /* the layout's values: what a step uses unless told */
 } muond_param_info_t;
 

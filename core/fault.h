@@ -30,7 +30,7 @@ typedef enum mu_fault_kind {
     MU_FAULT_DISK_FULL,      /* a checkpoint write fails with ENOSPC */
     MU_FAULT_SDC,            /* an owner's result is silently corrupted after its check */
     MU_FAULT_FALLBACK_NOMEM, /* the exact fallback's SVD workspace allocation fails on a rank */
-    MU_FAULT_BAD_ROOT,       /* an owner's fresh Shampoo roots are 1.01 times what they should be */
+    MU_FAULT_BAD_ROOT,       /* an owner's fresh Shampoo roots are 1.1 times what they should be */
     MU_FAULT_KINDS
 } mu_fault_kind_t;
 

@@ -486,19 +486,22 @@ static mu_status_t spectral_estimate(mu_backend_t *be, const mu_mat_t *r, double
 }
 
 /* r = A X^p - I (t: scratch for the powers). */
+/* R = X^(p/2) A X^(p/2) - I for even p (a symmetric sandwich), A X - I for p = 1: see
+ * mu_ire_certify in the header for why not A X^p - I. */
 static mu_status_t root_residual(mu_backend_t *be, const mu_mat_t *a, const mu_mat_t *x, int p,
                                  mu_mat_t t[2], mu_mat_t *r)
 {
-    const mu_mat_t *xp = x;
-    if (p >= 2) {
-        MU_CHECK(mu_k_syrk(be, MU_NO_TRANS, 1.0, x, 0.0, &t[0]));
-        xp = &t[0];
+    if (p == 1) {
+        MU_CHECK(mu_k_gemm(be, MU_NO_TRANS, MU_NO_TRANS, 1.0, a, x, 0.0, r));
+        return mu_k_add_identity(be, -1.0, r);
     }
+    const mu_mat_t *half = x;
     if (p == 4) {
-        MU_CHECK(mu_k_syrk(be, MU_NO_TRANS, 1.0, &t[0], 0.0, &t[1]));
-        xp = &t[1];
+        MU_CHECK(mu_k_gemm(be, MU_NO_TRANS, MU_NO_TRANS, 1.0, x, x, 0.0, &t[0]));
+        half = &t[0];
     }
-    MU_CHECK(mu_k_gemm(be, MU_NO_TRANS, MU_NO_TRANS, 1.0, a, xp, 0.0, r));
+    MU_CHECK(mu_k_gemm(be, MU_NO_TRANS, MU_NO_TRANS, 1.0, half, a, 0.0, &t[1]));
+    MU_CHECK(mu_k_gemm(be, MU_NO_TRANS, MU_NO_TRANS, 1.0, &t[1], half, 0.0, r));
     return mu_k_add_identity(be, -1.0, r);
 }
 

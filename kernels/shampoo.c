@@ -1,13 +1,9 @@
 /* Shampoo's statistics, roots and update for one matrix: see kernels/shampoo.h. */
 #include "kernels/shampoo.h"
 
-#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 
-/* The allowance over the fp32 floor kappa u, and the cap on the limit (kernels/shampoo.h). */
-static const double ROOT_ALLOWANCE = 32.0;
-static const double ROOT_LIMIT_CAP = 0.1;
 /* GEMMs per root, the planning figure: Inverse Root Express took 22-27 at kappa = 1e4, p = 4
  * (muond bench roots). */
 static const double ROOT_GEMMS = 25.0;
@@ -30,10 +26,9 @@ double mu_shampoo_flops(int64_t rows, int64_t cols, int interval)
     return per_step + ROOT_GEMMS * 2.0 * (m * m * m + n * n * n) / (interval > 0 ? interval : 1);
 }
 
-double mu_shampoo_root_limit(const mu_shampoo_opts_t *opts)
+double mu_shampoo_root_limit(void)
 {
-    const double kappa = (1.0 + opts->epsilon) / opts->epsilon;
-    return fmin(ROOT_LIMIT_CAP, MU_SHAMPOO_ROOT_TOL + ROOT_ALLOWANCE * kappa * FLT_EPSILON / 2);
+    return MU_SHAMPOO_ROOT_LIMIT;
 }
 
 void mu_shampoo_destroy(mu_shampoo_t **s)
@@ -127,7 +122,7 @@ static mu_status_t refresh_side(mu_shampoo_t *s, mu_shampoo_side_t side, long t,
     mu_ire_opts_default(&o, 4);
     o.lambda_min = lambda_min;
     o.tol = MU_SHAMPOO_ROOT_TOL;
-    const double limit = mu_shampoo_root_limit(&s->opts);
+    const double limit = mu_shampoo_root_limit();
     const mu_status_t status = mu_inv_root_express(s->be, a, NULL, &o, &s->root[side], &rep->ire);
     if (status == MU_ERR_NUMERIC) {
         mu_error_clear();

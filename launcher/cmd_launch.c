@@ -39,7 +39,7 @@ static const mu_option_t launch_options[] = {
      "write the layout from a model instead: MODULE:FN or FILE.py:FN returning a "
      "torch.nn.Module (muond.layout_from_model) or a layout dict",
      FIELD(from_model)},
-    {"method", NULL, MU_OPT_CHOICE, "M", "polar-express", 0, 0, "polar-express|ns5|gram",
+    {"method", NULL, MU_OPT_CHOICE, "M", "polar-express", 0, 0, "polar-express|ns5|gram|shampoo",
      "with --from-model: the hidden weights' method", FIELD(method)},
     {"schedule", NULL, MU_OPT_CHOICE, "S", "fixed", 0, 0, "fixed|adaptive",
      "with --from-model and a torch.nn.Module: fixed or adaptive Polar Express schedules "

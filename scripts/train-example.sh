@@ -2,7 +2,7 @@
 # Trains the example MLP with muond on this machine: starts `mpiexec -n P muond run` with the
 # example layout for METHOD, then P example trainers (client/examples/mlp_trainer.c), waits for
 # them, and tears everything down by PID (also on failure or Ctrl-C).
-#   scripts/train-example.sh [--method polar-express|ns5|adamw] [--layout FILE] [--steps N]
+#   scripts/train-example.sh [--method polar-express|ns5|shampoo|adamw] [--layout FILE] [--steps N]
 #                            [--ranks P] [--csv FILE] [--build DIR]
 # Rank 0's trainer prints the training and held-out loss per step.
 set -eu

@@ -204,18 +204,24 @@ mu_status_t mu_certifier_judge(mu_certifier_t *cert, int entry, const mu_orth_pl
     return MU_OK;
 }
 
-/* The worse side's certificate number: Lanczos' ||R||_2 estimate, or ||R||_F / sqrt(n) where
- * that is larger (the certificate bounds both; kernels/inv_root_express.h). */
-static double root_cert_value(const mu_shampoo_t *s, const mu_shampoo_report_t *report)
+/* The certificate number and limit of the side nearer its limit: Lanczos' ||R||_2 estimate,
+ * or ||R||_F / sqrt(n) where that is larger (the certificate bounds both;
+ * kernels/inv_root_express.h). */
+static void root_cert_worst(const mu_shampoo_t *s, const mu_shampoo_report_t *report, double *value,
+                            double *limit)
 {
     const int64_t dim[2] = {s->rows, s->cols};
-    double worst = 0.0;
+    double worst_ratio = -1.0;
     for (int side = 0; side < 2; side++) {
         const mu_ire_cert_t *c = &report->side[side].cert;
-        const double value = fmax(c->spectral, c->frobenius / sqrt((double)dim[side]));
-        worst = isfinite(value) ? fmax(worst, value) : INFINITY;
+        double v = fmax(c->spectral, c->frobenius / sqrt((double)dim[side]));
+        v = isfinite(v) ? v : INFINITY;
+        if (report->side[side].zero || !(v / c->limit > worst_ratio))
+            continue;
+        worst_ratio = v / c->limit;
+        *value = v;
+        *limit = c->limit;
     }
-    return worst;
 }
 
 mu_status_t mu_certifier_judge_roots(mu_certifier_t *cert, int entry, mu_shampoo_t *shampoo,
@@ -230,8 +236,7 @@ mu_status_t mu_certifier_judge_roots(mu_certifier_t *cert, int entry, mu_shampoo
         check->verdict = MU_EVENT_FALLBACK_FORCED;
         return MU_OK;
     }
-    check->value = root_cert_value(shampoo, report);
-    check->limit = mu_shampoo_root_limit(&shampoo->opts);
+    root_cert_worst(shampoo, report, &check->value, &check->limit);
     MU_LOG(MU_LOG_DEBUG, MU_SUB_SHARD, "root certificate of %s: %.3e (limit %.3e): %s", p->name,
            check->value, check->limit, report->pass ? "pass" : "FAIL");
     if (!report->pass)

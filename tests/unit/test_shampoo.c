@@ -3,13 +3,14 @@
  * accumulated in fp64, the same regularization, roots by LAPACK's eigendecomposition
  * (mu_host_spd_inv_root), Q = A_L^(-1/4) G A_R^(-1/4).
  *
- * Tolerance on ||Q - Q_ref||_F / ||Q_ref||_F: each fp32 root X = A^(-1/4) (I + R)^(1/4)
- * with ||R|| <= the certificate's limit is off by about ||R|| / 4 relative, so in the worst
- * case two roots put Q within limit / 2 = 1e-2. That worst case needs G's weight in A's
- * smallest eigendirections, where round-off lives; these are epsilon's directions, outside
- * the range of the statistics G came from, and measured errors are 4e-5 to 6e-5 (residuals
- * 2e-4 to 5e-3). ERROR_TOL = 1e-3 keeps 20x of margin and still fails on anything that
- * changes the update (a missing bias correction alone moves Q by (1 - beta)^(-1/2)).
+ * Tolerance on ||Q - Q_ref||_F / ||Q_ref||_F: a root X with ||X^2 A X^2 - I|| = r is off by
+ * about r / 4 relative in its worst direction, so in the worst case two roots at the
+ * certificate's limit put Q within limit / 2 = 5e-3. That worst case needs G's weight in
+ * A's smallest eigendirections, where round-off lives; these are epsilon's directions,
+ * outside the range of the statistics G came from, and measured errors are 4e-5 to 6e-5.
+ * ERROR_TOL = 1e-3 keeps 15x of margin and still fails on anything that changes the update
+ * (a missing bias correction alone moves Q by (1 - beta)^(-1/2)). The roots' residuals must
+ * also sit 5x under the certificate's limit: the margin kernels/shampoo.h claims.
  */
 #include <criterion/criterion.h>
 #include <float.h>
@@ -179,15 +180,15 @@ static void expect_close(const char *backend, int64_t m, int64_t n, double beta,
     o.interval = interval;
     const long steps = 6;
     const run_result_t r = compare_steps(backend, m, n, &o, steps);
-    const double limit = mu_shampoo_root_limit(&o);
+    const double limit = mu_shampoo_root_limit();
     printf("shampoo %s %lldx%lld beta %g interval %d: ||Q - Q_ref||_F / ||Q_ref||_F <= %.2e "
            "(tol %.2e), worst root residual %.2e (limit %.2e)\n",
            backend, (long long)m, (long long)n, beta, interval, r.worst_error, ERROR_TOL,
            r.worst_residual, limit);
     cr_assert_eq(r.refreshes, (steps - 1) / interval + 1);
     cr_assert_leq(r.worst_error, ERROR_TOL);
-    /* The limit's margin over the fp32 floor (kernels/shampoo.h) rests on this. */
-    cr_assert_leq(r.worst_residual, limit / 3);
+    /* The limit's margin against false alarms (kernels/shampoo.h) rests on this. */
+    cr_assert_leq(r.worst_residual, limit / 5);
 }
 
 Test(shampoo, ema_matches_fp64_every_step)
@@ -198,6 +199,13 @@ Test(shampoo, ema_matches_fp64_every_step)
 Test(shampoo, sums_match_fp64_with_an_interval)
 {
     expect_close("cpu", 24, 40, 1.0, 3);
+}
+
+/* The example MLP's head: R is 256 x 256 of rank 10, 246 eigenvalues at epsilon's floor,
+ * where the fp32 roots' residuals are largest (kernels/shampoo.h). */
+Test(shampoo, rank_deficient_wide_matches_fp64)
+{
+    expect_close("cpu", 10, 256, 0.95, 1);
 }
 
 Test(shampoo, square_matches_fp64_on_dnnl)
@@ -319,8 +327,8 @@ Test(shampoo, a_bad_statistic_fails_the_certificate)
     mu_backend_destroy(&be);
 }
 
-/* A root scaled by 1.01 after it was computed (a silent error) is caught: A X^4 is then
- * 1.0406 I, a residual of 4e-2 against the limit of 2e-2. */
+/* A root scaled by 1.01 after it was computed (a silent error) is caught: X^2 A X^2 is then
+ * 1.0406 I, a residual of 4e-2 against the limit of 1e-2. */
 Test(shampoo, a_perturbed_root_is_caught)
 {
     mu_backend_t *be = th_backend("cpu");
@@ -344,7 +352,7 @@ Test(shampoo, a_perturbed_root_is_caught)
     cr_assert(!zero && lambda_min > 0.0);
     mu_mat_t *root = mu_shampoo_root(s, MU_SHAMPOO_LEFT);
     mu_ire_cert_t cert;
-    const double limit = mu_shampoo_root_limit(&o);
+    const double limit = mu_shampoo_root_limit();
     cr_assert_eq(mu_ire_certify(be, &a, root, 4, limit, &cert), MU_OK);
     cr_assert(cert.pass, "the computed root fails (%.3g)", cert.spectral);
     cr_assert_eq(mu_k_scale(be, 1.01, root), MU_OK);
@@ -356,17 +364,6 @@ Test(shampoo, a_perturbed_root_is_caught)
     mu_k_release(be, &a);
     mu_shampoo_destroy(&s);
     mu_backend_destroy(&be);
-}
-
-Test(shampoo, limit_follows_epsilon)
-{
-    mu_shampoo_opts_t o;
-    mu_shampoo_opts_default(&o);
-    const double k = (1 + o.epsilon) / o.epsilon;
-    cr_assert_float_eq(mu_shampoo_root_limit(&o), MU_SHAMPOO_ROOT_TOL + 32 * k * FLT_EPSILON / 2,
-                       1e-15);
-    o.epsilon = 1e-6; /* beyond fp32: the cap */
-    cr_assert_float_eq(mu_shampoo_root_limit(&o), 0.1, 1e-15);
 }
 
 Test(shampoo, bad_arguments)

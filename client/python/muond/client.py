@@ -32,7 +32,7 @@ class ParamInfo:
     cols: int
     row_begin: int          # the rows this rank's region holds
     row_end: int
-    method: str             # "polar-express", "ns5", "gram" or "adamw"
+    method: str             # "polar-express", "ns5", "gram", "shampoo" or "adamw"
     lr: float               # the layout's values
     weight_decay: float
     momentum: float         # Muon's beta, or AdamW's beta1

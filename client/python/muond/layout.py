@@ -31,7 +31,7 @@ import tempfile
 from ._errors import MuondError, ParameterError
 from ._tools import run_muond
 
-MATRIX_METHODS = ("polar-express", "ns5", "gram")
+MATRIX_METHODS = ("polar-express", "ns5", "gram", "shampoo")
 METHODS = MATRIX_METHODS + ("adamw",)
 _OVERRIDE_KEYS = {"method", "lr", "weight_decay", "fallback", "schedule"}
 SCHEDULES = ("fixed", "adaptive")
@@ -149,8 +149,8 @@ def layout_from_model(model, path=None, *, method="polar-express", schedule=None
                       validate=True, ranks=None, print_plan=False):
     """The layout of `model` as a dict, written to `path` (JSON) when given.
 
-    method: the matrix method of hidden weights (polar-express, ns5, gram); schedule: fixed
-    or adaptive Polar Express schedules (optimizer.polar_express.schedule; None: the
+    method: the matrix method of hidden weights (polar-express, ns5, gram, shampoo);
+    schedule: fixed or adaptive Polar Express schedules (optimizer.polar_express.schedule; None: the
     daemon's default, fixed); gradient_mode:
     local (DDP-style trainers: muond averages their gradients) or sharded; lr, weight_decay,
     momentum: the matrix methods' defaults; adamw_lr, adamw_weight_decay, adamw_betas: AdamW's;
