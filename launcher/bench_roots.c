@@ -152,9 +152,10 @@ static mu_status_t solve(mu_backend_t *be, root_case_t *c, int method, int iters
     return MU_OK;
 }
 
-/* ||A X^p - I||_2 of the result in c->dx: first the certificate's Lanczos estimate, which
- * is a lower bound, so a result it puts above the target is above it; exactly (fp64 SVD)
- * otherwise. */
+/* ||A X^p - I||_2 of the result in c->dx: first the certificate's Lanczos estimate of
+ * ||X^(p/2) A X^(p/2) - I||_2 from below, the same matrix up to rounding for an X that is a
+ * polynomial in A, so a result it puts above the target is taken as above it; exactly (fp64
+ * SVD of A X^p - I) otherwise. */
 static mu_status_t residual(mu_backend_t *be, const roots_settings_t *s, root_case_t *c,
                             double *out)
 {
