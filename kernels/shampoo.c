@@ -166,8 +166,12 @@ mu_status_t mu_shampoo_apply(mu_shampoo_t *s, const mu_mat_t *g, mu_mat_t *q)
 {
     MU_CHECK(mu_k_gemm(s->be, MU_NO_TRANS, MU_NO_TRANS, 1.0, &s->root[MU_SHAMPOO_LEFT], g, 0.0,
                        &s->tmp));
-    return mu_k_gemm(s->be, MU_NO_TRANS, MU_NO_TRANS, 1.0, &s->tmp, &s->root[MU_SHAMPOO_RIGHT], 0.0,
-                     q);
+    MU_CHECK(mu_k_gemm(s->be, MU_NO_TRANS, MU_NO_TRANS, 1.0, &s->tmp, &s->root[MU_SHAMPOO_RIGHT],
+                       0.0, q));
+    double norm = 0.0; /* grafting onto Muon's step length (kernels/shampoo.h) */
+    MU_CHECK(mu_k_norm_frob(s->be, q, &norm));
+    const double polar_norm = sqrt((double)(s->rows < s->cols ? s->rows : s->cols));
+    return norm > 0.0 && isfinite(norm) ? mu_k_scale(s->be, polar_norm / norm, q) : MU_OK;
 }
 
 mu_status_t mu_shampoo_step(mu_shampoo_t *s, const mu_mat_t *g, long t, mu_mat_t *q,

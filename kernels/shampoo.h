@@ -3,12 +3,20 @@
  * keeps the Kronecker statistics
  *     L = beta L + (1 - beta) G G^T   (m x m),    R = beta R + (1 - beta) G^T G   (n x n)
  * (beta = 1: the plain sums L = sum G G^T, R = sum G^T G) and updates with
- *     Q = L_root G R_root,   L_root ~ A_L^(-1/4),  R_root ~ A_R^(-1/4),
+ *     Q = c L_root G R_root,   L_root ~ A_L^(-1/4),  R_root ~ A_R^(-1/4),
  *     A = S / (1 - beta^t) + epsilon ||S / (1 - beta^t)||_F I      (S = L or R, step t)
  * the roots computed by Inverse Root Express (kernels/inv_root_express.h) at steps 1,
  * 1 + interval, 1 + 2 interval, ... and kept in between.
  *
+ * with c such that ||Q||_F = sqrt(min(m, n)), the Frobenius norm of a full-rank polar factor.
+ *
  * Why these choices:
+ *  - the grafting c: Shampoo's own step length follows the statistics, which lag the
+ *    gradient by 1 / (1 - beta) steps and their roots by up to `interval` more, so a gradient
+ *    that grows faster than its history makes a step that grows with it. Without c, the
+ *    digits CNN diverged at the matrix learning rate Muon uses (0.02, NaN by step 300; only
+ *    0.01 trained). With c, Shampoo chooses the direction and Muon's rule the length, so the
+ *    layout's learning rate and scale rule mean what they mean for polar-express.
  *  - G is what the owner receives, the momentum U (Muon's input): with beta = 0 and fresh
  *    roots, L^(-1/4) U R^(-1/4) = U (U^T U)^(-1/2) = the polar factor of U, Muon's update, so
  *    the layout's scale rule and learning rate carry over; beta > 0 adds Shampoo's memory.
@@ -97,13 +105,13 @@ double mu_shampoo_root_limit(void);
 
 /* One step's fast part at step t (1-based): accumulates G into the statistics, computes and
  * certifies the roots when due (steps 1, 1 + interval, ..., or while a root is still zero),
- * and, unless a refreshed root failed its certificate, q = L_root g R_root. On a failed
+ * and, unless a refreshed root failed its certificate, q = c L_root g R_root. On a failed
  * certificate q is left alone: the caller solves the failed roots exactly
  * (mu_shampoo_regularized, mu_shampoo_root) and then calls mu_shampoo_apply. */
 mu_status_t mu_shampoo_step(mu_shampoo_t *s, const mu_mat_t *g, long t, mu_mat_t *q,
                             mu_shampoo_report_t *rep);
 
-/* q = L_root g R_root. */
+/* q = c L_root g R_root (c: the grafting above). */
 mu_status_t mu_shampoo_apply(mu_shampoo_t *s, const mu_mat_t *g, mu_mat_t *q);
 
 /* A of one side at step t into a (side x side, fp32), and its lambda_min bound; *zero when

@@ -37,7 +37,7 @@ SPLIT_SEED = 1234
 SWEEP_MUON_LR = (0.01, 0.02, 0.05, 0.1)
 SWEEP_ADAMW_LR = (1e-3, 3e-3, 1e-2, 3e-2)
 # What the sweep chose (best validation accuracy, then loss), the defaults below.
-BEST = {"polar-express": 0.02, "ns5": 0.01, "adamw": 1e-2}
+BEST = {"polar-express": 0.02, "ns5": 0.01, "shampoo": 0.05, "adamw": 1e-2}
 
 
 class DigitsCNN(torch.nn.Module):
@@ -215,7 +215,7 @@ def sweep(args):
                              check=True, capture_output=True, text=True).stdout
         results.append(("adamw", lr, json.loads(out.strip().splitlines()[-1])))
     best_adamw = max((r for r in results), key=lambda r: (r[2]["accuracy"], -r[2]["loss"]))[1]
-    for method in ("polar-express", "ns5"):
+    for method in ("polar-express", "ns5", "shampoo"):
         for lr in SWEEP_MUON_LR:
             cmd = [muond, "launch", "-n", str(args.ranks), "--from-model",
                    f"{here}:make_model", "--method", method, "--"] + common + \
