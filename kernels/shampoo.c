@@ -22,7 +22,7 @@ int64_t mu_shampoo_state_bytes(int64_t rows, int64_t cols)
 double mu_shampoo_flops(int64_t rows, int64_t cols, int interval)
 {
     const double m = (double)rows, n = (double)cols;
-    const double per_step = 2.0 * m * n * (m + n) /* statistics */ + 2.0 * m * n * (m + n);
+    const double per_step = 4.0 * m * n * (m + n); /* the two SYRKs and the two GEMMs */
     return per_step + ROOT_GEMMS * 2.0 * (m * m * m + n * n * n) / (interval > 0 ? interval : 1);
 }
 
@@ -102,8 +102,7 @@ mu_status_t mu_shampoo_regularized(mu_shampoo_t *s, mu_shampoo_side_t side, long
     *lambda_min = s->opts.epsilon * norm;
     if (*zero)
         return MU_OK;
-    MU_CHECK(mu_k_copy(s->be, &s->stat[side], a));
-    MU_CHECK(mu_k_scale(s->be, 1.0 / bias_correction(&s->opts, t), a));
+    MU_CHECK(mu_k_axpby(s->be, 1.0 / bias_correction(&s->opts, t), &s->stat[side], 0.0, a));
     return mu_k_add_identity(s->be, *lambda_min, a);
 }
 

@@ -52,7 +52,7 @@ typedef enum mu_step_event_kind {
     MU_EVENT_FALLBACK_NONFINITE,     /* the fast result had NaN or Inf entries */
     MU_EVENT_FALLBACK_FORCED,        /* "fallback": "always", or --force-fallback */
     MU_EVENT_SKIPPED_NONFINITE,      /* NaN/Inf in the gradient, on_nonfinite skip */
-    MU_EVENT_FALLBACK_ROOT,          /* shampoo: a root failed ||A X^4 - I|| <= its limit */
+    MU_EVENT_FALLBACK_ROOT,          /* shampoo: a root failed ||X^2 A X^2 - I|| <= its limit */
 } mu_step_event_kind_t;
 
 typedef struct mu_step_event {

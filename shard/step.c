@@ -161,7 +161,7 @@ static mu_status_t precondition(mu_optimizer_t *opt, mu_step_ctx_t *ctx, int ent
     const mu_param_t *p = &opt->env.layout->params[param];
     mu_shampoo_t *shampoo = opt->store->params[param].shampoo;
     if (mu_fault_fire(MU_FAULT_BAD_ROOT, opt->env.rank, ctx->step, p->name))
-        shampoo->inject_root_scale = 1.1; /* A X^4 = 1.46 I, above any limit (<= 0.25) */
+        shampoo->inject_root_scale = 1.1; /* X^2 A X^2 = 1.46 I, far above the limit (1e-2) */
     mu_shampoo_report_t report;
     const mu_status_t status = mu_shampoo_step(shampoo, g, ctx->step, q, &report);
     shampoo->inject_root_scale = 0.0;
@@ -172,9 +172,9 @@ static mu_status_t precondition(mu_optimizer_t *opt, mu_step_ctx_t *ctx, int ent
     *zero = report.zero;
     if (report.refreshed)
         MU_LOG(MU_LOG_DEBUG, MU_SUB_SHARD,
-               "roots of %s: ||A X^4 - I||_2 >= %.2e (L, %d GEMMs), %.2e (R, %d GEMMs)", p->name,
-               report.side[0].cert.spectral, report.side[0].ire.gemms, report.side[1].cert.spectral,
-               report.side[1].ire.gemms);
+               "roots of %s: ||X^2 A X^2 - I||_2 >= %.2e (L, %d GEMMs), %.2e (R, %d GEMMs)",
+               p->name, report.side[0].cert.spectral, report.side[0].ire.gemms,
+               report.side[1].cert.spectral, report.side[1].ire.gemms);
     return mu_certifier_judge_roots(opt->certifier, entry, shampoo, &report);
 }
 

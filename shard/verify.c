@@ -45,7 +45,6 @@ struct mu_certifier {
     double *table;           /* the agreed verdicts: 3 per matrix of the largest group */
     mu_fallback_t *fallback; /* created on first use */
     bool force_fallback;
-    long step; /* of the solves in progress */
 };
 
 /* "DIR" or "DIR:S,S,...": a bad list is an error naming the variable. */
@@ -204,24 +203,19 @@ mu_status_t mu_certifier_judge(mu_certifier_t *cert, int entry, const mu_orth_pl
     return MU_OK;
 }
 
-/* The certificate number and limit of the side nearer its limit: Lanczos' ||R||_2 estimate,
- * or ||R||_F / sqrt(n) where that is larger (the certificate bounds both;
- * kernels/inv_root_express.h). */
-static void root_cert_worst(const mu_shampoo_t *s, const mu_shampoo_report_t *report, double *value,
-                            double *limit)
+/* The worse side's certificate number: Lanczos' ||R||_2 estimate, or ||R||_F / sqrt(n) where
+ * that is larger (the certificate bounds both; kernels/inv_root_express.h). */
+static double root_cert_worst(const mu_shampoo_t *s, const mu_shampoo_report_t *report)
 {
     const int64_t dim[2] = {s->rows, s->cols};
-    double worst_ratio = -1.0;
+    double worst = 0.0;
     for (int side = 0; side < 2; side++) {
         const mu_ire_cert_t *c = &report->side[side].cert;
-        double v = fmax(c->spectral, c->frobenius / sqrt((double)dim[side]));
-        v = isfinite(v) ? v : INFINITY;
-        if (report->side[side].zero || !(v / c->limit > worst_ratio))
-            continue;
-        worst_ratio = v / c->limit;
-        *value = v;
-        *limit = c->limit;
+        const double v = fmax(c->spectral, c->frobenius / sqrt((double)dim[side]));
+        if (!report->side[side].zero)
+            worst = isfinite(v) ? fmax(worst, v) : INFINITY;
     }
+    return worst;
 }
 
 mu_status_t mu_certifier_judge_roots(mu_certifier_t *cert, int entry, mu_shampoo_t *shampoo,
@@ -236,7 +230,8 @@ mu_status_t mu_certifier_judge_roots(mu_certifier_t *cert, int entry, mu_shampoo
         check->verdict = MU_EVENT_FALLBACK_FORCED;
         return MU_OK;
     }
-    root_cert_worst(shampoo, report, &check->value, &check->limit);
+    check->value = root_cert_worst(shampoo, report);
+    check->limit = mu_shampoo_root_limit();
     MU_LOG(MU_LOG_DEBUG, MU_SUB_SHARD, "root certificate of %s: %.3e (limit %.3e): %s", p->name,
            check->value, check->limit, report->pass ? "pass" : "FAIL");
     if (!report->pass)
@@ -292,7 +287,7 @@ static mu_status_t store_result(mu_certifier_t *cert, int entry, mu_status_t sol
 
 /* All ranks solve one side's root of a shampoo matrix exactly (the pdsyevd root) into the
  * owner's state; a zero statistic (agreed from the owner) keeps its zero root. */
-static mu_status_t exact_root(mu_certifier_t *cert, int entry, mu_shampoo_side_t side,
+static mu_status_t exact_root(mu_certifier_t *cert, int entry, mu_shampoo_side_t side, long step,
                               mu_fallback_report_t *report)
 {
     const mu_shard_env_t *env = cert->env;
@@ -308,7 +303,7 @@ static mu_status_t exact_root(mu_certifier_t *cert, int entry, mu_shampoo_side_t
         bool is_zero = false;
         double lambda_min = 0.0;
         MU_TRY(status, mu_k_alloc(env->be, n, n, MU_DTYPE_F32, &a));
-        MU_TRY(status, mu_shampoo_regularized(s, side, cert->step, &a, &lambda_min, &is_zero));
+        MU_TRY(status, mu_shampoo_regularized(s, side, step, &a, &lambda_min, &is_zero));
         zero = is_zero;
         MU_TRY(status,
                mu_host_view_begin(env->be, &a, MU_DTYPE_F64, MU_HOST_READ | MU_HOST_PACKED, &a64));
@@ -336,12 +331,13 @@ static mu_status_t exact_root(mu_certifier_t *cert, int entry, mu_shampoo_side_t
 /* Shampoo: both roots exactly, then the owner's Q = L_root G R_root. When a root cannot be
  * solved (MU_ERR_NUMERIC), both roots and Q become zero: the update is skipped, and the next
  * step computes the roots afresh (a zero root is always due, kernels/shampoo.h). */
-static mu_status_t exact_roots(mu_certifier_t *cert, int entry, mu_fallback_report_t *report)
+static mu_status_t exact_roots(mu_certifier_t *cert, int entry, long step,
+                               mu_fallback_report_t *report)
 {
     const bool mine = cert->env->plan->entries[entry].owner == cert->env->rank;
     entry_check_t *check = &cert->checks[entry];
-    mu_status_t status = exact_root(cert, entry, MU_SHAMPOO_LEFT, report);
-    MU_TRY(status, exact_root(cert, entry, MU_SHAMPOO_RIGHT, report));
+    mu_status_t status = exact_root(cert, entry, MU_SHAMPOO_LEFT, step, report);
+    MU_TRY(status, exact_root(cert, entry, MU_SHAMPOO_RIGHT, step, report));
     if (mine && status == MU_OK)
         status = mu_shampoo_apply(check->shampoo, &check->g, &check->q);
     if (!mine || status != MU_ERR_NUMERIC)
@@ -363,11 +359,10 @@ static mu_status_t fall_back(mu_certifier_t *cert, mu_step_ctx_t *ctx, int entry
     if (!cert->fallback)
         MU_CHECK(mu_fallback_create(env->comm, &cert->fallback));
     mu_fallback_set_step(cert->fallback, ctx->step);
-    cert->step = ctx->step;
     mu_host_view_t g64 = {0}, q64 = {0};
     mu_status_t status = MU_OK;
     if (p->method == MU_METHOD_SHAMPOO) {
-        status = exact_roots(cert, entry, &event->fallback);
+        status = exact_roots(cert, entry, ctx->step, &event->fallback);
     } else {
         MU_TRY(status, owner_views(cert, entry, owner == env->rank, &g64, &q64));
         MU_TRY(status, mu_fallback_polar(cert->fallback, owner, p->rows, p->cols, g64.data,
@@ -441,7 +436,7 @@ void mu_step_event_format(const mu_optimizer_t *opt, const mu_step_event_t *e, c
         snprintf(why, sizeof why, "non-finite fast result");
         break;
     case MU_EVENT_FALLBACK_ROOT:
-        snprintf(why, sizeof why, "root ||A X^4 - I|| %.3g > %.3g", e->value, e->limit);
+        snprintf(why, sizeof why, "root ||X^2 A X^2 - I|| %.3g > %.3g", e->value, e->limit);
         break;
     default:
         snprintf(why, sizeof why, "forced");

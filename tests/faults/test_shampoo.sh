@@ -4,7 +4,7 @@
 #  - a checkpoint holds the owners' statistics and roots whole, so resuming on another
 #    number of ranks (other owners) gives the uninterrupted run's digest, bit for bit, in
 #    sharded and local mode;
-#  - an injected bad root (1.1 A^(-1/4): A X^4 - I = 0.46 I) fails its certificate and is
+#  - an injected bad root (1.1 A^(-1/4): X^2 A X^2 - I = 0.46 I) fails its certificate and is
 #    solved again by ScaLAPACK's pdsyevd root, reported, and training goes on;
 #  - the exact roots ("fallback": "always") and the fast ones give the same weights to within
 #    the fast roots' accuracy: Q within ~5e-5 of the exact one (tests/unit/test_shampoo.c),
@@ -44,7 +44,7 @@ fast=$(norm_of_run)
 
 run_muond 3 -- --layout "$SHAMPOO" --steps 6 --digest --inject bad-root:param=w2:step=4
 expect_status 0 "an injected bad root"
-expect_match "$SCRATCH/err" "step 4: w2 \(13x37, owner rank [0-9]\): fallback, root \|\|A X\^4 - I\|\| 0\.46[0-9]* > 0\.0[0-9]* -> pdsyevd" \
+expect_match "$SCRATCH/err" "step 4: w2 \(13x37, owner rank [0-9]\): fallback, root \|\|X\^2 A X\^2 - I\|\| 0\.46[0-9]* > 0\.0[0-9]* -> pdsyevd" \
     "the bad root is caught, named and solved by pdsyevd"
 bad=$(norm_of_run)
 gap=$(relative_gap "$bad" "$fast")

@@ -47,6 +47,16 @@ void th_known_free(th_known_t *m)
     memset(m, 0, sizeof *m);
 }
 
+double th_relative_error(const double *got, const double *want, int64_t count)
+{
+    double num = 0.0, den = 0.0;
+    for (int64_t i = 0; i < count; i++) {
+        num += (got[i] - want[i]) * (got[i] - want[i]);
+        den += want[i] * want[i];
+    }
+    return sqrt(num / den);
+}
+
 double th_spectral_distance(const double *a, const double *b, int64_t rows, int64_t cols)
 {
     double *d = checked_malloc((size_t)(rows * cols) * sizeof *d);

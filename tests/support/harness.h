@@ -31,6 +31,9 @@ double th_model_error(const th_known_t *m, const double *q, const mu_schedule_t 
 /* ||a - b||_2 for two rows x cols matrices. */
 double th_spectral_distance(const double *a, const double *b, int64_t rows, int64_t cols);
 
+/* ||got - want||_F / ||want||_F over count values. */
+double th_relative_error(const double *got, const double *want, int64_t count);
+
 /* max |x_ij - y_ij| of two same-shape matrices, each on its own backend (read in fp64). */
 double th_max_abs_difference(mu_backend_t *x_be, const mu_mat_t *x, mu_backend_t *y_be,
                              const mu_mat_t *y);

@@ -111,20 +111,53 @@ static void ref_step(ref_shampoo_t *ref, const double *g, long t, double *q)
         q[i] *= c;
 }
 
-static double relative_error(const double *got, const double *want, int64_t count)
-{
-    double num = 0.0, den = 0.0;
-    for (int64_t i = 0; i < count; i++) {
-        num += (got[i] - want[i]) * (got[i] - want[i]);
-        den += want[i] * want[i];
-    }
-    return sqrt(num / den);
-}
-
 /* A gradient of known spectrum: condition number 30, a different one every step. */
 static void gradient(int64_t m, int64_t n, long t, double *g)
 {
     cr_assert_eq(mu_host_random_with_condition(m, n, 30.0, 100 + (uint64_t)t, g), MU_OK);
+}
+
+/* One Shampoo matrix on a backend with its G and Q (fp32 m x n), for the tests below. */
+typedef struct one_matrix {
+    mu_backend_t *be;
+    mu_shampoo_t *s;
+    mu_mat_t g, q;
+    int64_t m, n;
+} one_matrix_t;
+
+static void open_matrix(const char *backend, int64_t m, int64_t n, const mu_shampoo_opts_t *o,
+                        one_matrix_t *f)
+{
+    *f = (one_matrix_t){.be = th_backend(backend), .m = m, .n = n};
+    cr_assert_eq(mu_shampoo_create(f->be, m, n, o, &f->s), MU_OK, "%s", mu_error_message());
+    cr_assert_eq(mu_k_alloc(f->be, m, n, MU_DTYPE_F32, &f->g), MU_OK);
+    cr_assert_eq(mu_k_alloc(f->be, m, n, MU_DTYPE_F32, &f->q), MU_OK);
+}
+
+static void close_matrix(one_matrix_t *f)
+{
+    mu_k_release(f->be, &f->g);
+    mu_k_release(f->be, &f->q);
+    mu_shampoo_destroy(&f->s);
+    mu_backend_destroy(&f->be);
+}
+
+/* G = gradient(t); host (m x n, fp64) receives it when not NULL. */
+static void upload_gradient(one_matrix_t *f, long t, double *host)
+{
+    double *g = host ? host : malloc(sizeof(double) * (size_t)(f->m * f->n));
+    gradient(f->m, f->n, t, g);
+    cr_assert_eq(mu_k_upload(f->be, g, MU_DTYPE_F64, f->n, &f->g), MU_OK);
+    if (!host)
+        free(g);
+}
+
+/* ||Q||_F */
+static double q_norm(const one_matrix_t *f)
+{
+    double norm = -1.0;
+    cr_assert_eq(mu_k_norm_frob(f->be, &f->q, &norm), MU_OK);
+    return norm;
 }
 
 typedef struct run_result {
@@ -136,23 +169,18 @@ typedef struct run_result {
 static run_result_t compare_steps(const char *backend, int64_t m, int64_t n,
                                   const mu_shampoo_opts_t *o, long steps)
 {
-    mu_backend_t *be = th_backend(backend);
-    mu_shampoo_t *s = NULL;
-    cr_assert_eq(mu_shampoo_create(be, m, n, o, &s), MU_OK, "%s", mu_error_message());
+    one_matrix_t f;
+    open_matrix(backend, m, n, o, &f);
     ref_shampoo_t ref;
     ref_init(&ref, m, n, o);
     double *g = malloc(sizeof(double) * (size_t)(m * n)),
            *q = malloc(sizeof(double) * (size_t)(m * n));
     double *want = malloc(sizeof(double) * (size_t)(m * n));
-    mu_mat_t gm, qm;
-    cr_assert_eq(mu_k_alloc(be, m, n, MU_DTYPE_F32, &gm), MU_OK);
-    cr_assert_eq(mu_k_alloc(be, m, n, MU_DTYPE_F32, &qm), MU_OK);
     run_result_t res = {0};
     for (long t = 1; t <= steps; t++) {
-        gradient(m, n, t, g);
-        cr_assert_eq(mu_k_upload(be, g, MU_DTYPE_F64, n, &gm), MU_OK);
+        upload_gradient(&f, t, g);
         mu_shampoo_report_t rep;
-        cr_assert_eq(mu_shampoo_step(s, &gm, t, &qm, &rep), MU_OK, "%s", mu_error_message());
+        cr_assert_eq(mu_shampoo_step(f.s, &f.g, t, &f.q, &rep), MU_OK, "%s", mu_error_message());
         cr_assert(rep.pass, "step %ld: a root failed its certificate (%.3g, %.3g)", t,
                   rep.side[0].cert.spectral, rep.side[1].cert.spectral);
         cr_assert_eq(rep.refreshed, (t - 1) % o->interval == 0, "step %ld: refreshed %d", t,
@@ -163,17 +191,14 @@ static run_result_t compare_steps(const char *backend, int64_t m, int64_t n,
                 res.worst_residual = fmax(res.worst_residual, rep.side[side].cert.spectral);
         }
         ref_step(&ref, g, t, want);
-        cr_assert_eq(mu_k_download(be, &qm, q, MU_DTYPE_F64, n), MU_OK);
-        res.worst_error = fmax(res.worst_error, relative_error(q, want, m * n));
+        cr_assert_eq(mu_k_download(f.be, &f.q, q, MU_DTYPE_F64, n), MU_OK);
+        res.worst_error = fmax(res.worst_error, th_relative_error(q, want, m * n));
     }
-    mu_k_release(be, &gm);
-    mu_k_release(be, &qm);
     free(g);
     free(q);
     free(want);
     ref_free(&ref);
-    mu_shampoo_destroy(&s);
-    mu_backend_destroy(&be);
+    close_matrix(&f);
     return res;
 }
 
@@ -238,140 +263,105 @@ static double regularized_polar_gap(const th_known_t *k, double epsilon)
 
 Test(shampoo, beta_zero_is_the_regularized_polar_factor)
 {
-    mu_backend_t *be = th_backend("cpu");
     th_known_t k;
     th_known_make(40, 24, 10.0, 9, &k);
     mu_shampoo_opts_t o;
     mu_shampoo_opts_default(&o);
     o.beta = 0.0;
-    mu_shampoo_t *s = NULL;
-    cr_assert_eq(mu_shampoo_create(be, 40, 24, &o, &s), MU_OK);
-    mu_mat_t g, q;
-    cr_assert_eq(mu_k_alloc(be, 40, 24, MU_DTYPE_F32, &g), MU_OK);
-    cr_assert_eq(mu_k_alloc(be, 40, 24, MU_DTYPE_F32, &q), MU_OK);
-    cr_assert_eq(mu_k_upload(be, k.g, MU_DTYPE_F64, 24, &g), MU_OK);
+    one_matrix_t f;
+    open_matrix("cpu", 40, 24, &o, &f);
+    cr_assert_eq(mu_k_upload(f.be, k.g, MU_DTYPE_F64, 24, &f.g), MU_OK);
     mu_shampoo_report_t rep;
-    cr_assert_eq(mu_shampoo_step(s, &g, 1, &q, &rep), MU_OK);
+    cr_assert_eq(mu_shampoo_step(f.s, &f.g, 1, &f.q, &rep), MU_OK);
     cr_assert(rep.pass && rep.refreshed && !rep.zero);
     double *qh = malloc(sizeof(double) * 40 * 24);
-    cr_assert_eq(mu_k_download(be, &q, qh, MU_DTYPE_F64, 24), MU_OK);
+    cr_assert_eq(mu_k_download(f.be, &f.q, qh, MU_DTYPE_F64, 24), MU_OK);
     const double err = th_polar_error(&k, qh), want = regularized_polar_gap(&k, o.epsilon);
     printf("shampoo beta 0: ||Q - U V^T||_2 = %.4e, epsilon's exact gap %.4e\n", err, want);
     cr_assert_leq(fabs(err - want), 1e-3);
     free(qh);
     th_known_free(&k);
-    mu_k_release(be, &g);
-    mu_k_release(be, &q);
-    mu_shampoo_destroy(&s);
-    mu_backend_destroy(&be);
+    close_matrix(&f);
 }
 
 /* No gradient yet: a zero update, and the roots are computed at the next step that has one,
  * interval or not. */
 Test(shampoo, zero_statistics_wait_for_a_gradient)
 {
-    mu_backend_t *be = th_backend("cpu");
     mu_shampoo_opts_t o;
     mu_shampoo_opts_default(&o);
-    mu_shampoo_t *s = NULL;
-    cr_assert_eq(mu_shampoo_create(be, 8, 6, &o, &s), MU_OK);
-    mu_mat_t g, q;
-    cr_assert_eq(mu_k_alloc(be, 8, 6, MU_DTYPE_F32, &g), MU_OK);
-    cr_assert_eq(mu_k_alloc(be, 8, 6, MU_DTYPE_F32, &q), MU_OK);
-    cr_assert_eq(mu_k_fill(be, 0.0, &g), MU_OK);
-    cr_assert_eq(mu_k_fill(be, 7.0, &q), MU_OK);
+    one_matrix_t f;
+    open_matrix("cpu", 8, 6, &o, &f);
+    cr_assert_eq(mu_k_fill(f.be, 0.0, &f.g), MU_OK);
+    cr_assert_eq(mu_k_fill(f.be, 7.0, &f.q), MU_OK);
     mu_shampoo_report_t rep;
-    cr_assert_eq(mu_shampoo_step(s, &g, 1, &q, &rep), MU_OK);
-    double norm = -1.0;
-    cr_assert_eq(mu_k_norm_frob(be, &q, &norm), MU_OK);
+    cr_assert_eq(mu_shampoo_step(f.s, &f.g, 1, &f.q, &rep), MU_OK);
+    double norm = q_norm(&f);
     cr_assert(rep.zero && rep.pass && norm == 0.0, "zero %d pass %d ||Q|| %g", rep.zero, rep.pass,
               norm);
-    cr_assert_eq(mu_k_fill(be, 0.5, &g), MU_OK);
-    cr_assert_eq(mu_shampoo_step(s, &g, 2, &q, &rep), MU_OK);
-    cr_assert_eq(mu_k_norm_frob(be, &q, &norm), MU_OK);
+    cr_assert_eq(mu_k_fill(f.be, 0.5, &f.g), MU_OK);
+    cr_assert_eq(mu_shampoo_step(f.s, &f.g, 2, &f.q, &rep), MU_OK);
+    norm = q_norm(&f);
     cr_assert(rep.refreshed && !rep.zero && norm > 0.0, "refreshed %d ||Q|| %g", rep.refreshed,
               norm);
-    mu_k_release(be, &g);
-    mu_k_release(be, &q);
-    mu_shampoo_destroy(&s);
-    mu_backend_destroy(&be);
+    close_matrix(&f);
 }
 
 /* A statistic that is not SPD (as corrupted memory would leave it) fails the root
  * certificate and leaves Q alone; the exact root written in its place then applies. */
 Test(shampoo, a_bad_statistic_fails_the_certificate)
 {
-    mu_backend_t *be = th_backend("cpu");
     mu_shampoo_opts_t o;
     mu_shampoo_opts_default(&o);
-    mu_shampoo_t *s = NULL;
-    cr_assert_eq(mu_shampoo_create(be, 16, 12, &o, &s), MU_OK);
-    double *gh = malloc(sizeof(double) * 16 * 12);
-    gradient(16, 12, 1, gh);
-    mu_mat_t g, q;
-    cr_assert_eq(mu_k_alloc(be, 16, 12, MU_DTYPE_F32, &g), MU_OK);
-    cr_assert_eq(mu_k_alloc(be, 16, 12, MU_DTYPE_F32, &q), MU_OK);
-    cr_assert_eq(mu_k_upload(be, gh, MU_DTYPE_F64, 12, &g), MU_OK);
-    cr_assert_eq(mu_k_fill(be, 3.0, &q), MU_OK);
+    one_matrix_t f;
+    open_matrix("cpu", 16, 12, &o, &f);
+    upload_gradient(&f, 1, NULL);
+    cr_assert_eq(mu_k_fill(f.be, 3.0, &f.q), MU_OK);
     /* L = -5 I before the step: L - 5 I + G G^T has negative eigenvalues. */
-    cr_assert_eq(mu_k_set_identity(be, -5.0, mu_shampoo_statistic(s, MU_SHAMPOO_LEFT)), MU_OK);
+    cr_assert_eq(mu_k_set_identity(f.be, -5.0, mu_shampoo_statistic(f.s, MU_SHAMPOO_LEFT)), MU_OK);
     mu_shampoo_report_t rep;
-    cr_assert_eq(mu_shampoo_step(s, &g, 1, &q, &rep), MU_OK, "%s", mu_error_message());
+    cr_assert_eq(mu_shampoo_step(f.s, &f.g, 1, &f.q, &rep), MU_OK, "%s", mu_error_message());
     cr_assert(!rep.pass && !rep.side[MU_SHAMPOO_LEFT].cert.pass, "the bad root passed (%.3g)",
               rep.side[MU_SHAMPOO_LEFT].cert.spectral);
     cr_assert(rep.side[MU_SHAMPOO_RIGHT].cert.pass);
-    double norm = 0.0;
-    cr_assert_eq(mu_k_norm_frob(be, &q, &norm), MU_OK);
+    double norm = q_norm(&f);
     cr_assert_float_eq(norm, 3.0 * sqrt(16.0 * 12.0), 1e-4, "Q was written: %g", norm);
     /* The caller's exact root: identity in place of the left root gives Q = G R_root. */
-    cr_assert_eq(mu_k_set_identity(be, 1.0, mu_shampoo_root(s, MU_SHAMPOO_LEFT)), MU_OK);
-    cr_assert_eq(mu_shampoo_apply(s, &g, &q), MU_OK);
-    cr_assert_eq(mu_k_norm_frob(be, &q, &norm), MU_OK);
+    cr_assert_eq(mu_k_set_identity(f.be, 1.0, mu_shampoo_root(f.s, MU_SHAMPOO_LEFT)), MU_OK);
+    cr_assert_eq(mu_shampoo_apply(f.s, &f.g, &f.q), MU_OK);
+    norm = q_norm(&f);
     cr_assert(isfinite(norm) && norm > 0.0);
-    free(gh);
-    mu_k_release(be, &g);
-    mu_k_release(be, &q);
-    mu_shampoo_destroy(&s);
-    mu_backend_destroy(&be);
+    close_matrix(&f);
 }
 
 /* A root scaled by 1.01 after it was computed (a silent error) is caught: X^2 A X^2 is then
  * 1.0406 I, a residual of 4e-2 against the limit of 1e-2. */
 Test(shampoo, a_perturbed_root_is_caught)
 {
-    mu_backend_t *be = th_backend("cpu");
     mu_shampoo_opts_t o;
     mu_shampoo_opts_default(&o);
-    mu_shampoo_t *s = NULL;
-    cr_assert_eq(mu_shampoo_create(be, 20, 20, &o, &s), MU_OK);
-    double *gh = malloc(sizeof(double) * 400);
-    gradient(20, 20, 3, gh);
-    mu_mat_t g, q, a;
-    cr_assert_eq(mu_k_alloc(be, 20, 20, MU_DTYPE_F32, &g), MU_OK);
-    cr_assert_eq(mu_k_alloc(be, 20, 20, MU_DTYPE_F32, &q), MU_OK);
-    cr_assert_eq(mu_k_alloc(be, 20, 20, MU_DTYPE_F32, &a), MU_OK);
-    cr_assert_eq(mu_k_upload(be, gh, MU_DTYPE_F64, 20, &g), MU_OK);
+    one_matrix_t f;
+    open_matrix("cpu", 20, 20, &o, &f);
+    upload_gradient(&f, 3, NULL);
+    mu_mat_t a;
+    cr_assert_eq(mu_k_alloc(f.be, 20, 20, MU_DTYPE_F32, &a), MU_OK);
     mu_shampoo_report_t rep;
-    cr_assert_eq(mu_shampoo_step(s, &g, 1, &q, &rep), MU_OK);
+    cr_assert_eq(mu_shampoo_step(f.s, &f.g, 1, &f.q, &rep), MU_OK);
     cr_assert(rep.pass);
     double lambda_min = 0.0;
     bool zero = true;
-    cr_assert_eq(mu_shampoo_regularized(s, MU_SHAMPOO_LEFT, 1, &a, &lambda_min, &zero), MU_OK);
+    cr_assert_eq(mu_shampoo_regularized(f.s, MU_SHAMPOO_LEFT, 1, &a, &lambda_min, &zero), MU_OK);
     cr_assert(!zero && lambda_min > 0.0);
-    mu_mat_t *root = mu_shampoo_root(s, MU_SHAMPOO_LEFT);
+    mu_mat_t *root = mu_shampoo_root(f.s, MU_SHAMPOO_LEFT);
     mu_ire_cert_t cert;
     const double limit = mu_shampoo_root_limit();
-    cr_assert_eq(mu_ire_certify(be, &a, root, 4, limit, &cert), MU_OK);
+    cr_assert_eq(mu_ire_certify(f.be, &a, root, 4, limit, &cert), MU_OK);
     cr_assert(cert.pass, "the computed root fails (%.3g)", cert.spectral);
-    cr_assert_eq(mu_k_scale(be, 1.01, root), MU_OK);
-    cr_assert_eq(mu_ire_certify(be, &a, root, 4, limit, &cert), MU_OK);
+    cr_assert_eq(mu_k_scale(f.be, 1.01, root), MU_OK);
+    cr_assert_eq(mu_ire_certify(f.be, &a, root, 4, limit, &cert), MU_OK);
     cr_assert(!cert.pass, "1.01 X passed: %.3g <= %.3g", cert.spectral, limit);
-    free(gh);
-    mu_k_release(be, &g);
-    mu_k_release(be, &q);
-    mu_k_release(be, &a);
-    mu_shampoo_destroy(&s);
-    mu_backend_destroy(&be);
+    mu_k_release(f.be, &a);
+    close_matrix(&f);
 }
 
 Test(shampoo, bad_arguments)

@@ -75,16 +75,6 @@ static double *reference(const spd_case_t *c, int p, bool with_b)
     return out;
 }
 
-static double relative_error(const double *got, const double *want, size_t count)
-{
-    double num = 0.0, den = 0.0;
-    for (size_t i = 0; i < count; i++) {
-        num += (got[i] - want[i]) * (got[i] - want[i]);
-        den += want[i] * want[i];
-    }
-    return sqrt(num / den);
-}
-
 typedef struct case_mats {
     mu_mat_t a, b, y;
     int n, k;
@@ -164,7 +154,7 @@ static void check_root(root_method_t method, int p, mu_dtype_t dt, double kappa,
     cr_assert_eq(status, MU_OK, "%s p=%d kappa %g: %s", METHOD_NAMES[method], p, kappa,
                  mu_error_message());
     double *want = reference(&c, p, with_b);
-    const double err = relative_error(y, want, (size_t)c.n * (with_b ? c.k : c.n));
+    const double err = th_relative_error(y, want, (int64_t)c.n * (with_b ? c.k : c.n));
     const double tol = TOL_FACTOR * (kappa / p + c.n) * mu_dtype_unit_roundoff(dt);
     cr_expect_leq(err, tol, "%s p=%d %s kappa %g B %d: relative error %.3e > %.3e",
                   METHOD_NAMES[method], p, mu_dtype_name(dt), kappa, with_b, err, tol);
@@ -290,7 +280,7 @@ static double express_error(const spd_case_t *c, const mu_ire_opts_t *o, mu_dtyp
 {
     double *y = express_case(c, o, dt, with_b, rep);
     double *want = reference(c, o->p, with_b);
-    const double err = relative_error(y, want, (size_t)c->n * (with_b ? c->k : c->n));
+    const double err = th_relative_error(y, want, (int64_t)c->n * (with_b ? c->k : c->n));
     free(y);
     free(want);
     return err;
@@ -330,7 +320,7 @@ Test(inv_root_express, renormalization_is_neutral)
     double *on = express_case(&c, &o, MU_DTYPE_F64, true, NULL);
     o.renormalize = false;
     double *off = express_case(&c, &o, MU_DTYPE_F64, true, NULL);
-    const double diff = relative_error(on, off, (size_t)c.n * c.k);
+    const double diff = th_relative_error(on, off, (int64_t)c.n * c.k);
     cr_expect_leq(diff, 1e-11, "renormalized and plain iterations differ by %.3e", diff);
     free(on);
     free(off);
@@ -384,7 +374,7 @@ Test(inv_root_express, equilibration_undoes_row_scaling)
         for (int j = 0; j < c.k; j++)
             want[i * c.k + j] *= dinv[i];
     cr_expect(rep.equilibrated);
-    const double err = relative_error(y, want, (size_t)c.n * c.k);
+    const double err = th_relative_error(y, want, (int64_t)c.n * c.k);
     const double tol = TOL_FACTOR * (10.0 + c.n) * mu_dtype_unit_roundoff(MU_DTYPE_F64);
     cr_expect_leq(err, tol, "equilibrated solve: relative error %.3e > %.3e", err, tol);
     free(y);
